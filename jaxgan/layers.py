@@ -1,0 +1,319 @@
+"""Convolutions with PyTorch semantics, written to be fast on XLA:CPU, and DCGAN init.
+
+PyTorch references (the DCGAN tutorial, junyanz/pytorch-CycleGAN-and-pix2pix) define
+layers as `Conv2d(k, stride, padding)` and `ConvTranspose2d(k, stride, padding,
+output_padding)`; the modules here take the same four numbers and compute the same
+function, in NHWC. Kernels are stored HWIO in PyTorch's orientation (no flip):
+`conv` kernel[h, w, i, o] == torch_conv.weight[o, i, h, w] and `conv_transpose`
+kernel[h, w, i, o] == torch_convT.weight[i, o, h, w], so parameter counts and weight
+ports match the references one to one.
+
+Why not `flax.linen.ConvTranspose`: on XLA:CPU the weight gradient of a stride-2
+transposed convolution is pathologically slow (about 10 s for one DCGAN-64 layer at
+batch 128; ../shared/PERF_NOTES.md). A stride-s transposed convolution is s*s
+stride-1 convolutions, one per output phase (the sub-pixel view, Shi et al. 2016);
+`conv_transpose` computes all phases as ONE stride-1 convolution with s*s*C_out
+output channels followed by a depth-to-space interleave, so no direction of it
+(forward, input gradient, weight gradient) is a dilated or strided convolution.
+Likewise a stride-s convolution whose kernel size is a multiple of s is a stride-1
+convolution on a space-to-depth input, which keeps its input gradient from becoming
+a dilated convolution. `tests/layers_test.py` pins both against direct references.
+"""
+
+import functools
+import math
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+Array = jax.Array
+Initializer = Callable[..., Array]
+
+# DCGAN (Radford et al. 2015, sec. 4): "All weights were initialized from a zero-centered
+# Normal distribution with standard deviation 0.02"; the tutorial and junyanz's
+# init_weights('normal') also draw BatchNorm scales from N(1, 0.02).
+dcgan_kernel_init = nn.initializers.normal(stddev=0.02)
+
+
+def dcgan_scale_init(key, shape, dtype=jnp.float32):
+  return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
+
+
+_DIMS = ("NHWC", "HWIO", "NHWC")
+
+
+def _conv_stride1(x: Array, kernel: Array, padding) -> Array:
+  return lax.conv_general_dilated(x, kernel, (1, 1), padding, dimension_numbers=_DIMS)
+
+
+def space_to_depth(x: Array, s: int) -> Array:
+  """[N, H, W, C] -> [N, H/s, W/s, s*s*C], channels ordered (row phase, col phase, C)."""
+  n, h, w, c = x.shape
+  x = x.reshape(n, h // s, s, w // s, s, c).transpose(0, 1, 3, 2, 4, 5)
+  return x.reshape(n, h // s, w // s, s * s * c)
+
+
+def depth_to_space(x: Array, s: int) -> Array:
+  """Inverse of `space_to_depth`."""
+  n, h, w, _ = x.shape
+  x = x.reshape(n, h, w, s, s, -1).transpose(0, 1, 3, 2, 4, 5)
+  return x.reshape(n, h * s, w * s, -1)
+
+
+def conv(x: Array, kernel: Array, stride: int = 1, padding: int = 0) -> Array:
+  """PyTorch `Conv2d(k, stride, padding)` (zero padding) in NHWC/HWIO."""
+  k = kernel.shape[0]
+  pad = [(padding, padding)] * 2
+  if stride == 1 or k % stride:
+    return lax.conv_general_dilated(x, kernel, (stride, stride), pad, dimension_numbers=_DIMS)
+  s = stride
+  _, h, w, cin = x.shape
+  out_h, out_w = (h + 2 * padding - k) // s + 1, (w + 2 * padding - k) // s + 1
+  # Pad so both sides are multiples of s; the extra zero rows only feed outputs we crop.
+  ph, pw = (-(h + 2 * padding)) % s, (-(w + 2 * padding)) % s
+  x = jnp.pad(x, ((0, 0), (padding, padding + ph), (padding, padding + pw), (0, 0)))
+  kernel = kernel.reshape(k // s, s, k // s, s, cin, -1).transpose(0, 2, 1, 3, 4, 5)
+  kernel = kernel.reshape(k // s, k // s, s * s * cin, -1)
+  y = _conv_stride1(space_to_depth(x, s), kernel, "VALID")
+  return y[:, :out_h, :out_w]
+
+
+def conv_transpose_output_size(size: int, k: int, stride: int, padding: int,
+                               output_padding: int = 0) -> int:
+  """PyTorch's ConvTranspose2d output size (dilation 1)."""
+  return (size - 1) * stride - 2 * padding + k + output_padding
+
+
+def _phase_taps(k: int, s: int, p: int):
+  """For each output phase r: its first input offset a_r and its kernel taps.
+
+  Output o = s*q + r of a transposed conv gathers x[i] * w[t] over o = s*i - p + t.
+  With m = ceil(k/s) taps per phase, tap j of phase r reads x[q + a_r + j] with
+  kernel index taps[r][j] (-1 where the phase has fewer than m taps: a zero weight).
+  """
+  m = math.ceil(k / s)
+  offsets, taps = [], []
+  for r in range(s):
+    c, d = divmod(r + p, s)
+    offsets.append(c - m + 1)
+    taps.append([t if (t := d + s * (m - 1 - j)) < k else -1 for j in range(m)])
+  return m, offsets, np.array(taps)
+
+
+def _weight_grad(big: Array, small: Array, k: int, s: int) -> Array:
+  """G[t_h, t_w] = sum over n, i, j of big[n, s*i + t_h, s*j + t_w] (outer) small[n, i, j].
+
+  The weight gradient of both strided layers has this form (`big` zero-padded so every
+  index exists). XLA:CPU computes it slowly as a convolution; here `big` is cut into
+  s x s phases (space-to-depth) and each of the ceil(k/s)^2 shifts is ONE matrix product
+  contracting over batch and space: [C_big, N*H*W] @ [N*H*W, C_small] per phase.
+  """
+  m = -(-k // s)
+  n, h, w, c_small = small.shape
+  need_h, need_w = s * (h + m), s * (w + m)
+  big = jnp.pad(big, ((0, 0), (0, max(0, need_h - big.shape[1])),
+                      (0, max(0, need_w - big.shape[2])), (0, 0)))[:, :need_h, :need_w]
+  phases = space_to_depth(big, s).reshape(n, h + m, w + m, s, s, -1)
+  rows = []
+  for a in range(m):
+    cols = []
+    for b in range(m):
+      shifted = phases[:, a:a + h, b:b + w]
+      cols.append(jnp.einsum("nhwrqc,nhwo->rqco", shifted, small))  # [s, s, C_big, C_small]
+    rows.append(jnp.stack(cols, axis=2))  # [s(r_h), s(r_w), m(b), C_big, C_small]
+  g = jnp.stack(rows, axis=1)  # [s(r_h), m(a), s(r_w), m(b), ...]: tap t = s*a + r
+  g = g.transpose(1, 0, 3, 2, 4, 5).reshape(m * s, m * s, g.shape[-2], c_small)
+  return g[:k, :k]
+
+
+def _conv_transpose_subpixel(x: Array, kernel: Array, stride: int, padding: int,
+                             output_padding: int) -> Array:
+  """The forward pass: every output phase from one stride-1 convolution."""
+  k, s, p, op = kernel.shape[0], stride, padding, output_padding
+  n, h, w, cin = x.shape
+  cout = kernel.shape[-1]
+  out_h = conv_transpose_output_size(h, k, s, p, op)
+  out_w = conv_transpose_output_size(w, k, s, p, op)
+  if h == w == 1:
+    # A 1x1 input (DCGAN's projection of z) is a matrix product: y[o] = x * w[o + p].
+    kernel = jnp.pad(kernel, ((0, op), (0, op), (0, 0), (0, 0)))[p:p + out_h, p:p + out_w]
+    return jnp.einsum("nc,hwco->nhwo", x[:, 0, 0], kernel)
+  if s == 1:
+    pad = [(k - 1 - p, k - 1 - p + op)] * 2
+    return _conv_stride1(x, kernel[::-1, ::-1], pad)
+
+  m, offsets, taps = _phase_taps(k, s, p)
+  # Phase kernel: [m, m, cin, s, s, cout]; taps beyond the kernel are zero weights.
+  padded = jnp.pad(kernel, ((0, 1), (0, 1), (0, 0), (0, 0)))  # index -1 -> the zero row
+  phase_kernel = padded[taps[:, :, None, None], taps[None, None, :, :]]  # [s, m, s, m, i, o]
+  phase_kernel = phase_kernel.transpose(1, 3, 4, 0, 2, 5).reshape(m, m, cin, s * s * cout)
+
+  lo, hi = min(offsets), max(offsets)
+  q_h, q_w = -(-out_h // s), -(-out_w // s)
+  # z[u] = sum_j x[u + lo + j] * phase_kernel[j] for u in [0, q + hi - lo).
+  pad = [(-lo, q_h + hi - lo + m - 1 - h + lo), (-lo, q_w + hi - lo + m - 1 - w + lo)]
+  z = _conv_stride1(x, phase_kernel, pad).reshape(n, q_h + hi - lo, q_w + hi - lo, s, s, cout)
+  if lo == hi:
+    y = z
+  else:
+    rows = [[z[:, a - lo:a - lo + q_h, b - lo:b - lo + q_w, i, j] for j, b in enumerate(offsets)]
+            for i, a in enumerate(offsets)]
+    y = jnp.stack([jnp.stack(r, axis=3) for r in rows], axis=3)  # [n, q_h, q_w, s, s, c]
+  y = y.transpose(0, 1, 3, 2, 4, 5).reshape(n, q_h * s, q_w * s, cout)
+  return y[:, :out_h, :out_w]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def conv_transpose(x: Array, kernel: Array, stride: int, padding: int = 0,
+                   output_padding: int = 0) -> Array:
+  """PyTorch `ConvTranspose2d(k, stride, padding, output_padding)` in NHWC/HWIO.
+
+  Forward, input gradient and weight gradient are three views of one linear map, so each
+  uses the kernel XLA:CPU runs fastest: the sub-pixel forward; the input gradient as the
+  stride-s convolution it is (PyTorch's `conv2d(dy, w, stride, padding)`); the weight
+  gradient as matrix products (`_weight_grad`).
+  """
+  return _conv_transpose_subpixel(x, kernel, stride, padding, output_padding)
+
+
+def _conv_transpose_fwd(x, kernel, stride, padding, output_padding):
+  return conv_transpose(x, kernel, stride, padding, output_padding), (x, kernel)
+
+
+def _conv_transpose_bwd(stride, padding, output_padding, residuals, dy):
+  del output_padding  # only extends dy, whose extra rows the stride-s conv never reads
+  x, kernel = residuals
+  k = kernel.shape[0]
+  dx = conv(dy, kernel.transpose(0, 1, 3, 2), stride, padding)
+  # dW[t] = sum_i x[i] (outer) dy[s*i - p + t]: dy shifted right by p is the `big` operand.
+  dy_shifted = jnp.pad(dy, ((0, 0), (padding, 0), (padding, 0), (0, 0)))
+  dw = _weight_grad(dy_shifted, x, k, stride).transpose(0, 1, 3, 2)
+  return dx, dw
+
+
+conv_transpose.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
+
+
+
+
+def conv_transpose_reference(x: Array, kernel: Array, stride: int, padding: int = 0,
+                             output_padding: int = 0) -> Array:
+  """The textbook form (input dilation + flipped kernel), for tests and benchmarks."""
+  k, p = kernel.shape[0], padding
+  pad = [(k - 1 - p, k - 1 - p + output_padding)] * 2
+  return lax.conv_general_dilated(x, kernel[::-1, ::-1], (1, 1), pad,
+                                  lhs_dilation=(stride, stride), dimension_numbers=_DIMS)
+
+
+class Conv(nn.Module):
+  """PyTorch `Conv2d(in, features, kernel_size, strides, padding, bias=use_bias)`."""
+  features: int
+  kernel_size: int
+  strides: int = 1
+  padding: int = 0
+  use_bias: bool = True
+  kernel_init: Initializer = dcgan_kernel_init
+  bias_init: Initializer = nn.initializers.zeros
+
+  @nn.compact
+  def __call__(self, x):
+    kernel = self.param("kernel", self.kernel_init,
+                        (self.kernel_size, self.kernel_size, x.shape[-1], self.features))
+    y = conv(x, kernel.astype(x.dtype), self.strides, self.padding)
+    if self.use_bias:
+      y = y + self.param("bias", self.bias_init, (self.features,)).astype(x.dtype)
+    return y
+
+
+class ConvTranspose(nn.Module):
+  """PyTorch `ConvTranspose2d(in, features, kernel_size, strides, padding, output_padding)`."""
+  features: int
+  kernel_size: int
+  strides: int = 1
+  padding: int = 0
+  output_padding: int = 0
+  use_bias: bool = True
+  kernel_init: Initializer = dcgan_kernel_init
+  bias_init: Initializer = nn.initializers.zeros
+
+  @nn.compact
+  def __call__(self, x):
+    kernel = self.param("kernel", self.kernel_init,
+                        (self.kernel_size, self.kernel_size, x.shape[-1], self.features))
+    y = conv_transpose(x, kernel.astype(x.dtype), self.strides, self.padding,
+                       self.output_padding)
+    if self.use_bias:
+      y = y + self.param("bias", self.bias_init, (self.features,)).astype(x.dtype)
+    return y
+
+
+def _channel_sum(x: Array) -> Array:
+  return x.sum(axis=tuple(range(x.ndim - 1)))
+
+
+@jax.custom_vjp
+def _batch_norm_train(x: Array, scale: Array, bias: Array, eps: float):
+  """y = (x - mean) / sqrt(var + eps) * scale + bias with batch statistics; -> (y, mean, var)."""
+  m = x.size // x.shape[-1]
+  mean = _channel_sum(x) / m
+  var = jnp.maximum(_channel_sum(jnp.square(x)) / m - jnp.square(mean), 0.0)
+  inv = lax.rsqrt(var + eps)
+  return (x - mean) * (inv * scale) + bias, mean, var
+
+
+def _batch_norm_fwd(x, scale, bias, eps):
+  y, mean, var = _batch_norm_train(x, scale, bias, eps)
+  return (y, mean, var), (x, mean, lax.rsqrt(var + eps), scale)
+
+
+def _batch_norm_bwd(residuals, cotangents):
+  # Statistics are not differentiated through separately: gradients reach them only via y.
+  x, mean, inv, scale = residuals
+  dy = cotangents[0]
+  m = x.size // x.shape[-1]
+  x_hat = (x - mean) * inv
+  d_bias = _channel_sum(dy)
+  d_scale = _channel_sum(dy * x_hat)
+  dx = (scale * inv / m) * (m * dy - d_bias - x_hat * d_scale)
+  return dx, d_scale, d_bias, None
+
+
+_batch_norm_train.defvjp(_batch_norm_fwd, _batch_norm_bwd)
+
+
+class BatchNorm(nn.Module):
+  """`torch.nn.BatchNorm2d` with its defaults (momentum 0.1, eps 1e-5), in NHWC.
+
+  Same variables as `flax.linen.BatchNorm` (params scale/bias, batch_stats mean/var);
+  differs from it where PyTorch does: the running variance takes the UNBIASED batch
+  variance (x m/(m-1)), as torch does. The backward pass is written in closed form
+  (a `custom_vjp`): measured 1.3-1.8x faster than autodiff through Flax's module on
+  XLA:CPU at DCGAN-64 shapes. (Folding space into a wide reduced axis, reported faster
+  in ../shared/PERF_NOTES.md, was slower here with the CPU flag set.) Scale starts from N(1, 0.02) (DCGAN init). Under `jit` on a `Mesh`
+  with the batch sharded, the statistics are reductions over the global batch.
+  """
+  train: bool = True
+  momentum: float = 0.1  # PyTorch's convention: running = (1 - momentum) * running + momentum * batch
+  epsilon: float = 1e-5
+  scale_init: Initializer = dcgan_scale_init
+
+  @nn.compact
+  def __call__(self, x):
+    c = x.shape[-1]
+    scale = self.param("scale", self.scale_init, (c,))
+    bias = self.param("bias", nn.initializers.zeros, (c,))
+    ra_mean = self.variable("batch_stats", "mean", jnp.zeros, (c,), jnp.float32)
+    ra_var = self.variable("batch_stats", "var", jnp.ones, (c,), jnp.float32)
+    if not self.train:
+      inv = lax.rsqrt(ra_var.value + self.epsilon) * scale
+      return ((x - ra_mean.value) * inv + bias).astype(x.dtype)
+    y, mean, var = _batch_norm_train(x, scale, bias, self.epsilon)
+    if not self.is_initializing():
+      m = x.size // c
+      ra_mean.value = (1 - self.momentum) * ra_mean.value + self.momentum * mean
+      ra_var.value = (1 - self.momentum) * ra_var.value + self.momentum * var * m / max(m - 1, 1)
+    return y

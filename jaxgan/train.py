@@ -1,0 +1,242 @@
+"""The training loop every family shares (Flax examples' `train_and_evaluate`).
+
+The loop owns what is the same for all models: the device mesh and sharding, the input
+pipeline, the jitted step, logging (TensorBoard through clu, `metrics.jsonl`, a
+progress line with steps/s and ETA), fixed-noise sample grids, checkpoints and exact
+resumption, and clean stops on SIGINT/SIGTERM. The model family (`jaxgan.families`)
+supplies the state and the step; nothing here knows which family runs.
+
+Data parallelism: one `Mesh` over every device of every process, axis 'data'. The
+batch is sharded along it and the state replicated, so `jit` partitions the step and
+inserts the gradient all-reduce; reductions over the batch (losses, BatchNorm
+statistics) are over the global batch. The same code runs on one CPU, eight GPUs, or a
+TPU pod after `jax.distributed.initialize()`, each process feeding its own rows.
+"""
+
+import json
+import os
+import signal
+import sys
+import time
+from typing import Any, Iterator
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+from clu import metric_writers
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from jaxgan import checkpoint, config as config_lib, families, input_pipeline, visualize
+
+DATA_AXIS = "data"
+
+
+def make_mesh(devices=None) -> Mesh:
+  """A 1-D mesh over `devices` (default: every device of every process)."""
+  return Mesh(np.array(jax.devices() if devices is None else devices), (DATA_AXIS,))
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P(DATA_AXIS))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
+  """This process's rows -> global arrays sharded over the mesh's data axis."""
+  sharding = batch_sharding(mesh)
+  return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in batch.items()}
+
+
+def compile_train_step(family: families.Family, mesh: Mesh):
+  """The family's step, jitted: batch sharded, state replicated and donated."""
+  return jax.jit(family.train_step,
+                 in_shardings=(replicated(mesh), batch_sharding(mesh)),
+                 out_shardings=(replicated(mesh), replicated(mesh)),
+                 donate_argnums=0)
+
+
+def create_train_state(family: families.Family, config, mesh: Mesh):
+  init = jax.jit(family.init_state, out_shardings=replicated(mesh))
+  return init(jax.random.PRNGKey(config.seed))
+
+
+def check_batch_size(config, mesh: Mesh) -> None:
+  if config.batch_size % mesh.size:
+    raise config_lib.ConfigError(f"config.batch_size={config.batch_size} must be divisible by the "
+                     f"number of devices ({mesh.size})")
+
+
+class StopRequest:
+  """Turns the first SIGINT/SIGTERM into a request to checkpoint and stop.
+
+  A second signal of the same kind falls back to Python's default (KeyboardInterrupt
+  or termination), so a stuck run can still be killed.
+  """
+
+  def __init__(self):
+    self.signal_name = None
+    self._previous = {}
+
+  def __enter__(self):
+    for sig in (signal.SIGINT, signal.SIGTERM):
+      try:
+        self._previous[sig] = signal.signal(sig, self._handle)
+      except ValueError:  # not the main thread: signals stay as they are
+        pass
+    return self
+
+  def _handle(self, signum, frame):
+    del frame
+    self.signal_name = signal.Signals(signum).name
+    signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+
+  def __exit__(self, *exc):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+
+  def __bool__(self):
+    return self.signal_name is not None
+
+
+class Progress:
+  """A line per log interval (steps/s, ETA) and, on a terminal, a progress bar."""
+
+  def __init__(self, start_step: int, num_steps: int, enabled: bool):
+    self.num_steps, self.enabled = num_steps, enabled
+    self.last_step, self.last_time = start_step, time.time()
+    self.bar = None
+    if enabled and sys.stderr.isatty():
+      import tqdm  # pylint: disable=import-outside-toplevel
+      self.bar = tqdm.tqdm(total=num_steps, initial=start_step, unit="step", dynamic_ncols=True)
+
+  def update(self, step: int) -> None:
+    if self.bar is not None:
+      self.bar.update(step - self.bar.n)
+
+  def report(self, step: int, scalars: dict[str, float]) -> float:
+    now = time.time()
+    rate = (step - self.last_step) / max(now - self.last_time, 1e-9)
+    self.last_step, self.last_time = step, now
+    if self.enabled:
+      eta = (self.num_steps - step) / max(rate, 1e-9)
+      values = " ".join(f"{k} {v:.4g}" for k, v in sorted(scalars.items()))
+      line = (f"step {step}/{self.num_steps} | {values} | {rate:.2f} steps/s | "
+              f"ETA {time.strftime('%H:%M:%S', time.gmtime(eta))}")
+      if self.bar is not None:
+        self.bar.write(line)
+      else:
+        print(line, flush=True)
+    return rate
+
+  def close(self):
+    if self.bar is not None:
+      self.bar.close()
+
+
+def _truncate_metrics(path: str, step: int) -> None:
+  """Drops rows logged after `step`: a run killed after its last checkpoint logged them,
+  and the resumed run will log those steps again."""
+  if os.path.exists(path):
+    rows = [r for r in visualize.read_metrics(path) if r["step"] <= step]
+    with open(path, "w") as f:
+      f.writelines(json.dumps(r) + "\n" for r in rows)
+
+
+def _write_json(path: str, obj: Any) -> None:
+  with open(path, "w") as f:
+    json.dump(obj, f, indent=2, sort_keys=True)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
+  """Trains `config` in `workdir`, resuming from its latest checkpoint. Returns the state."""
+  config_lib.validate(config)
+  is_lead = jax.process_index() == 0
+  os.makedirs(workdir, exist_ok=True)
+  mesh = make_mesh()
+  check_batch_size(config, mesh)
+  family = families.create(config)
+
+  state = create_train_state(family, config, mesh)
+  ckpts = checkpoint.Checkpoints(os.path.join(workdir, "checkpoints"), config.keep_checkpoints)
+  state = ckpts.restore(state) or state  # CheckpointError stops here, before any write
+  start_step = int(jax.device_get(state.step))
+  if is_lead:
+    config_lib.save_json(config, os.path.join(workdir, "config.json"))
+    _write_json(os.path.join(workdir, "params.json"), family.param_counts(state))
+  logging.info("process %d/%d, %d devices (%s); %s at step %d", jax.process_index(),
+               jax.process_count(), mesh.size, jax.devices()[0].platform,
+               "resuming" if start_step else "starting", start_step)
+
+  data = input_pipeline.create_train_iterator(config.data, config.batch_size, config.seed,
+                                              start_step)
+  train_step = compile_train_step(family, mesh)
+  generate = jax.jit(family.generate, out_shardings=replicated(mesh))
+  fixed = family.fixed_inputs(jax.random.PRNGKey(config.seed + 1), config.num_grid_images)
+
+  writer = metric_writers.AsyncMultiWriter(
+      [metric_writers.SummaryWriter(os.path.join(workdir, "tensorboard"))] if is_lead else [])
+  metrics_file = None
+  if is_lead:
+    _truncate_metrics(os.path.join(workdir, "metrics.jsonl"), start_step)
+    metrics_file = open(os.path.join(workdir, "metrics.jsonl"), "a")
+  progress = Progress(start_step, config.num_train_steps, is_lead)
+
+  def write_grid(step):
+    if config.num_grid_images <= 0:
+      return
+    grid = visualize.image_grid(jax.device_get(generate(state, fixed)))
+    if is_lead:
+      visualize.save_png(grid, os.path.join(workdir, "samples", f"step_{step:06d}.png"))
+      writer.write_images(step, {"samples": grid[None]})
+
+  pending, step, batch = [], start_step, None
+  with StopRequest() as stop:
+    if start_step == 0:
+      write_grid(0)
+    for step in range(start_step + 1, config.num_train_steps + 1):
+      batch = next(data)
+      state, metrics = train_step(state, shard_batch(batch, mesh))
+      pending.append(metrics)
+      progress.update(step)
+      last = step == config.num_train_steps or bool(stop)
+      if step % config.log_every_steps == 0 or last:
+        scalars = {k: float(np.mean(v)) for k, v in
+                   jax.tree.map(lambda *xs: np.stack(xs), *jax.device_get(pending)).items()}
+        pending = []
+        scalars["steps_per_sec"] = progress.report(step, scalars)
+        if is_lead:
+          writer.write_scalars(step, scalars)
+          metrics_file.write(json.dumps({"step": step, **scalars}) + "\n")
+          metrics_file.flush()
+      if step % config.sample_every_steps == 0 or last:
+        write_grid(step)
+      if step % config.checkpoint_every_steps == 0 or last:
+        ckpts.save(step, state, force=True)
+      if stop:
+        logging.warning("%s received: saved checkpoint %d, stopping", stop.signal_name, step)
+        print(f"{stop.signal_name}: checkpoint saved at step {step}; run the same command "
+              "to resume", flush=True)
+        break
+  ckpts.wait()
+  progress.close()
+  writer.flush()
+  if is_lead:
+    metrics_file.close()
+    if step == config.num_train_steps:
+      _final_figures(family, state, fixed, generate, batch, workdir)
+  return state
+
+
+def _final_figures(family, state, fixed, generate, batch, workdir) -> None:
+  metrics_path = os.path.join(workdir, "metrics.jsonl")
+  if os.path.exists(metrics_path):
+    visualize.plot_losses(metrics_path, family.loss_metrics, os.path.join(workdir, "losses.png"))
+  if batch is not None and "image" in batch:
+    fake = jax.device_get(generate(state, fixed))
+    real = batch["image"][:len(fake)]
+    visualize.real_vs_fake(real, fake, os.path.join(workdir, "real_vs_fake.png"))

@@ -1,0 +1,74 @@
+"""Pictures a run writes: image grids, loss curves, real next to fake.
+
+One grid writer for every family: images in [-1, 1], NHWC, tiled row-major with a
+2-pixel border, saved as PNG (and handed to TensorBoard by the loop).
+"""
+
+import json
+import math
+import os
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+
+def to_uint8(images) -> np.ndarray:
+  """[-1, 1] floats -> uint8 in [0, 255]; uint8 passes through."""
+  if np.asarray(images).dtype == np.uint8:
+    return np.asarray(images)
+  images = np.asarray(images, np.float32)
+  return np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def image_grid(images, ncol: int = 0, pad: int = 2) -> np.ndarray:
+  """[N, H, W, C] in [-1, 1] (or uint8) -> one uint8 [rows*(H+pad)+pad, cols*(W+pad)+pad, C] image."""
+  images = to_uint8(images)
+  n, h, w, c = images.shape
+  ncol = ncol or math.ceil(math.sqrt(n))
+  nrow = math.ceil(n / ncol)
+  grid = np.full((nrow * (h + pad) + pad, ncol * (w + pad) + pad, c), 255, np.uint8)
+  for i, image in enumerate(images):
+    r, k = divmod(i, ncol)
+    grid[pad + r * (h + pad):pad + r * (h + pad) + h, pad + k * (w + pad):pad + k * (w + pad) + w] = image
+  return grid
+
+
+def save_png(image: np.ndarray, path: str) -> None:
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
+
+
+def read_metrics(path: str) -> list[dict]:
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def plot_losses(metrics_path: str, names: Sequence[str], out_path: str) -> None:
+  """Loss curves against the step from metrics.jsonl, as the DCGAN tutorial plots G and D."""
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+
+  rows = read_metrics(metrics_path)
+  fig, ax = plt.subplots(figsize=(8, 4))
+  for name in names:
+    points = [(r["step"], r[name]) for r in rows if name in r]
+    if points:
+      ax.plot(*zip(*points), label=name)
+  ax.set_xlabel("step")
+  ax.set_ylabel("loss")
+  ax.set_title("Losses during training")
+  ax.legend()
+  fig.tight_layout()
+  fig.savefig(out_path, dpi=100)
+  plt.close(fig)
+
+
+def real_vs_fake(real, fake, out_path: str) -> None:
+  """Real images on the left, generated on the right (the tutorial's last figure)."""
+  left, right = image_grid(real), image_grid(fake)
+  h = max(left.shape[0], right.shape[0])
+  gap = np.full((h, 16, left.shape[2]), 255, np.uint8)
+  pad = lambda g: np.pad(g, ((0, h - g.shape[0]), (0, 0), (0, 0)), constant_values=255)
+  save_png(np.concatenate([pad(left), gap, pad(right)], axis=1), out_path)

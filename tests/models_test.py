@@ -1,0 +1,52 @@
+"""DCGAN shapes and parameter counts equal the PyTorch references'."""
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from jaxgan import models
+from jaxgan.config import ConfigError
+
+
+def count(variables):
+  return sum(x.size for x in jax.tree.leaves(variables["params"]))
+
+
+@pytest.mark.parametrize("size,channels,g_params,d_params", [
+    (64, 3, 3_576_704, 2_765_568),   # the PyTorch DCGAN tutorial's numbers
+    (28, 1, 837_504, 431_872),
+])
+def test_dcgan_shapes_and_counts(size, channels, g_params, d_params):
+  g = models.create("dcgan_generator", image_size=size, channels=channels)
+  d = models.create("dcgan_discriminator", image_size=size)
+  z = jnp.zeros((2, 100))
+  g_vars = jax.eval_shape(lambda: g.init(jax.random.PRNGKey(0), z, train=False))
+  images = jax.eval_shape(lambda v: g.apply(v, z, train=False), g_vars)
+  assert images.shape == (2, size, size, channels)
+  d_vars = jax.eval_shape(lambda: d.init(jax.random.PRNGKey(0), jnp.zeros(images.shape), train=False))
+  logits = jax.eval_shape(lambda v: d.apply(v, jnp.zeros(images.shape), train=False), d_vars)
+  assert logits.shape == (2,)
+  assert count(g_vars) == g_params
+  assert count(d_vars) == d_params
+
+
+def test_generator_output_in_tanh_range_and_batchnorm_state():
+  g = models.create("dcgan_generator", image_size=28, channels=1, ngf=8)
+  z = jax.random.normal(jax.random.PRNGKey(0), (4, 100))
+  variables = g.init(jax.random.PRNGKey(1), z, train=False)
+  images, updates = g.apply(variables, z * 50, train=True, mutable=["batch_stats"])
+  assert float(jnp.abs(images).max()) <= 1.0
+  assert set(updates["batch_stats"]) == {"BatchNorm_0", "BatchNorm_1", "BatchNorm_2"}
+
+
+def test_wrong_image_shape_is_a_clear_error():
+  d = models.create("dcgan_discriminator", image_size=64, ndf=8)
+  with pytest.raises(ConfigError, match="64x64 images got shape"):
+    d.init(jax.random.PRNGKey(0), jnp.zeros((1, 28, 28, 1)))
+
+
+def test_unknown_model_and_size():
+  with pytest.raises(ConfigError, match="unknown model"):
+    models.create("stylegan")
+  with pytest.raises(ConfigError, match="image sizes"):
+    models.create("dcgan_generator", image_size=32).init(jax.random.PRNGKey(0), jnp.zeros((1, 100)))
