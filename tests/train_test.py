@@ -1,0 +1,175 @@
+"""The training loop end to end, on TFDS mock data: one step of every config, exact
+resumption, clean stops, checkpoint errors, sampling, and command-line mistakes."""
+
+import glob
+import os
+import signal
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from conftest import REPO
+from jaxgan import checkpoint, config as config_lib, input_pipeline, sample, train
+
+CONFIGS = sorted(glob.glob(str(REPO / "configs" / "*.py")))
+
+
+def tiny(path, steps=1, **overrides):
+  """The experiment at toy width and batch, logging and checkpointing every step."""
+  config = config_lib.load(path)
+  config.num_train_steps = steps
+  config.batch_size = 4
+  config.model.ngf = config.model.ndf = 4
+  config.log_every_steps = config.checkpoint_every_steps = config.sample_every_steps = 1
+  config.num_grid_images = 4
+  for key, value in overrides.items():
+    node = config
+    *parents, leaf = key.split(".")
+    for p in parents:
+      node = node[p]
+    node[leaf] = value
+  return config
+
+
+def params_of(state):
+  return jax.device_get((state.generator.params, state.discriminator.params))
+
+
+def assert_trees_equal(a, b):
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_array_equal(x, y)
+
+
+@pytest.fixture
+def mock_data(monkeypatch):
+  """TFDS's mock data for every builder; the (mocked) download path is taken, as if online."""
+  monkeypatch.setattr(input_pipeline, "network_available", lambda url: True)
+  with tfds.testing.mock_data(num_examples=12):
+    yield
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[os.path.basename(c) for c in CONFIGS])
+def test_one_step_of_every_config(path, tmp_path, mock_data):
+  config = tiny(path)
+  state = train.train_and_evaluate(config, str(tmp_path))
+  assert int(state.step) == 1
+  for name in ("config.json", "params.json", "metrics.jsonl", "losses.png", "real_vs_fake.png",
+               "samples/step_000000.png", "samples/step_000001.png", "checkpoints/1"):
+    assert (tmp_path / name).exists(), name
+  assert glob.glob(str(tmp_path / "tensorboard" / "events.out.tfevents.*"))
+  row = config_lib.load_json(str(tmp_path))  # the resolved config round-trips
+  assert row.num_train_steps == 1 and row.data.image_size == config.data.image_size
+  metrics = [l for l in (tmp_path / "metrics.jsonl").read_text().splitlines() if l]
+  assert len(metrics) == 1 and '"d_loss"' in metrics[0] and '"steps_per_sec"' in metrics[0]
+
+
+def test_resume_equals_uninterrupted(tmp_path, mock_data):
+  path = str(REPO / "configs" / "dcgan_mnist.py")
+  straight = train.train_and_evaluate(tiny(path, steps=4), str(tmp_path / "straight"))
+  first = train.train_and_evaluate(tiny(path, steps=2), str(tmp_path / "resumed"))
+  assert int(first.step) == 2
+  resumed = train.train_and_evaluate(tiny(path, steps=4), str(tmp_path / "resumed"))
+  assert int(resumed.step) == 4
+  assert_trees_equal(params_of(resumed), params_of(straight))
+  assert_trees_equal(jax.device_get(resumed.generator.opt_state),
+                     jax.device_get(straight.generator.opt_state))
+  steps = [int(l.split(",")[0].split(":")[1]) for l in
+           (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]
+  assert steps == [1, 2, 3, 4]
+
+
+def test_sigterm_saves_a_checkpoint_and_stops(tmp_path, mock_data, monkeypatch):
+  real_iterator = input_pipeline.create_train_iterator
+
+  def iterator_that_signals(*args, **kwargs):
+    for i, batch in enumerate(real_iterator(*args, **kwargs)):
+      if i == 2:  # the third batch: as if the scheduler preempted us during step 3
+        os.kill(os.getpid(), signal.SIGTERM)
+      yield batch
+
+  monkeypatch.setattr(input_pipeline, "create_train_iterator", iterator_that_signals)
+  path = str(REPO / "configs" / "dcgan_mnist.py")
+  config = tiny(path, steps=50, checkpoint_every_steps=100)
+  state = train.train_and_evaluate(config, str(tmp_path))
+  assert int(state.step) == 3
+  assert checkpoint.Checkpoints(str(tmp_path / "checkpoints")).latest_step() == 3
+  assert signal.getsignal(signal.SIGTERM) is not None  # the handler was restored
+
+
+def test_incompatible_checkpoint_is_refused_and_kept(tmp_path, mock_data):
+  path = str(REPO / "configs" / "dcgan_mnist.py")
+  train.train_and_evaluate(tiny(path, steps=1), str(tmp_path))
+  before = snapshot(tmp_path / "checkpoints")
+  wider = tiny(path, steps=2)
+  wider.model.ngf = 8
+  with pytest.raises(checkpoint.CheckpointError, match=r"does not match this config's model"):
+    train.train_and_evaluate(wider, str(tmp_path))
+  assert snapshot(tmp_path / "checkpoints") == before
+
+
+def test_corrupt_checkpoint_is_a_clear_error_and_kept(tmp_path, mock_data):
+  path = str(REPO / "configs" / "dcgan_mnist.py")
+  train.train_and_evaluate(tiny(path, steps=1), str(tmp_path))
+  for f in glob.glob(str(tmp_path / "checkpoints" / "1" / "**" / "*"), recursive=True):
+    if os.path.isfile(f) and os.path.getsize(f) > 64:
+      with open(f, "r+b") as fh:  # overwrite the middle of every data file with garbage
+        fh.seek(os.path.getsize(f) // 2)
+        fh.write(b"\xff" * 32)
+  before = snapshot(tmp_path / "checkpoints")
+  with pytest.raises(checkpoint.CheckpointError, match=r"checkpoints/1 .*left untouched"):
+    train.train_and_evaluate(tiny(path, steps=2), str(tmp_path))
+  assert snapshot(tmp_path / "checkpoints") == before
+
+
+def snapshot(folder):
+  return {f: open(f, "rb").read() for f in glob.glob(str(folder / "**" / "*"), recursive=True)
+          if os.path.isfile(f)}
+
+
+def test_sample_from_checkpoint(tmp_path, mock_data):
+  path = str(REPO / "configs" / "dcgan_mnist.py")
+  train.train_and_evaluate(tiny(path, steps=1), str(tmp_path))
+  images = sample.sample(str(tmp_path), num=7, seed=0, batch_size=3)
+  assert images.shape == (7, 28, 28, 1) and images.dtype == np.uint8
+  np.testing.assert_array_equal(images, sample.sample(str(tmp_path), num=7, seed=0, batch_size=3))
+  assert not np.array_equal(images, sample.sample(str(tmp_path), num=7, seed=1, batch_size=3))
+
+
+def test_sample_without_checkpoint_is_a_clear_error(tmp_path):
+  with pytest.raises(FileNotFoundError, match="config.json not found"):
+    sample.sample(str(tmp_path), num=1, seed=0)
+
+
+def test_config_validation():
+  config = tiny(str(REPO / "configs" / "dcgan_mnist.py"), batch_size=0)
+  with pytest.raises(config_lib.ConfigError, match="config.batch_size must be positive"):
+    config_lib.validate(config)
+
+
+def run_cli(*args):
+  return subprocess.run([sys.executable, "-m", "jaxgan.main", *args], cwd=REPO,
+                        capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--config.nope=1"], "unknown config field config.nope"),
+    (["--config.data.nme=x"], "unknown config field config.data.nme"),
+    (["--config.batch_size=abc"], "invalid literal for int"),
+    (["--config.batch_size=-4"], "config.batch_size must be positive"),
+    (["--config.loss.name=wgan"], "unknown GAN loss 'wgan'"),
+])
+def test_command_line_mistakes_are_one_line(tmp_path, args, message):
+  out = run_cli("--config", "configs/dcgan_mnist.py", "--workdir", str(tmp_path), *args)
+  assert out.returncode != 0
+  assert message in out.stderr
+  assert "Traceback" not in out.stderr
+
+
+def test_missing_config_file_is_one_line(tmp_path):
+  out = run_cli("--config", "configs/nothere.py", "--workdir", str(tmp_path))
+  assert out.returncode != 0 and "config file configs/nothere.py not found" in out.stderr
+  assert "Traceback" not in out.stderr
