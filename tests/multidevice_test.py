@@ -60,9 +60,8 @@ def run_child(config_name):
 def test_eight_devices_equal_one_device():
   result = run_child("dcgan_mnist.py")
   assert result["devices"] == 8
-  assert result["sharded"] == "PartitionSpec('data',)"
-  # Same math, different reduction order across devices: float32 round-off only.
-  # (Global BatchNorm statistics are what make this hold: per-device statistics
-  # would differ by O(1e-1) at 2 images per device.)
+  assert result["sharded"] in ("P('data',)", "PartitionSpec('data',)")
+  # Same math, different reduction order across devices: float32 round-off only. With
+  # 2 images per device, per-device BatchNorm statistics would break this.
   assert result["max_state_diff"] < 1e-4, result
   assert abs(result["d_loss"][0] - result["d_loss"][1]) < 1e-5
