@@ -18,6 +18,7 @@ import urllib.parse
 from typing import Iterator
 
 import jax
+from absl import logging
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -52,24 +53,26 @@ def prepare_dataset(data_config) -> tfds.core.DatasetBuilder:
   url_infos = builder.url_infos or {}
   files = {info.filename: url for url, info in url_infos.items() if info.filename}
   manual_dir = data_config.get("manual_dir")
-  if manual_dir:
-    manual = tf.io.gfile.exists(manual_dir) and set(tf.io.gfile.listdir(manual_dir))
-    missing = sorted(set(files) - set(manual or ()))
-    if files and not missing:
-      config = tfds.download.DownloadConfig(manual_dir=manual_dir)
-      builder.download_and_prepare(download_config=config)
+  missing = sorted(files)
+  if manual_dir and files:
+    present = set(tf.io.gfile.listdir(manual_dir)) if tf.io.gfile.isdir(manual_dir) else set()
+    missing = sorted(set(files) - present)
+    if not missing:
+      builder.download_and_prepare(
+          download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
       return builder
-    if files:
-      raise DataNotFoundError(
-          f"{data_config.name}: {manual_dir} lacks {', '.join(missing)} (expected all of "
-          f"{', '.join(sorted(files))}, as downloaded from {_folder(files)})")
   if url_infos and not network_available(next(iter(url_infos))):
-    where = ("put " + ", ".join(sorted(files)) + f" (from {_folder(files)}) in a folder and pass "
-             "--config.data.manual_dir=FOLDER") if files else (
-                 "prepare it on a machine with internet and copy the TFDS data dir")
-    raise DataNotFoundError(
-        f"dataset {data_config.name} is not prepared in {builder.data_dir} and its download "
-        f"host cannot be reached: {where}")
+    if not files:
+      where = "prepare it on a machine with internet and copy the TFDS data dir"
+    elif manual_dir:
+      where = f"{manual_dir} lacks {', '.join(missing)} (from {_folder(files)})"
+    else:
+      where = (f"put {', '.join(missing)} (from {_folder(files)}) in a folder and pass "
+               "--config.data.manual_dir=FOLDER")
+    raise DataNotFoundError(f"dataset {data_config.name} is not prepared in {builder.data_dir} "
+                            f"and its download host cannot be reached: {where}")
+  if manual_dir and files:
+    logging.warning("%s lacks %s: downloading instead", manual_dir, ", ".join(missing))
   try:
     builder.download_and_prepare()
   except tfds.core.download.NonMatchingChecksumError as e:
