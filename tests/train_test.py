@@ -139,6 +139,18 @@ def test_sample_from_checkpoint(tmp_path, mock_data):
   assert not np.array_equal(images, sample.sample(str(tmp_path), num=7, seed=1, batch_size=3))
 
 
+def test_sample_command_writes_npz_and_grid(tmp_path, mock_data):
+  train.train_and_evaluate(tiny(str(REPO / "configs" / "dcgan_mnist.py"), steps=1), str(tmp_path))
+  out = subprocess.run([sys.executable, "-m", "jaxgan.sample", "--workdir", str(tmp_path),
+                        "--num", "5", "--out", str(tmp_path / "s.npz"),
+                        "--grid", str(tmp_path / "g.png")],
+                       cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+  assert out.returncode == 0, out.stderr[-2000:]
+  with np.load(tmp_path / "s.npz") as f:
+    assert f["images"].shape == (5, 28, 28, 1) and f["images"].dtype == np.uint8
+  assert (tmp_path / "g.png").exists()
+
+
 def test_sample_without_checkpoint_is_a_clear_error(tmp_path):
   with pytest.raises(FileNotFoundError, match="config.json not found"):
     sample.sample(str(tmp_path), num=1, seed=0)
