@@ -223,44 +223,34 @@ class Conv(nn.Module):
   kernel_init: Initializer = dcgan_kernel_init
   bias_init: Initializer = nn.initializers.zeros
 
+  def apply_kernel(self, x, kernel):
+    return conv(x, kernel, self.strides, self.padding)
+
   @nn.compact
   def __call__(self, x):
     kernel = self.param("kernel", self.kernel_init,
                         (self.kernel_size, self.kernel_size, x.shape[-1], self.features))
-    y = conv(x, kernel.astype(x.dtype), self.strides, self.padding)
+    y = self.apply_kernel(x, kernel.astype(x.dtype))
     if self.use_bias:
       y = y + self.param("bias", self.bias_init, (self.features,)).astype(x.dtype)
     return y
 
 
-class ConvTranspose(nn.Module):
+class ConvTranspose(Conv):
   """PyTorch `ConvTranspose2d(in, features, kernel_size, strides, padding, output_padding)`."""
-  features: int
-  kernel_size: int
-  strides: int = 1
-  padding: int = 0
   output_padding: int = 0
-  use_bias: bool = True
-  kernel_init: Initializer = dcgan_kernel_init
-  bias_init: Initializer = nn.initializers.zeros
 
-  @nn.compact
-  def __call__(self, x):
-    kernel = self.param("kernel", self.kernel_init,
-                        (self.kernel_size, self.kernel_size, x.shape[-1], self.features))
-    y = conv_transpose(x, kernel.astype(x.dtype), self.strides, self.padding,
-                       self.output_padding)
-    if self.use_bias:
-      y = y + self.param("bias", self.bias_init, (self.features,)).astype(x.dtype)
-    return y
+  def apply_kernel(self, x, kernel):
+    return conv_transpose(x, kernel, self.strides, self.padding, self.output_padding)
 
 
 def _channel_sum(x: Array) -> Array:
   """Per-channel sum over every other axis, as a matrix-vector product.
 
   XLA:CPU lowers `x.sum((0, 1, 2))` with a narrow channel axis to a slow two-stage
-  reduce-window; ones[M] @ x[M, C] runs as a GEMV, measured 4-8x faster here at DCGAN
-  shapes. The batch stays the leading factor of M, so a batch-sharded x needs no reshard.
+  reduce-window; ones[M] @ x[M, C] runs as a GEMV, 3-14x faster at DCGAN shapes
+  (benchmarks/batch_norm.py). The batch stays the leading factor of M, so a
+  batch-sharded x needs no reshard.
   """
   c = x.shape[-1]
   return jnp.ones((x.size // c,), x.dtype) @ x.reshape(-1, c)
@@ -302,11 +292,12 @@ class BatchNorm(nn.Module):
   Same variables as `flax.linen.BatchNorm` (params scale/bias, batch_stats mean/var);
   differs from it where PyTorch does: the running variance takes the UNBIASED batch
   variance (x m/(m-1)), as torch does. The backward pass is written in closed form
-  (a `custom_vjp`): measured 1.3-1.8x faster than autodiff through Flax's module on
-  XLA:CPU at DCGAN-64 shapes, and the channel sums are matrix-vector products
-  (`_channel_sum`). (Folding space into a wide reduced axis, reported faster in
-  ../shared/PERF_NOTES.md, was slower here with the CPU flag set.) Scale starts from N(1, 0.02) (DCGAN init). Under `jit` on a `Mesh`
-  with the batch sharded, the statistics are reductions over the global batch.
+  (a `custom_vjp`) and the channel sums are matrix-vector products (`_channel_sum`):
+  forward+backward 1.7-8x faster than `flax.linen.BatchNorm` on XLA:CPU at DCGAN
+  shapes (benchmarks/batch_norm.py). (Folding space into a wide reduced axis, reported
+  faster in ../shared/PERF_NOTES.md, was slower here with the CPU flag set.) Scale
+  starts from N(1, 0.02) (DCGAN init). Under `jit` on a `Mesh` with the batch sharded,
+  the statistics are reductions over the global batch.
   """
   train: bool = True
   momentum: float = 0.1  # PyTorch's convention: running = (1 - momentum) * running + momentum * batch

@@ -62,7 +62,8 @@ def compile_train_step(family: families.Family, mesh: Mesh):
 
 def create_train_state(family: families.Family, config, mesh: Mesh):
   init = jax.jit(family.init_state, out_shardings=replicated(mesh))
-  return init(jax.random.PRNGKey(config.seed))
+  # A host array: every process passes the same value, which jit takes as replicated.
+  return init(np.asarray(jax.random.PRNGKey(config.seed)))
 
 
 def check_batch_size(config, mesh: Mesh) -> None:
@@ -176,7 +177,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
                                               start_step)
   train_step = compile_train_step(family, mesh)
   generate = jax.jit(family.generate, out_shardings=replicated(mesh))
-  fixed = family.fixed_inputs(jax.random.PRNGKey(config.seed + 1), config.num_grid_images)
+  fixed = jax.device_get(family.fixed_inputs(jax.random.PRNGKey(config.seed + 1),
+                                             config.num_grid_images))
 
   writer = metric_writers.AsyncMultiWriter(
       [metric_writers.SummaryWriter(os.path.join(workdir, "tensorboard"))] if is_lead else [])
