@@ -56,8 +56,8 @@ def main():
   kinds = collections.Counter()
   for event in trace["traceEvents"] if isinstance(trace, dict) else trace:
     name = event.get("name", "")
-    if event.get("ph") == "X" and "dur" in event and not name.startswith("$") \
-        and "ThunkExecutor" not in name:
+    # XLA ops only: not Python frames ($...), runtime bookkeeping or "end: op" markers.
+    if event.get("ph") == "X" and "dur" in event and re.fullmatch(r"[\w.-]+", name):
       kinds[re.sub(r"[._]\d+$", "", name)] += event["dur"] / 1e3 / args.steps
   total = sum(kinds.values())
   for kind, ms in kinds.most_common(args.top):
