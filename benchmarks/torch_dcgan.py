@@ -127,33 +127,9 @@ class DCGANDiscriminator(nn.Module):
     return self.main(x)
 
 
-class Generator64(DCGANGenerator):
-  def __init__(self):
-    super().__init__(SPECS["64"])
-
-
-class Discriminator64(DCGANDiscriminator):
-  def __init__(self):
-    super().__init__(SPECS["64"])
-
-
-class GeneratorMNIST(DCGANGenerator):
-  def __init__(self):
-    super().__init__(SPECS["mnist"])
-
-
-class DiscriminatorMNIST(DCGANDiscriminator):
-  def __init__(self):
-    super().__init__(SPECS["mnist"])
-
-
-NETS = {"64": (Generator64, Discriminator64), "mnist": (GeneratorMNIST, DiscriminatorMNIST)}
-
-
 def build(model: str) -> Tuple[nn.Module, nn.Module]:
   """(G, D) for `model` in SPECS ("64" or "mnist"), freshly initialised."""
-  g_cls, d_cls = NETS[model]
-  return g_cls(), d_cls()
+  return DCGANGenerator(SPECS[model]), DCGANDiscriminator(SPECS[model])
 
 
 def count_params(module: nn.Module) -> int:

@@ -57,13 +57,6 @@ def space_to_depth(x: Array, s: int) -> Array:
   return x.reshape(n, h // s, w // s, s * s * c)
 
 
-def depth_to_space(x: Array, s: int) -> Array:
-  """Inverse of `space_to_depth`."""
-  n, h, w, _ = x.shape
-  x = x.reshape(n, h, w, s, s, -1).transpose(0, 1, 3, 2, 4, 5)
-  return x.reshape(n, h * s, w * s, -1)
-
-
 def conv(x: Array, kernel: Array, stride: int = 1, padding: int = 0) -> Array:
   """PyTorch `Conv2d(k, stride, padding)` (zero padding) in NHWC/HWIO."""
   k = kernel.shape[0]
