@@ -189,14 +189,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
   progress = Progress(start_step, config.num_train_steps, is_lead)
 
   def write_grid(step):
+    """Saves the fixed-noise grid; returns the images (None when grids are off)."""
     if config.num_grid_images <= 0:
-      return
-    grid = visualize.image_grid(jax.device_get(generate(state, fixed)))
+      return None
+    images = jax.device_get(generate(state, fixed))
+    grid = visualize.image_grid(images)
     if is_lead:
       visualize.save_png(grid, os.path.join(workdir, "samples", f"step_{step:06d}.png"))
       writer.write_images(step, {"samples": grid[None]})
+    return images
 
-  pending, step, batch = [], start_step, None
+  pending, step, batch, fake = [], start_step, None, None
   with StopRequest() as stop:
     if start_step == 0:
       write_grid(0)
@@ -216,7 +219,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
           metrics_file.write(json.dumps({"step": step, **scalars}) + "\n")
           metrics_file.flush()
       if step % config.sample_every_steps == 0 or last:
-        write_grid(step)
+        fake = write_grid(step)
       if step % config.checkpoint_every_steps == 0 or last:
         ckpts.save(step, state, force=True)
       if stop:
@@ -230,15 +233,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
   if is_lead:
     metrics_file.close()
     if step == config.num_train_steps:
-      _final_figures(family, state, fixed, generate, batch, workdir)
+      _final_figures(family, fake, batch, workdir)
   return state
 
 
-def _final_figures(family, state, fixed, generate, batch, workdir) -> None:
+def _final_figures(family, fake, batch, workdir) -> None:
+  """losses.png, and real_vs_fake.png from the last grid's images (`fake`)."""
   metrics_path = os.path.join(workdir, "metrics.jsonl")
   if os.path.exists(metrics_path):
     visualize.plot_losses(metrics_path, family.loss_metrics, os.path.join(workdir, "losses.png"))
-  if batch is not None and "image" in batch:
-    fake = jax.device_get(generate(state, fixed))
+  if fake is not None and batch is not None and "image" in batch:
     real = batch["image"][:len(fake)]
     visualize.real_vs_fake(real, fake, os.path.join(workdir, "real_vs_fake.png"))
