@@ -47,6 +47,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.latent_dim = 100
   c.model.ngf = 64
   c.model.ndf = 64
+  c.model.num_classes = 0       # > 0: class-conditional (G and D receive the label)
 
   c.loss = ml_collections.ConfigDict()
   c.loss.name = "non_saturating"  # jaxgan.losses.NAMES
@@ -79,6 +80,13 @@ def load(path: str) -> ml_collections.ConfigDict:
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.get_config()
+
+
+def load_sibling(config_file: str, name: str) -> ml_collections.ConfigDict:
+  """`get_config()` of the config file `name` next to `config_file`: how a variant
+  starts from its base experiment (`load_sibling(__file__, "gan_mnist.py")`) wherever
+  it is run from."""
+  return load(os.path.join(os.path.dirname(os.path.abspath(config_file)), name))
 
 
 def save_json(config: ml_collections.ConfigDict, path: str) -> None:

@@ -206,6 +206,25 @@ def conv_transpose_reference(x: Array, kernel: Array, stride: int, padding: int 
                                   lhs_dilation=(stride, stride), dimension_numbers=_DIMS)
 
 
+class Dense(nn.Module):
+  """PyTorch `nn.Linear(in, features)` with its default initialisation.
+
+  PyTorch draws both the weight (kaiming_uniform with a=sqrt(5)) and the bias from
+  U(-1/sqrt(fan_in), 1/sqrt(fan_in)); references that never re-initialise their linear
+  layers (eriklindernoren/PyTorch-GAN's gan.py and cgan.py) train from that.
+  """
+  features: int
+
+  @nn.compact
+  def __call__(self, x):
+    bound = 1.0 / math.sqrt(x.shape[-1])
+    uniform = lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -bound,
+                                                                         bound)
+    kernel = self.param("kernel", uniform, (x.shape[-1], self.features))
+    bias = self.param("bias", uniform, (self.features,))
+    return x @ kernel.astype(x.dtype) + bias.astype(x.dtype)
+
+
 class Conv(nn.Module):
   """PyTorch `Conv2d(in, features, kernel_size, strides, padding, bias=use_bias)`."""
   features: int

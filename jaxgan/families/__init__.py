@@ -7,8 +7,10 @@ a family owns its train state and its step. A family is an object with:
   optimizer states, `step`, `rng`), plain data that Orbax checkpoints as is.
 - `train_step(state, batch) -> (state, metrics)`: pure; the loop jits it with the
   batch sharded over the mesh and the state replicated. `metrics` is a dict of scalars.
-- `fixed_inputs(rng, num) -> inputs`: what sample grids are drawn from (fixed noise).
+- `fixed_inputs(rng, num) -> inputs`: what sample grids are drawn from (fixed noise);
+  only called when `config.num_grid_images > 0`.
 - `generate(state, inputs) -> images` in [-1, 1], NHWC: inference mode.
+- `grid_columns`: columns of the sample grid (0: as square as possible).
 - `param_counts(state) -> {network: count}`.
 - `loss_metrics`: the names of the metrics that are losses (plotted in `losses.png`).
 
@@ -24,6 +26,7 @@ from jaxgan.config import ConfigError
 
 class Family(Protocol):
   loss_metrics: tuple[str, ...]
+  grid_columns: int
 
   def init_state(self, rng: jax.Array) -> Any: ...
   def train_step(self, state: Any, batch: dict[str, jax.Array]) -> tuple[Any, dict[str, jax.Array]]: ...
@@ -37,8 +40,14 @@ def _gan(config):
   return GAN(config)
 
 
+def _classifier(config):
+  from jaxgan.families.classifier import Classifier  # pylint: disable=import-outside-toplevel
+  return Classifier(config)
+
+
 FAMILIES: dict[str, Callable[[Any], Family]] = {
     "gan": _gan,
+    "classifier": _classifier,
 }
 
 

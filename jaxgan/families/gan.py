@@ -1,4 +1,4 @@
-"""Unconditional GANs: one generator, one discriminator, a loss chosen by name.
+"""GANs: one generator, one discriminator, a loss chosen by name; optionally class-conditional.
 
 The step follows the PyTorch DCGAN tutorial's training loop (and dm-haiku's
 mnist_gan in form: one pure function over explicit state):
@@ -10,6 +10,13 @@ mnist_gan in form: one pure function over explicit state):
    the tutorial's two forward passes do) and G(z) held constant;
 3. update G on `generator_loss(D'(G(z)))` through the updated D', reusing the forward
    pass of step 1 (its vjp), as the tutorial backpropagates through the same `fake`.
+
+Class-conditional models (`config.model.num_classes` K > 0; Mirza and Osindero 2014):
+each generated image is asked for a label drawn uniformly from the K classes; G
+receives it, and D scores the image against that same label (D reads the label with
+the image), while real images come with their dataset labels. With the `multiclass`
+loss D takes no label and has K + 1 outputs instead: real images are trained to their
+class, generated ones to "fake", and G to the class it was asked for.
 """
 
 from typing import Any
@@ -20,6 +27,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxgan import losses, models
+from jaxgan.config import ConfigError
 
 Array = jax.Array
 
@@ -50,57 +58,79 @@ def count_params(params) -> int:
 
 
 class GAN:
-  """The `gan` family: DCGAN, and any G/D pair from `jaxgan.models`."""
+  """The `gan` family: DCGAN, the MLP GANs and their conditional forms (`jaxgan.models`)."""
 
   loss_metrics = ("d_loss", "g_loss")
 
   def __init__(self, config):
     m = config.model
     self.latent_dim = m.latent_dim
+    self.num_classes = m.get("num_classes", 0)
     self.image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
     self.loss = config.loss.name
-    losses.gan_loss(self.loss, jnp.zeros(()), True)  # fail early on an unknown name
+    losses.check_name(self.loss)  # fail early on an unknown name
+    multiclass = self.loss == "multiclass"
+    if multiclass and not self.num_classes:
+      raise ConfigError("the multiclass loss needs a conditional model: set "
+                        "config.model.num_classes (10 for MNIST)")
+    # A multiclass D classifies instead of reading the label.
+    self.d_reads_label = bool(self.num_classes) and not multiclass
     self.g = models.create(m.generator, image_size=config.data.image_size,
-                           channels=config.data.channels, ngf=m.ngf)
-    self.d = models.create(m.discriminator, image_size=config.data.image_size, ndf=m.ndf)
+                           channels=config.data.channels, ngf=m.ngf, num_classes=self.num_classes)
+    self.d = models.create(m.discriminator, image_size=config.data.image_size, ndf=m.ndf,
+                           num_classes=self.num_classes if self.d_reads_label else 0,
+                           num_outputs=self.num_classes + 1 if multiclass else 1)
     self.g_tx = adam(config.optimizer)
     self.d_tx = adam(config.optimizer)
+    # Conditional grids: one row per class, the same noise down each column.
+    self.grid_columns = max(1, config.num_grid_images // self.num_classes) if self.num_classes else 0
 
-  def _init_network(self, module, tx, rng, x) -> Network:
-    variables = module.init(rng, x, train=False)
+  def _init_network(self, module, tx, rng, x, labels) -> Network:
+    variables = module.init(rng, x, labels, train=False)
     params = variables["params"]
     return Network(params, variables.get("batch_stats", {}), tx.init(params))
 
   def init_state(self, rng: Array) -> GANState:
     rng, g_rng, d_rng = jax.random.split(rng, 3)
+    labels = jnp.zeros((1,), jnp.int32) if self.num_classes else None
     z = jnp.zeros((1, self.latent_dim))
     images = jnp.zeros((1, *self.image_shape))
     return GANState(step=jnp.zeros((), jnp.int32), rng=rng,
-                    generator=self._init_network(self.g, self.g_tx, g_rng, z),
-                    discriminator=self._init_network(self.d, self.d_tx, d_rng, images))
+                    generator=self._init_network(self.g, self.g_tx, g_rng, z, labels),
+                    discriminator=self._init_network(self.d, self.d_tx, d_rng, images,
+                                                     labels if self.d_reads_label else None))
 
-  def _apply_d(self, params, batch_stats, images):
+  def _apply_d(self, params, batch_stats, images, labels, rng):
     logits, updates = self.d.apply({"params": params, "batch_stats": batch_stats}, images,
-                                   train=True, mutable=["batch_stats"])
+                                   labels if self.d_reads_label else None, train=True,
+                                   mutable=["batch_stats"], rngs={"dropout": rng})
     return logits, updates["batch_stats"]
 
   def train_step(self, state: GANState, batch: dict[str, Array]):
     real = batch["image"]
     rng, z_rng = jax.random.split(state.rng)
+    # Keys for labels and dropout come from a fold of z's key, so unconditional models
+    # without dropout draw exactly the noise they drew before these existed.
+    label_rng, *d_rngs = jax.random.split(jax.random.fold_in(z_rng, 1), 4)
     z = jax.random.normal(z_rng, (real.shape[0], self.latent_dim), real.dtype)
+    # The label each generated image is asked for; D scores it against the same label.
+    real_labels = fake_labels = None
+    if self.num_classes:
+      real_labels = batch["label"]
+      fake_labels = jax.random.randint(label_rng, real.shape[:1], 0, self.num_classes)
     g, d = state.generator, state.discriminator
 
     def generate(params):
       fake, updates = self.g.apply({"params": params, "batch_stats": g.batch_stats}, z,
-                                   train=True, mutable=["batch_stats"])
+                                   fake_labels, train=True, mutable=["batch_stats"])
       return fake, updates["batch_stats"]
 
     fake, g_vjp, g_batch_stats = jax.vjp(generate, g.params, has_aux=True)
 
     def d_loss_fn(params):
-      real_logits, stats = self._apply_d(params, d.batch_stats, real)
-      fake_logits, stats = self._apply_d(params, stats, fake)
-      loss = losses.discriminator_loss(self.loss, real_logits, fake_logits)
+      real_logits, stats = self._apply_d(params, d.batch_stats, real, real_labels, d_rngs[0])
+      fake_logits, stats = self._apply_d(params, stats, fake, fake_labels, d_rngs[1])
+      loss = losses.discriminator_loss(self.loss, real_logits, fake_logits, real_labels)
       return loss, (stats, real_logits, fake_logits)
 
     (d_loss, (d_stats, real_logits, fake_logits)), d_grads = jax.value_and_grad(
@@ -109,8 +139,8 @@ class GAN:
     d = Network(optax.apply_updates(d.params, d_updates), d_stats, d_opt_state)
 
     def g_loss_fn(fake_images):
-      logits, stats = self._apply_d(d.params, d.batch_stats, fake_images)
-      return losses.generator_loss(self.loss, logits), (stats, logits)
+      logits, stats = self._apply_d(d.params, d.batch_stats, fake_images, fake_labels, d_rngs[2])
+      return losses.generator_loss(self.loss, logits, fake_labels), (stats, logits)
 
     (g_loss, (d_stats, fake_logits_after)), fake_grad = jax.value_and_grad(
         g_loss_fn, has_aux=True)(fake)
@@ -126,15 +156,36 @@ class GAN:
         "d_fake": losses.discriminator_score(self.loss, fake_logits),
         "d_fake_after": losses.discriminator_score(self.loss, fake_logits_after),
     }
+    if self.loss == "multiclass":  # how well D tells the digits of real images apart
+      metrics["d_class_accuracy"] = jnp.mean(
+          jnp.argmax(real_logits[:, :self.num_classes], -1) == real_labels)
     new_state = GANState(step=state.step + 1, rng=rng, generator=g, discriminator=d)
     return new_state, metrics
 
-  def fixed_inputs(self, rng: Array, num: int) -> Array:
-    return jax.random.normal(rng, (num, self.latent_dim))
+  def latent_inputs(self, rng: Array, num: int, labels=None) -> dict[str, Array]:
+    """Noise for `num` images; conditional models also take the labels asked for
+    (default: 0, 1, ..., K-1, 0, 1, ...)."""
+    inputs = {"z": jax.random.normal(rng, (num, self.latent_dim))}
+    if self.num_classes:
+      labels = jnp.arange(num) % self.num_classes if labels is None else labels
+      inputs["label"] = jnp.broadcast_to(jnp.asarray(labels, jnp.int32), (num,))
+    elif labels is not None:
+      raise ConfigError("this model is unconditional (config.model.num_classes=0): it takes "
+                        "no label")
+    return inputs
 
-  def generate(self, state: GANState, z: Array) -> Array:
+  def fixed_inputs(self, rng: Array, num: int) -> dict[str, Array]:
+    """The grids' inputs; conditional: row k is class k, column j the same noise z_j."""
+    if not self.num_classes:
+      return self.latent_inputs(rng, num)
+    cols = self.grid_columns
+    z = jnp.tile(jax.random.normal(rng, (cols, self.latent_dim)), (self.num_classes, 1))
+    return {"z": z, "label": jnp.repeat(jnp.arange(self.num_classes, dtype=jnp.int32), cols)}
+
+  def generate(self, state: GANState, inputs: dict[str, Array]) -> Array:
     g = state.generator
-    return self.g.apply({"params": g.params, "batch_stats": g.batch_stats}, z, train=False)
+    return self.g.apply({"params": g.params, "batch_stats": g.batch_stats}, inputs["z"],
+                        inputs.get("label"), train=False)
 
   def param_counts(self, state: GANState) -> dict[str, int]:
     return {"generator": count_params(state.generator.params),

@@ -1,20 +1,43 @@
-"""Network registry: config strings (`config.model.generator`, ...) to Flax modules."""
+"""Network registry: config strings (`config.model.generator`, ...) to Flax modules.
 
+`create(name, **kwargs)` passes each module only the keyword arguments it declares, so
+a family can hand every network the same description of the task (image size,
+channels, widths, number of classes) and each architecture takes what it uses.
+"""
+
+import dataclasses
+import functools
 from typing import Any, Callable
 
 import flax.linen as nn
 
 from jaxgan.config import ConfigError
 
+from jaxgan.models.classifier import MNISTClassifier
 from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "dcgan_generator": DCGANGenerator,
     "dcgan_discriminator": DCGANDiscriminator,
+    "mlp_generator": MLPGenerator,
+    # eriklindernoren/PyTorch-GAN gan.py: 784 -> 512 -> 256 -> 1.
+    "mlp_discriminator": functools.partial(MLPDiscriminator, hidden=(512, 256), dropout=0.0),
+    # eriklindernoren/PyTorch-GAN cgan.py: 794 -> 512 -> 512 -> 512 -> 1, dropout 0.4.
+    "cgan_mlp_discriminator": functools.partial(MLPDiscriminator, hidden=(512, 512, 512),
+                                                dropout=0.4),
+    "mnist_classifier": MNISTClassifier,
 }
+
+
+def _fields(factory) -> set[str]:
+  cls = factory.func if isinstance(factory, functools.partial) else factory
+  return {f.name for f in dataclasses.fields(cls)}
 
 
 def create(name: str, **kwargs: Any) -> nn.Module:
   if name not in MODELS:
     raise ConfigError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}")
-  return MODELS[name](**kwargs)
+  factory = MODELS[name]
+  fields = _fields(factory)
+  return factory(**{k: v for k, v in kwargs.items() if k in fields})

@@ -11,6 +11,13 @@ For 3 channels: G 3,576,704 and D 2,765,568 parameters (pinned in tests).
 At 28x28 (MNIST) the nets have one transposed-conv block fewer: 1 -> 4 -> 7 -> 14 -> 28,
 where 4 -> 7 is a 3x3 stride-2 (padding 1) block, with widths ngf*4, ngf*2, ngf, and D
 mirrors it (28 -> 14 -> 7 -> 4 -> 1).
+
+Class-conditional variants (cDCGAN; Mirza and Osindero 2014 applied to DCGAN): with
+`num_classes` K > 0, G reads z concatenated with the one-hot label (nz + K inputs to
+its first transposed convolution) and D reads the image with K label maps as extra
+input channels (channel k is 1 where the label is k). With `num_outputs` K + 1, D
+instead classifies: its last convolution gives K digit logits and one "fake" logit
+(Salimans et al. 2016, sec. 5), and takes no label.
 """
 
 from typing import Sequence, Tuple
@@ -20,6 +27,7 @@ import jax.numpy as jnp
 
 from jaxgan.config import ConfigError
 from jaxgan.layers import BatchNorm, Conv, ConvTranspose
+from jaxgan.models.conditioning import label_maps, one_hot_concat
 
 # Hidden blocks per resolution: (width as a multiple of ngf or ndf, kernel, stride, padding).
 Block = Tuple[int, int, int, int]
@@ -40,14 +48,16 @@ def _check_size(image_size: int) -> None:
 
 
 class DCGANGenerator(nn.Module):
-  """z [N, nz] -> images [N, S, S, channels] in [-1, 1]."""
+  """z [N, nz] (and labels [N] when conditional) -> images [N, S, S, channels] in [-1, 1]."""
   image_size: int = 64
   channels: int = 3
   ngf: int = 64
+  num_classes: int = 0
 
   @nn.compact
-  def __call__(self, z, train: bool = True):
+  def __call__(self, z, labels=None, train: bool = True):
     _check_size(self.image_size)
+    z = one_hot_concat(z, labels, self.num_classes)
     x = z.reshape(z.shape[0], 1, 1, z.shape[-1])
     for mult, k, s, p in GENERATOR_BLOCKS[self.image_size]:
       x = ConvTranspose(self.ngf * mult, k, s, p, use_bias=False)(x)
@@ -57,19 +67,25 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-  """images [N, S, S, C] -> logits [N] (no sigmoid: losses take logits)."""
+  """images [N, S, S, C] (and labels [N] when conditional) -> logits [N], or [N, num_outputs].
+
+  No sigmoid or softmax: losses take logits.
+  """
   image_size: int = 64
   ndf: int = 64
+  num_classes: int = 0
+  num_outputs: int = 1
 
   @nn.compact
-  def __call__(self, x, train: bool = True):
+  def __call__(self, x, labels=None, train: bool = True):
     _check_size(self.image_size)
     if x.shape[1:3] != (self.image_size, self.image_size):
       raise ConfigError(f"DCGAN discriminator for {self.image_size}x{self.image_size} "
                        f"images got shape {tuple(x.shape)}")
+    x = label_maps(x, labels, self.num_classes)
     x = nn.leaky_relu(Conv(self.ndf, 4, 2, 1, use_bias=False)(x), 0.2)
     for mult, k, s, p in DISCRIMINATOR_BLOCKS[self.image_size]:
       x = Conv(self.ndf * mult, k, s, p, use_bias=False)(x)
       x = nn.leaky_relu(BatchNorm(train)(x), 0.2)
-    x = Conv(1, 4, 1, 0, use_bias=False)(x)
-    return x.reshape(x.shape[0])
+    x = Conv(self.num_outputs, 4, 1, 0, use_bias=False)(x)
+    return x.reshape(x.shape[0]) if self.num_outputs == 1 else x.reshape(x.shape[0], -1)

@@ -1,0 +1,38 @@
+"""How a class label enters a network (conditional GANs, Mirza and Osindero 2014).
+
+A generator reads the label concatenated to z; a discriminator reads it as K extra
+input channels, one constant map per class (1 for the image's class, 0 elsewhere), the
+usual way to give a convolutional D the label at every position. With `num_classes`
+0 the network is unconditional and takes no label.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from jaxgan.config import ConfigError
+
+
+def check_labels(labels, num_classes: int, who: str) -> None:
+  """Labels are given exactly when the network is conditional."""
+  if num_classes and labels is None:
+    raise ConfigError(f"{who} is conditioned on {num_classes} classes but got no labels")
+  if not num_classes and labels is not None:
+    raise ConfigError(f"{who} is unconditional (num_classes=0) but got labels")
+
+
+def one_hot_concat(x: jax.Array, labels, num_classes: int) -> jax.Array:
+  """[N, D] -> [N, D + K]: x followed by the one-hot label; x itself when unconditional."""
+  check_labels(labels, num_classes, "the generator")
+  if not num_classes:
+    return x
+  return jnp.concatenate([x, jax.nn.one_hot(labels, num_classes, dtype=x.dtype)], axis=-1)
+
+
+def label_maps(images: jax.Array, labels, num_classes: int) -> jax.Array:
+  """[N, H, W, C] -> [N, H, W, C + K]: the image and one constant map per class."""
+  check_labels(labels, num_classes, "the discriminator")
+  if not num_classes:
+    return images
+  maps = jax.nn.one_hot(labels, num_classes, dtype=images.dtype)[:, None, None, :]
+  return jnp.concatenate([images, jnp.broadcast_to(maps, (*images.shape[:3], num_classes))],
+                         axis=-1)
