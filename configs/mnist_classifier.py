@@ -23,10 +23,10 @@ def get_config():
   config.model.classifier = "mnist_classifier"
   config.model.num_classes = 10
   config.batch_size = 128
-  config.num_train_steps = 3 * 60_000 // 128  # 3 epochs
+  config.num_train_steps = 6 * 60_000 // 128  # 6 epochs
   config.num_grid_images = 0  # a classifier draws no samples
   config.log_every_steps = 100
-  config.checkpoint_every_steps = 1406
+  config.checkpoint_every_steps = 2812
   config.optimizer.learning_rate = 1e-3
   config.optimizer.b1 = 0.9
   return config

@@ -184,6 +184,26 @@ def _read_split(builder: tfds.core.DatasetBuilder, split) -> tf.data.Dataset:
   return ds.map(keep)
 
 
+def load_split(data_config, split: str) -> dict[str, np.ndarray]:
+  """A whole split in memory, in its stored order, preprocessed as for training:
+  {'image': float32 [N, S, S, C] in [-1, 1], 'label': int32 [N]}. For evaluation sets
+  (the MNIST test set: 31 MB)."""
+  builder = prepare_dataset(data_config)
+  if split not in builder.info.splits:
+    raise DataNotFoundError(f"{data_config.name} has no split {split!r}; it has "
+                            f"{', '.join(builder.info.splits)}")
+  image_feature = builder.info.features["image"]
+  size, channels = data_config.image_size, data_config.channels
+
+  def decode(ex):
+    return {"image": center_square(image_feature.decode_example(ex["image"]), size, channels),
+            "label": ex["label"]}
+
+  ds = _read_split(builder, split).map(decode, tf.data.AUTOTUNE, deterministic=True)
+  batches = list(tfds.as_numpy(ds.batch(4096).map(_to_float)))
+  return {k: np.concatenate([b[k] for b in batches]) for k in ("image", "label")}
+
+
 def _epochs(examples: tf.data.Dataset, buffer: int, seed: int, first_epoch: int):
   """Epochs first_epoch, first_epoch + 1, ... each a permutation seeded by (seed, epoch)."""
 

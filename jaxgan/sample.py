@@ -1,10 +1,13 @@
 """Draw samples from a trained run's latest checkpoint.
 
   python -m jaxgan.sample --workdir W --num 1000 --seed 0 --out samples.npz [--grid grid.png]
+  python -m jaxgan.sample --workdir W --label 7 --num 64 --grid sevens.png   # conditional
 
 Rebuilds the model from `W/config.json`, restores the newest checkpoint in
-`W/checkpoints`, and writes `images` (uint8 [N, H, W, C]) to the npz (and, for
-conditional families, the `labels` they were asked for).
+`W/checkpoints`, and writes `images` (uint8 [N, H, W, C]) to the npz; for conditional
+models also the `labels` each image was asked for: `--label k` for all of them, else
+0, 1, ..., 9, 0, 1, ... in turn. A conditional model's grid has one row per class and
+the same noise down each column (with `--label`, the first 64 images).
 """
 
 import sys
@@ -18,51 +21,45 @@ flags.DEFINE_string("workdir", None, "The run's --workdir.")
 flags.DEFINE_integer("num", 1000, "Number of images.")
 flags.DEFINE_integer("seed", 0, "Seed of the noise.")
 flags.DEFINE_integer("batch_size", 500, "Images generated per call.")
+flags.DEFINE_integer("label", None, "Class-conditional models: the class of every image.")
 flags.DEFINE_string("out", "samples.npz", "Output .npz path.")
-flags.DEFINE_string("grid", None, "Also write the first 64 images as a PNG grid here.")
+flags.DEFINE_string("grid", None, "Also write a PNG grid here.")
 flags.mark_flags_as_required(["workdir"])
 
 
-def sample(workdir: str, num: int, seed: int, batch_size: int = 500):
-  """uint8 images [num, H, W, C] from the latest checkpoint of `workdir`."""
-  import jax  # pylint: disable=import-outside-toplevel
-  import numpy as np  # pylint: disable=import-outside-toplevel
-
-  from jaxgan import checkpoint, config as config_lib, families, train, visualize  # pylint: disable=import-outside-toplevel
-
-  config = config_lib.load_json(workdir)
-  family = families.create(config)
-  mesh = train.make_mesh()
-  target = jax.eval_shape(family.init_state, jax.random.PRNGKey(0))
-  target = jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=train.replicated(mesh)), target)
-  state = checkpoint.Checkpoints(f"{workdir}/checkpoints").restore(target)
-  if state is None:
-    raise checkpoint.CheckpointError(f"no checkpoint in {workdir}/checkpoints to sample from")
-  generate = jax.jit(family.generate)
-  images = []
-  for i, start in enumerate(range(0, num, batch_size)):
-    inputs = family.fixed_inputs(jax.random.fold_in(jax.random.PRNGKey(seed), i),
-                                 min(batch_size, num - start))
-    images.append(visualize.to_uint8(jax.device_get(generate(state, inputs))))
-  return np.concatenate(images)
+def sample(workdir: str, num: int, seed: int, batch_size: int = 500, label=None):
+  """uint8 images [num, H, W, C] (and their labels) from the latest checkpoint of `workdir`."""
+  from jaxgan import inference  # pylint: disable=import-outside-toplevel
+  _, family, state = inference.load_run(workdir)
+  return inference.generate(family, state, num, seed, batch_size, label)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  import jax  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
 
-  from jaxgan import checkpoint, visualize  # pylint: disable=import-outside-toplevel
+  from jaxgan import checkpoint, config as config_lib, inference, visualize  # pylint: disable=import-outside-toplevel
   try:
-    images = sample(FLAGS.workdir, FLAGS.num, FLAGS.seed, FLAGS.batch_size)
-  except (checkpoint.CheckpointError, FileNotFoundError) as e:
+    _, family, state = inference.load_run(FLAGS.workdir)
+    images, labels = inference.generate(family, state, FLAGS.num, FLAGS.seed, FLAGS.batch_size,
+                                        FLAGS.label)
+  except (checkpoint.CheckpointError, config_lib.ConfigError, FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(1)
-  np.savez_compressed(FLAGS.out, images=images)
+  arrays = {"images": images} if labels is None else {"images": images, "labels": labels}
+  np.savez_compressed(FLAGS.out, **arrays)
   if FLAGS.grid:
-    visualize.save_png(visualize.image_grid(images[:64]), FLAGS.grid)
-  print(f"wrote {len(images)} images {images.shape[1:]} to {FLAGS.out}")
+    if family.grid_columns and FLAGS.label is None:  # a row per class, fixed noise per column
+      inputs = family.fixed_inputs(jax.random.PRNGKey(FLAGS.seed), 100)
+      grid = visualize.image_grid(jax.device_get(family.generate(state, inputs)),
+                                  ncol=family.grid_columns)
+    else:
+      grid = visualize.image_grid(images[:64])
+    visualize.save_png(grid, FLAGS.grid)
+  print(f"wrote {len(images)} images {images.shape[1:]}"
+        f"{'' if labels is None else ' with labels'} to {FLAGS.out}")
 
 
 if __name__ == "__main__":

@@ -72,3 +72,31 @@ def real_vs_fake(real, fake, out_path: str) -> None:
   gap = np.full((h, 16, left.shape[2]), 255, np.uint8)
   pad = lambda g: np.pad(g, ((0, h - g.shape[0]), (0, 0), (0, 0)), constant_values=255)
   save_png(np.concatenate([pad(left), gap, pad(right)], axis=1), out_path)
+
+
+def plot_confusion(matrix, out_path: str, title: str = "Requested digit vs classifier's digit") -> None:
+  """A confusion matrix as a heat map with its counts written in (rows: asked for)."""
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+
+  matrix = np.asarray(matrix)
+  k = matrix.shape[0]
+  rates = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+  fig, ax = plt.subplots(figsize=(6.5, 5.5))
+  image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+  for i in range(k):
+    for j in range(k):
+      if matrix[i, j]:
+        ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7,
+                color="white" if rates[i, j] > 0.5 else "black")
+  ax.set_xticks(range(k))
+  ax.set_yticks(range(k))
+  ax.set_xlabel("classifier's prediction")
+  ax.set_ylabel("requested class")
+  ax.set_title(title)
+  fig.colorbar(image, ax=ax, label="share of the row")
+  fig.tight_layout()
+  os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+  fig.savefig(out_path, dpi=100)
+  plt.close(fig)

@@ -1,0 +1,189 @@
+"""Evaluate a trained run: `python -m jaxgan.evaluate --workdir W [--num 10000]`.
+
+Writes `W/eval.json` and prints it. What is measured depends on the run's family:
+
+- `gan` on MNIST (the digit metrics): `num` images are generated (conditional models:
+  an equal share of each class, labels 0..9 in turn) and judged by the repo's MNIST
+  classifier (configs/mnist_classifier.py):
+  - `fid`: the Frechet distance between the classifier's 128-d features of the
+    generated images and of the MNIST test set; `fid_train_reference` is the same for
+    `num` real training images, the floor a perfect generator would reach;
+  - every model: the histogram of predicted classes, its entropy (bits; 3.32 is
+    uniform) and the share of samples the classifier labels with probability >= 0.9;
+  - conditional models: per-class and overall accuracy (prediction == requested
+    label), the confusion matrix (also `W/confusion.png`) and the 3-vs-7 and 4-vs-9
+    confusion rates.
+- `classifier`: test-set accuracy.
+
+The classifier lives in --classifier_dir, else $JAXGAN_CLASSIFIER_DIR, else
+~/.cache/jaxgan/mnist_classifier; when it has no checkpoint, it is trained there first
+with configs/mnist_classifier.py (about 2 minutes on a 2-core CPU), using the run's
+data settings (data_dir, manual_dir).
+"""
+
+import json
+import os
+import pathlib
+import sys
+from typing import Any, Callable
+
+from absl import app, flags
+
+import jaxgan  # noqa: F401  (sets CPU XLA flags before JAX starts its backend)
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "The run's --workdir.")
+flags.DEFINE_integer("num", 10_000, "Number of generated images to judge.")
+flags.DEFINE_integer("seed", 0, "Seed of the noise.")
+flags.DEFINE_integer("batch_size", 500, "Images per call.")
+flags.DEFINE_string("classifier_dir", None, "Workdir of the MNIST classifier (see above).")
+flags.mark_flags_as_required(["workdir"])
+
+CLASSIFIER_CONFIG = pathlib.Path(__file__).resolve().parents[1] / "configs" / "mnist_classifier.py"
+# Share of samples counted as "confidently classified".
+CONFIDENT = 0.9
+# Pairs of digits that are easy to confuse, reported for conditional models.
+PAIRS = ((3, 7), (4, 9))
+
+
+def default_classifier_dir() -> str:
+  return os.environ.get("JAXGAN_CLASSIFIER_DIR") or os.path.join(
+      os.path.expanduser("~"), ".cache", "jaxgan", "mnist_classifier")
+
+
+def _batched(fn, arrays, batch_size):
+  """Concatenated fn(chunk) over chunks of `arrays` along the first axis."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  import jax  # pylint: disable=import-outside-toplevel
+  outputs = [jax.device_get(fn(arrays[i:i + batch_size])) for i in range(0, len(arrays), batch_size)]
+  return jax.tree.map(lambda *xs: np.concatenate(xs), *outputs)
+
+
+def classifier_predictions(family, state, images, batch_size: int = 1000):
+  """(probabilities [N, K], features [N, F]) of float images in [-1, 1] or uint8."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  if images.dtype == np.uint8:
+    images = images.astype(np.float32) / 127.5 - 1.0
+  predict = jax.jit(family.predict)
+  return _batched(lambda chunk: predict(state, chunk), images, batch_size)
+
+
+def test_accuracy(family, state, data_config) -> float:
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from jaxgan import input_pipeline  # pylint: disable=import-outside-toplevel
+  test = input_pipeline.load_split(data_config, "test")
+  probs, _ = classifier_predictions(family, state, test["image"])
+  return float(np.mean(np.argmax(probs, -1) == test["label"]))
+
+
+def load_classifier(classifier_dir: str, data_config):
+  """(family, state) of the MNIST classifier in `classifier_dir`, trained there if absent."""
+  from jaxgan import checkpoint, config as config_lib, train  # pylint: disable=import-outside-toplevel
+  from jaxgan.inference import load_run  # pylint: disable=import-outside-toplevel
+  if checkpoint.Checkpoints(os.path.join(classifier_dir, "checkpoints")).latest_step() is None:
+    if not CLASSIFIER_CONFIG.exists():
+      raise FileNotFoundError(f"no classifier in {classifier_dir} and no {CLASSIFIER_CONFIG} "
+                              "to train one with")
+    config = config_lib.load(str(CLASSIFIER_CONFIG))
+    config.data.data_dir = data_config.get("data_dir")
+    config.data.manual_dir = data_config.get("manual_dir")
+    print(f"no MNIST classifier in {classifier_dir}: training it there first "
+          f"({config.num_train_steps} steps of {CLASSIFIER_CONFIG.name})", flush=True)
+    train.train_and_evaluate(config, classifier_dir)
+    _, family, state = load_run(classifier_dir)
+    write_json(os.path.join(classifier_dir, "eval.json"),
+               {"test_accuracy": test_accuracy(family, state, config.data)})
+  _, family, state = load_run(classifier_dir)
+  return family, state
+
+
+def evaluate_digits(config, family, state, workdir: str, num: int, seed: int, batch_size: int,
+                    classifier_dir: str) -> dict[str, Any]:
+  """The digit metrics of a GAN trained on MNIST (see the module docstring)."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from jaxgan import inference, input_pipeline, metrics, visualize  # pylint: disable=import-outside-toplevel
+  from jaxgan.config import ConfigError  # pylint: disable=import-outside-toplevel
+  if config.data.name != "mnist":
+    raise ConfigError(f"the digit metrics judge MNIST models; this run trained on "
+                      f"{config.data.name}")
+  judge, judge_state = load_classifier(classifier_dir, config.data)
+  images, labels = inference.generate(family, state, num, seed, batch_size)
+  probs, features = classifier_predictions(judge, judge_state, images)
+  test = input_pipeline.load_split(config.data, "test")
+  _, test_features = classifier_predictions(judge, judge_state, test["image"])
+  reference = input_pipeline.load_split(config.data, "train")["image"][:num]
+  _, reference_features = classifier_predictions(judge, judge_state, reference)
+  predicted = np.argmax(probs, -1)
+  k = probs.shape[-1]
+  histogram = metrics.class_histogram(predicted, k)
+  result = {
+      "num_samples": int(num),
+      "fid": metrics.fid(features, test_features),
+      "fid_train_reference": metrics.fid(reference_features, test_features),
+      "class_histogram": histogram.tolist(),
+      "class_entropy_bits": metrics.entropy_bits(histogram),
+      "confident_share": float(np.mean(probs.max(-1) >= CONFIDENT)),
+  }
+  if labels is not None:
+    matrix = metrics.confusion_matrix(labels, predicted, k)
+    per_class = np.diag(matrix) / np.maximum(matrix.sum(1), 1)
+    result.update({
+        "accuracy": float(np.mean(predicted == labels)),
+        "per_class_accuracy": per_class.tolist(),
+        "confusion_matrix": matrix.tolist(),
+        "pair_confusion": {f"{a}_vs_{b}": metrics.pair_confusion(matrix, a, b) for a, b in PAIRS},
+    })
+    visualize.plot_confusion(matrix, os.path.join(workdir, "confusion.png"))
+  return result
+
+
+def evaluate_classifier(config, family, state, workdir, num, seed, batch_size, classifier_dir):
+  del workdir, num, seed, batch_size, classifier_dir
+  return {"test_accuracy": test_accuracy(family, state, config.data)}
+
+
+EVALUATORS: dict[str, Callable[..., dict[str, Any]]] = {
+    "gan": evaluate_digits,
+    "classifier": evaluate_classifier,
+}
+
+
+def write_json(path: str, obj) -> None:
+  with open(path, "w") as f:
+    json.dump(obj, f, indent=2)
+    f.write("\n")
+
+
+def evaluate(workdir: str, num: int = 10_000, seed: int = 0, batch_size: int = 500,
+             classifier_dir: str | None = None) -> dict[str, Any]:
+  """Evaluates the latest checkpoint of `workdir` and writes `workdir/eval.json`."""
+  from jaxgan.config import ConfigError  # pylint: disable=import-outside-toplevel
+  from jaxgan.inference import load_run  # pylint: disable=import-outside-toplevel
+  if num <= 0:
+    raise ConfigError(f"--num must be positive, got {num}")
+  config, family, state = load_run(workdir)
+  if config.family not in EVALUATORS:
+    raise ConfigError(f"no evaluation for family {config.family!r}")
+  result = EVALUATORS[config.family](config, family, state, workdir, num, seed, batch_size,
+                                     classifier_dir or default_classifier_dir())
+  result = {"step": int(state.step), **result}
+  write_json(os.path.join(workdir, "eval.json"), result)
+  return result
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from jaxgan import checkpoint, config as config_lib, input_pipeline  # pylint: disable=import-outside-toplevel
+  try:
+    result = evaluate(FLAGS.workdir, FLAGS.num, FLAGS.seed, FLAGS.batch_size, FLAGS.classifier_dir)
+  except (checkpoint.CheckpointError, config_lib.ConfigError, input_pipeline.DataNotFoundError,
+          FileNotFoundError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(1)
+  print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+  app.run(main)
