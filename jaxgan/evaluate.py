@@ -32,12 +32,17 @@ from absl import app, flags
 import jaxgan  # noqa: F401  (sets CPU XLA flags before JAX starts its backend)
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "The run's --workdir.")
-flags.DEFINE_integer("num", 10_000, "Number of generated images to judge.")
-flags.DEFINE_integer("seed", 0, "Seed of the noise.")
-flags.DEFINE_integer("batch_size", 500, "Images per call.")
-flags.DEFINE_string("classifier_dir", None, "Workdir of the MNIST classifier (see above).")
-flags.mark_flags_as_required(["workdir"])
+
+
+def define_flags() -> None:
+  """The command line's flags (defined only when run as a command, so that importing
+  this module as a library defines none)."""
+  flags.DEFINE_string("workdir", None, "The run's --workdir.")
+  flags.DEFINE_integer("num", 10_000, "Number of generated images to judge.")
+  flags.DEFINE_integer("seed", 0, "Seed of the noise.")
+  flags.DEFINE_integer("batch_size", 500, "Images per call.")
+  flags.DEFINE_string("classifier_dir", None, "Workdir of the MNIST classifier (see above).")
+  flags.mark_flags_as_required(["workdir"])
 
 CLASSIFIER_CONFIG = pathlib.Path(__file__).resolve().parents[1] / "configs" / "mnist_classifier.py"
 # Share of samples counted as "confidently classified".
@@ -186,4 +191,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -189,7 +189,7 @@ def load_split(data_config, split: str) -> dict[str, np.ndarray]:
   {'image': float32 [N, S, S, C] in [-1, 1], 'label': int32 [N]}. For evaluation sets
   (the MNIST test set: 31 MB)."""
   builder = prepare_dataset(data_config)
-  if split not in builder.info.splits:
+  if builder.info.splits and split not in builder.info.splits:
     raise DataNotFoundError(f"{data_config.name} has no split {split!r}; it has "
                             f"{', '.join(builder.info.splits)}")
   image_feature = builder.info.features["image"]

@@ -17,14 +17,19 @@ from absl import app, flags
 import jaxgan  # noqa: F401  (sets CPU XLA flags before JAX starts its backend)
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "The run's --workdir.")
-flags.DEFINE_integer("num", 1000, "Number of images.")
-flags.DEFINE_integer("seed", 0, "Seed of the noise.")
-flags.DEFINE_integer("batch_size", 500, "Images generated per call.")
-flags.DEFINE_integer("label", None, "Class-conditional models: the class of every image.")
-flags.DEFINE_string("out", "samples.npz", "Output .npz path.")
-flags.DEFINE_string("grid", None, "Also write a PNG grid here.")
-flags.mark_flags_as_required(["workdir"])
+
+
+def define_flags() -> None:
+  """The command line's flags (defined only when run as a command, so that importing
+  this module as a library defines none)."""
+  flags.DEFINE_string("workdir", None, "The run's --workdir.")
+  flags.DEFINE_integer("num", 1000, "Number of images.")
+  flags.DEFINE_integer("seed", 0, "Seed of the noise.")
+  flags.DEFINE_integer("batch_size", 500, "Images generated per call.")
+  flags.DEFINE_integer("label", None, "Class-conditional models: the class of every image.")
+  flags.DEFINE_string("out", "samples.npz", "Output .npz path.")
+  flags.DEFINE_string("grid", None, "Also write a PNG grid here.")
+  flags.mark_flags_as_required(["workdir"])
 
 
 def sample(workdir: str, num: int, seed: int, batch_size: int = 500, label=None):
@@ -63,4 +68,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

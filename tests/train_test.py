@@ -137,10 +137,10 @@ def snapshot(folder):
 def test_sample_from_checkpoint(tmp_path, mock_data):
   path = str(REPO / "configs" / "dcgan_mnist.py")
   train.train_and_evaluate(tiny(path, steps=1), str(tmp_path))
-  images = sample.sample(str(tmp_path), num=7, seed=0, batch_size=3)
-  assert images.shape == (7, 28, 28, 1) and images.dtype == np.uint8
-  np.testing.assert_array_equal(images, sample.sample(str(tmp_path), num=7, seed=0, batch_size=3))
-  assert not np.array_equal(images, sample.sample(str(tmp_path), num=7, seed=1, batch_size=3))
+  images, labels = sample.sample(str(tmp_path), num=7, seed=0, batch_size=3)
+  assert images.shape == (7, 28, 28, 1) and images.dtype == np.uint8 and labels is None
+  np.testing.assert_array_equal(images, sample.sample(str(tmp_path), num=7, seed=0, batch_size=3)[0])
+  assert not np.array_equal(images, sample.sample(str(tmp_path), num=7, seed=1, batch_size=3)[0])
 
 
 def test_sample_command_writes_npz_and_grid(tmp_path, mock_data):
@@ -153,6 +153,23 @@ def test_sample_command_writes_npz_and_grid(tmp_path, mock_data):
   with np.load(tmp_path / "s.npz") as f:
     assert f["images"].shape == (5, 28, 28, 1) and f["images"].dtype == np.uint8
   assert (tmp_path / "g.png").exists()
+
+
+def test_sample_command_with_label(tmp_path, mock_data):
+  train.train_and_evaluate(tiny(str(REPO / "configs" / "cdcgan_mnist.py"), steps=1), str(tmp_path))
+  out = subprocess.run([sys.executable, "-m", "jaxgan.sample", "--workdir", str(tmp_path),
+                        "--num", "5", "--label", "3", "--out", str(tmp_path / "s.npz"),
+                        "--grid", str(tmp_path / "g.png")],
+                       cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+  assert out.returncode == 0, out.stderr[-2000:]
+  with np.load(tmp_path / "s.npz") as f:
+    assert f["images"].shape == (5, 28, 28, 1)
+    np.testing.assert_array_equal(f["labels"], [3] * 5)
+  out = subprocess.run([sys.executable, "-m", "jaxgan.sample", "--workdir", str(tmp_path),
+                        "--num", "2", "--label", "12", "--out", str(tmp_path / "t.npz")],
+                       cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+  assert out.returncode == 1 and "labels must be in 0..9" in out.stderr
+  assert "Traceback" not in out.stderr
 
 
 def test_sample_without_checkpoint_is_a_clear_error(tmp_path):
