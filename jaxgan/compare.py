@@ -1,0 +1,160 @@
+"""Train several experiments on an equal footing and compare them by their eval numbers.
+
+  python -m jaxgan.compare --workdir runs/conditional_mnist \
+      --configs configs/gan_mnist.py,configs/cgan_mnist.py,configs/cdcgan_mnist.py,configs/cgan_multiclass_mnist.py \
+      --set data.manual_dir=../shared/data/mnist
+
+Each config trains in `<workdir>/<config name>` with `python -m jaxgan.main` (a child
+process, so one run's memory and compiled code never leak into the next), is evaluated
+with `jaxgan.evaluate`, and lands as a row of `<workdir>/results.md` and
+`results.csv`; `<workdir>/grids.png` puts the final sample grids side by side.
+Resumable: a run whose `eval.json` is at its last step is not trained or evaluated
+again, and an interrupted one continues from its checkpoint. `--set name=value`
+overrides a config field in every run (the same budget for all: e.g.
+`--set num_train_steps=2000`). Training wall time (child process, compilation
+included) is summed over sessions in `<run>/wall_time.json`.
+"""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+
+from absl import app, flags
+
+import jaxgan  # noqa: F401  (sets CPU XLA flags before JAX starts its backend)
+
+FLAGS = flags.FLAGS
+
+# (column, how to read it from a row, format)
+COLUMNS = (
+    ("model", lambda r: r["name"], "{}"),
+    ("steps", lambda r: r["steps"], "{}"),
+    ("batch", lambda r: r["batch_size"], "{}"),
+    ("train wall time (s)", lambda r: r["wall_seconds"], "{:.0f}"),
+    ("FID", lambda r: r["fid"], "{:.2f}"),
+    ("FID of real train images", lambda r: r["fid_train_reference"], "{:.2f}"),
+    ("accuracy", lambda r: r.get("accuracy"), "{:.3f}"),
+    ("3->7", lambda r: r.get("pair_confusion", {}).get("3_vs_7", {}).get("3->7"), "{:.3f}"),
+    ("7->3", lambda r: r.get("pair_confusion", {}).get("3_vs_7", {}).get("7->3"), "{:.3f}"),
+    ("4->9", lambda r: r.get("pair_confusion", {}).get("4_vs_9", {}).get("4->9"), "{:.3f}"),
+    ("9->4", lambda r: r.get("pair_confusion", {}).get("4_vs_9", {}).get("9->4"), "{:.3f}"),
+    ("class entropy (bits)", lambda r: r["class_entropy_bits"], "{:.3f}"),
+    ("confident share", lambda r: r["confident_share"], "{:.3f}"),
+)
+
+
+def define_flags() -> None:
+  """The command line's flags (only when run as a command)."""
+  flags.DEFINE_string("workdir", None, "Folder of the runs and the results.")
+  flags.DEFINE_list("configs", None, "Experiment config files, comma-separated.")
+  flags.DEFINE_multi_string("set", [], "name=value: a config override for every run.")
+  flags.DEFINE_integer("num", 10_000, "Generated images per evaluation.")
+  flags.DEFINE_string("classifier_dir", None, "Workdir of the MNIST classifier.")
+  flags.mark_flags_as_required(["workdir", "configs"])
+
+
+def _read_json(path: str):
+  if os.path.exists(path):
+    with open(path) as f:
+      return json.load(f)
+  return None
+
+
+def train(config_path: str, run_dir: str, overrides: list[str]) -> float:
+  """Trains (or resumes) one run in a child process; returns its total wall seconds."""
+  wall_path = os.path.join(run_dir, "wall_time.json")
+  sessions = (_read_json(wall_path) or {}).get("sessions", [])
+  command = [sys.executable, "-m", "jaxgan.main", f"--config={config_path}",
+             f"--workdir={run_dir}", *[f"--config.{o}" for o in overrides]]
+  print(" ".join(command), flush=True)
+  start = time.time()
+  result = subprocess.run(command, check=False)
+  if result.returncode:
+    raise SystemExit(f"error: training {config_path} failed (exit {result.returncode}); rerun "
+                     "this command to resume it")
+  sessions.append(time.time() - start)
+  os.makedirs(run_dir, exist_ok=True)
+  with open(wall_path, "w") as f:
+    json.dump({"sessions": sessions, "seconds": sum(sessions)}, f, indent=2)
+  return sum(sessions)
+
+
+def run_one(config_path: str, workdir: str, overrides: list[str], num: int,
+            classifier_dir: str | None) -> dict:
+  """Trains and evaluates one config unless already done; returns its results row."""
+  from jaxgan import config as config_lib, evaluate  # pylint: disable=import-outside-toplevel
+  name = os.path.splitext(os.path.basename(config_path))[0]
+  run_dir = os.path.join(workdir, name)
+  done = _read_json(os.path.join(run_dir, "eval.json"))
+  saved = _read_json(os.path.join(run_dir, "config.json"))
+  if not (done and saved and done["step"] == saved["num_train_steps"]
+          and done.get("num_samples") == num):
+    train(config_path, run_dir, overrides)
+    done = evaluate.evaluate(run_dir, num=num, classifier_dir=classifier_dir)
+  config = config_lib.load_json(run_dir)
+  wall = _read_json(os.path.join(run_dir, "wall_time.json")) or {"seconds": float("nan")}
+  return {"name": name, "steps": config.num_train_steps, "batch_size": config.batch_size,
+          "wall_seconds": wall["seconds"], "run_dir": run_dir, **done}
+
+
+def _cell(row, read, fmt) -> str:
+  value = read(row)
+  return "-" if value is None else fmt.format(value)
+
+
+def write_results(rows: list[dict], workdir: str) -> str:
+  """results.md (returned) and results.csv in `workdir`."""
+  header = [c[0] for c in COLUMNS]
+  lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+  lines += ["| " + " | ".join(_cell(r, read, fmt) for _, read, fmt in COLUMNS) + " |" for r in rows]
+  table = "\n".join(lines) + "\n"
+  with open(os.path.join(workdir, "results.md"), "w") as f:
+    f.write(table)
+  with open(os.path.join(workdir, "results.csv"), "w", newline="") as f:
+    writer = csv.writer(f)
+    writer.writerow(header)
+    writer.writerows([[_cell(r, read, fmt) for _, read, fmt in COLUMNS] for r in rows])
+  return table
+
+
+def write_grids(rows: list[dict], out_path: str) -> None:
+  """The last sample grid of each run, side by side, titled by run name."""
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+
+  grids = []
+  for row in rows:
+    folder = os.path.join(row["run_dir"], "samples")
+    names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    if names:
+      grids.append((row["name"], Image.open(os.path.join(folder, names[-1]))))
+  if not grids:
+    return
+  fig, axes = plt.subplots(1, len(grids), figsize=(4 * len(grids), 4.4), squeeze=False)
+  for ax, (name, image) in zip(axes[0], grids):
+    ax.imshow(image, cmap="gray")
+    ax.set_title(name)
+    ax.axis("off")
+  fig.tight_layout()
+  fig.savefig(out_path, dpi=100)
+  plt.close(fig)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  os.makedirs(FLAGS.workdir, exist_ok=True)
+  rows = [run_one(c, FLAGS.workdir, FLAGS.set, FLAGS.num, FLAGS.classifier_dir)
+          for c in FLAGS.configs]
+  print(write_results(rows, FLAGS.workdir))
+  write_grids(rows, os.path.join(FLAGS.workdir, "grids.png"))
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)
