@@ -10,3 +10,25 @@ import jaxgan  # noqa: E402,F401  (XLA flags before JAX starts)
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+SHARED_FACADES = SHARED_DATA / "facades"
+
+
+def write_pairs(folder, count, side=16, seed=0):
+  """`count` side-by-side JPEGs (2*side x side) in `folder`, as pix2pix's datasets hold them.
+
+  The right half repeats the left one exactly, also after JPEG decoding (no chroma
+  subsampling, halves a whole number of 8x8 blocks wide), so that any step that treats
+  the halves alike keeps them equal. Returns the file names.
+  """
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  folder = pathlib.Path(folder)
+  folder.mkdir(parents=True, exist_ok=True)
+  rng = np.random.default_rng(seed)
+  names = []
+  for i in range(count):
+    half = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
+    names.append(f"{i + 1}.jpg")
+    Image.fromarray(np.concatenate([half, half], axis=1)).save(folder / names[-1], quality=95,
+                                                                 subsampling=0)
+  return names
