@@ -13,12 +13,13 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 SHARED_FACADES = SHARED_DATA / "facades"
 
 
-def write_pairs(folder, count, side=16, seed=0):
+def write_pairs(folder, count, side=16, seed=0, identical=True):
   """`count` side-by-side JPEGs (2*side x side) in `folder`, as pix2pix's datasets hold them.
 
   The right half repeats the left one exactly, also after JPEG decoding (no chroma
   subsampling, halves a whole number of 8x8 blocks wide), so that any step that treats
-  the halves alike keeps them equal. Returns the file names.
+  the halves alike keeps them equal; with `identical=False` it is its negative
+  (255 - left). Returns the file names.
   """
   import numpy as np  # pylint: disable=import-outside-toplevel
   from PIL import Image  # pylint: disable=import-outside-toplevel
@@ -29,6 +30,7 @@ def write_pairs(folder, count, side=16, seed=0):
   for i in range(count):
     half = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
     names.append(f"{i + 1}.jpg")
-    Image.fromarray(np.concatenate([half, half], axis=1)).save(folder / names[-1], quality=95,
+    right = half if identical else 255 - half
+    Image.fromarray(np.concatenate([half, right], axis=1)).save(folder / names[-1], quality=95,
                                                                  subsampling=0)
   return names
