@@ -319,11 +319,11 @@ def create_train_iterator(data_config, global_batch_size: int, seed: int,
     raise ConfigError(f"config.data.load_size={stored} is smaller than the crop, "
                       f"config.data.image_size={size}")
   expected = data_config.get("num_train_examples")
-  if expected and builder.info.splits and expected != builder.info.splits[data_config.split].num_examples:
-    logging.warning("config.data.num_train_examples=%d, but %s %s has %d: epochs (and the "
-                    "learning-rate schedule) count %d examples", expected, data_config.name,
-                    data_config.split, builder.info.splits[data_config.split].num_examples,
-                    expected)
+  if expected and data_config.split in builder.info.splits:
+    actual = builder.info.splits[data_config.split].num_examples
+    if expected != actual:  # the family's epochs would not be the data's
+      logging.warning("config.data.num_train_examples=%d, but %s %s has %d examples",
+                      expected, data_config.name, data_config.split, actual)
   decode = _decoder(builder, data_config, features, stored)
 
   cached = n * len(features) * stored * stored * channels <= CACHE_BYTES
