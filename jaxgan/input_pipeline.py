@@ -303,9 +303,9 @@ def create_train_iterator(data_config, global_batch_size: int, seed: int,
     raise ValueError(f"global batch size {global_batch_size} is not divisible by the "
                      f"{processes} processes")
   local_batch = global_batch_size // processes
+  features = image_features(data_config)
   builder = prepare_dataset(data_config)
   _check_split(builder, data_config, data_config.split)
-  features = image_features(data_config)
   paired = "input" in features
   examples = _read_split(builder, tfds.split_for_jax_process(data_config.split), features)
   n = int(examples.cardinality())  # this process's shard; TFDS always knows it
@@ -360,9 +360,9 @@ def create_eval_iterator(data_config, split: str, batch_size: int,
   Preprocessed as the reference's test.py: TestOptions sets load_size = crop_size and
   no_flip, so each image is only resized to `image_size`. Every process reads all of it.
   """
+  features = image_features(data_config)
   builder = prepare_dataset(data_config)
   _check_split(builder, data_config, split)
-  features = image_features(data_config)
   examples = _read_split(builder, split, features)
   if num is not None:
     examples = examples.take(num)

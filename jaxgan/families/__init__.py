@@ -7,10 +7,20 @@ a family owns its train state and its step. A family is an object with:
   optimizer states, `step`, `rng`), plain data that Orbax checkpoints as is.
 - `train_step(state, batch) -> (state, metrics)`: pure; the loop jits it with the
   batch sharded over the mesh and the state replicated. `metrics` is a dict of scalars.
-- `fixed_inputs(rng, num) -> inputs`: what sample grids are drawn from (fixed noise).
-- `generate(state, inputs) -> images` in [-1, 1], NHWC: inference mode.
+- `fixed_inputs(rng, num) -> inputs`: what sample grids are drawn from (fixed noise; for
+  pix2pix, fixed (input, target) pairs from the data). When `inputs` is a dict with a
+  `target` entry, those are the real images `real_vs_fake.png` shows next to what was
+  generated from them; otherwise the last training batch's `image`s are.
+- `generate(state, inputs) -> images` in [-1, 1], NHWC: inference mode (for pix2pix the
+  reference's test-time mode: Dropout and batch statistics on).
 - `param_counts(state) -> {network: count}`.
 - `loss_metrics`: the names of the metrics that are losses (plotted in `losses.png`).
+
+Optional:
+- `grid(inputs, images) -> uint8 image`: the picture of a sample grid (default: the
+  generated images tiled; pix2pix: input | output | target triplets).
+- `translate(state, images, rngs) -> images` and `image_size`: image-to-image families;
+  `python -m jaxgan.sample --input_dir` (`jaxgan.translate`) runs it on a folder.
 
 `config.family` picks the family from `FAMILIES`.
 """
@@ -37,8 +47,14 @@ def _gan(config):
   return GAN(config)
 
 
+def _pix2pix(config):
+  from jaxgan.families.pix2pix import Pix2Pix  # pylint: disable=import-outside-toplevel
+  return Pix2Pix(config)
+
+
 FAMILIES: dict[str, Callable[[Any], Family]] = {
     "gan": _gan,
+    "pix2pix": _pix2pix,
 }
 
 
