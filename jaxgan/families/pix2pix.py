@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxgan import image_metrics, input_pipeline, losses, models, visualize
+from jaxgan import image_metrics, input_pipeline, losses, models, translate, visualize
 from jaxgan.families.gan import GANState, Network, count_params
 
 Array = jax.Array
@@ -202,21 +202,17 @@ def evaluate(config, state: GANState, workdir: str) -> dict[str, Any]:
   output | target) for the pairs of the training grids, with the same dropout keys.
   """
   family = Pix2Pix(config)
-  translate = jax.jit(family.translate)
-  base = jax.random.PRNGKey(config.seed)
-  scores = {"l1": [], "psnr": [], "ssim": []}
-  metric_fns = {"l1": image_metrics.mean_l1, "psnr": image_metrics.psnr, "ssim": image_metrics.ssim}
+  translate_fn = jax.jit(family.translate)
+  metrics = {"l1": image_metrics.mean_l1, "psnr": image_metrics.psnr, "ssim": image_metrics.ssim}
+  scores = {name: [] for name in metrics}
   seen = 0
   for batch in input_pipeline.create_eval_iterator(config.data, config.data.eval_split, EVAL_BATCH):
-    n = len(batch["input"])
-    rngs = jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.arange(seen, seen + EVAL_BATCH))
-    # Padded to a whole batch: one compiled shape for the last, smaller batch too.
-    padded = np.pad(batch["input"], ((0, EVAL_BATCH - n), (0, 0), (0, 0), (0, 0)))
-    outputs = visualize.to_uint8(jax.device_get(translate(state, padded, rngs))[:n])
+    outputs = translate.translate_batch(translate_fn, state, batch["input"], config.seed, seen,
+                                        EVAL_BATCH)
     targets = visualize.to_uint8(batch["target"])
-    for name, fn in metric_fns.items():
+    for name, fn in metrics.items():
       scores[name].append(np.asarray(fn(outputs, targets)))
-    seen += n
+    seen += len(outputs)
 
   if config.num_grid_images > 0:
     fixed = family.fixed_inputs(jax.random.PRNGKey(config.seed + 1), config.num_grid_images)
