@@ -18,8 +18,6 @@ from absl import app, flags
 import jaxgan  # noqa: F401  (sets CPU XLA flags before JAX starts its backend)
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "The run's --workdir.")
-flags.mark_flags_as_required(["workdir"])
 
 
 def _pix2pix(config, state, workdir):
@@ -60,4 +58,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  # Defined here, not at import: `evaluate()` is imported next to jaxgan.sample, which
+  # defines its own --workdir.
+  flags.DEFINE_string("workdir", None, "The run's --workdir.")
+  flags.mark_flags_as_required(["workdir"])
   app.run(main)

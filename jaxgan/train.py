@@ -177,8 +177,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
                                               start_step)
   train_step = compile_train_step(family, mesh)
   generate = jax.jit(family.generate, out_shardings=replicated(mesh))
-  fixed = jax.device_get(family.fixed_inputs(jax.random.PRNGKey(config.seed + 1),
-                                             config.num_grid_images))
+  fixed = None
+  if config.num_grid_images > 0:
+    fixed = jax.device_get(family.fixed_inputs(jax.random.PRNGKey(config.seed + 1),
+                                               config.num_grid_images))
 
   writer = metric_writers.AsyncMultiWriter(
       [metric_writers.SummaryWriter(os.path.join(workdir, "tensorboard"))] if is_lead else [])

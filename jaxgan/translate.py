@@ -39,16 +39,18 @@ def load_image(path: str, size: int) -> np.ndarray:
   return resized.astype(np.float32) / 127.5 - 1.0
 
 
-def translate_batch(translate, state, images: np.ndarray, seed: int, start: int,
-                    batch_size: int) -> np.ndarray:
-  """uint8 translations of `images` (at most `batch_size`), image i with the dropout key
-  fold_in(PRNGKey(seed), start + i); padded to `batch_size` so that every call runs one
-  compiled shape."""
-  n = len(images)
-  padded = np.pad(images, ((0, batch_size - n), (0, 0), (0, 0), (0, 0)))
+def image_keys(seed: int, start: int, num: int) -> jax.Array:
+  """Dropout keys of images start .. start + num - 1: fold_in(PRNGKey(seed), index)."""
   base = jax.random.PRNGKey(seed)
-  rngs = jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.arange(start, start + batch_size))
-  return visualize.to_uint8(jax.device_get(translate(state, padded, rngs))[:n])
+  return jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.arange(start, start + num))
+
+
+def translate_batch(translate, state, images: np.ndarray, rngs, batch_size: int) -> np.ndarray:
+  """uint8 translations of `images` (at most `batch_size`) with their dropout keys `rngs`,
+  padded to `batch_size` so that every call runs one compiled shape."""
+  n = len(images)
+  pad = lambda a: np.pad(np.asarray(a), [(0, batch_size - n)] + [(0, 0)] * (a.ndim - 1))
+  return visualize.to_uint8(jax.device_get(translate(state, pad(images), pad(rngs)))[:n])
 
 
 def translate_folder(family, state, input_dir: str, output_dir: str, seed: int = 0,
@@ -64,7 +66,8 @@ def translate_folder(family, state, input_dir: str, output_dir: str, seed: int =
   for start in range(0, len(names), batch_size):
     chunk = names[start:start + batch_size]
     images = np.stack([load_image(os.path.join(input_dir, n), family.image_size) for n in chunk])
-    for name, output in zip(chunk, translate_batch(translate, state, images, seed, start,
-                                                   batch_size)):
+    outputs = translate_batch(translate, state, images, image_keys(seed, start, len(chunk)),
+                              batch_size)
+    for name, output in zip(chunk, outputs):
       Image.fromarray(output).save(os.path.join(output_dir, name), quality=95)
   return names

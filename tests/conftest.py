@@ -1,10 +1,21 @@
 """Shared test setup: tests run on the CPU and never reach the network."""
 
+import atexit
 import os
 import pathlib
+import shutil
+import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Tests rebuild the same programs many times (each run, resume and subprocess compiles its
+# step again): JAX's persistent compilation cache, fresh for each session and shared with
+# the subprocesses through the environment, compiles each of them once.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  _CACHE = tempfile.mkdtemp(prefix="jaxgan_test_compilation_cache_")
+  atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+  os.environ.update(JAX_COMPILATION_CACHE_DIR=_CACHE, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                    JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1")
 
 import jaxgan  # noqa: E402,F401  (XLA flags before JAX starts)
 

@@ -31,6 +31,7 @@ import numpy as np
 import optax
 
 from jaxgan import image_metrics, input_pipeline, losses, models, translate, visualize
+from jaxgan.config import ConfigError
 from jaxgan.families.gan import GANState, Network, count_params
 
 Array = jax.Array
@@ -63,6 +64,20 @@ def learning_rate_schedule(config) -> optax.Schedule:
   return schedule
 
 
+def discriminator_loss(kind: str, real_logits: Array, fake_logits: Array) -> Array:
+  """`backward_D`: the real and fake terms averaged ("we divide the objective by 2 while
+  optimizing D", sec. 3.3)."""
+  return 0.5 * losses.discriminator_loss(kind, real_logits, fake_logits)
+
+
+def generator_loss(kind: str, fake_logits: Array, fake: Array, target: Array,
+                   lambda_l1: float) -> tuple[Array, Array, Array]:
+  """`backward_G`: (GAN + lambda_L1 * L1, GAN, L1), L1 the mean |fake - target|."""
+  gan = losses.generator_loss(kind, fake_logits)
+  l1 = jnp.mean(jnp.abs(fake - target))
+  return gan + lambda_l1 * l1, gan, l1
+
+
 class Pix2Pix:
   """The `pix2pix` family: image-to-image translation with a conditional GAN."""
 
@@ -71,6 +86,9 @@ class Pix2Pix:
   def __init__(self, config):
     self.config = config
     m, data = config.model, config.data
+    if "input" not in input_pipeline.image_features(data):  # also checks the direction
+      raise ConfigError("pix2pix trains on pairs: set config.data.direction (AtoB or BtoA) "
+                        "and a paired dataset (pix2pix/facades)")
     self.image_size, self.channels = data.image_size, data.channels
     self.loss = config.loss.name
     losses.gan_loss(self.loss, jnp.zeros(()), True)  # fail early on an unknown name
@@ -120,8 +138,7 @@ class Pix2Pix:
     def d_loss_fn(params):
       fake_logits, stats = self._apply_d(params, d.batch_stats, x, fake)
       real_logits, stats = self._apply_d(params, stats, x, y)
-      loss = 0.5 * (losses.gan_loss(self.loss, fake_logits, False) +
-                    losses.gan_loss(self.loss, real_logits, True))
+      loss = discriminator_loss(self.loss, real_logits, fake_logits)
       return loss, (stats, real_logits, fake_logits)
 
     (d_loss, (d_stats, real_logits, fake_logits)), d_grads = jax.value_and_grad(
@@ -131,9 +148,8 @@ class Pix2Pix:
 
     def g_loss_fn(fake_images):
       logits, stats = self._apply_d(d.params, d.batch_stats, x, fake_images)
-      gan = losses.generator_loss(self.loss, logits)
-      l1 = jnp.mean(jnp.abs(fake_images - y))
-      return gan + self.lambda_l1 * l1, (stats, gan, l1, logits)
+      loss, gan, l1 = generator_loss(self.loss, logits, fake_images, y, self.lambda_l1)
+      return loss, (stats, gan, l1, logits)
 
     (g_loss, (d_stats, g_gan, g_l1, fake_logits_after)), fake_grad = jax.value_and_grad(
         g_loss_fn, has_aux=True)(fake)
@@ -207,16 +223,18 @@ def evaluate(config, state: GANState, workdir: str) -> dict[str, Any]:
   scores = {name: [] for name in metrics}
   seen = 0
   for batch in input_pipeline.create_eval_iterator(config.data, config.data.eval_split, EVAL_BATCH):
-    outputs = translate.translate_batch(translate_fn, state, batch["input"], config.seed, seen,
-                                        EVAL_BATCH)
+    n = len(batch["input"])
+    outputs = translate.translate_batch(translate_fn, state, batch["input"],
+                                        translate.image_keys(config.seed, seen, n), EVAL_BATCH)
     targets = visualize.to_uint8(batch["target"])
     for name, fn in metrics.items():
       scores[name].append(np.asarray(fn(outputs, targets)))
-    seen += len(outputs)
+    seen += n
 
-  if config.num_grid_images > 0:
+  if 0 < config.num_grid_images <= EVAL_BATCH:
     fixed = family.fixed_inputs(jax.random.PRNGKey(config.seed + 1), config.num_grid_images)
-    outputs = jax.device_get(jax.jit(family.generate)(state, fixed))
+    outputs = translate.translate_batch(translate_fn, state, fixed["input"], fixed["rng"],
+                                        EVAL_BATCH)
     n_train = config.num_grid_images // 2
     for name, part in (("train", slice(0, n_train)), (config.data.eval_split, slice(n_train, None))):
       if len(outputs[part]):

@@ -14,9 +14,9 @@ from jaxgan.models.unet import UNetGenerator
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "dcgan_generator": DCGANGenerator,
     "dcgan_discriminator": DCGANDiscriminator,
-    # junyanz's --netG names: the number is the image side that reaches 1x1 at the bottleneck.
-    "unet_128": functools.partial(UNetGenerator, num_downs=7),
-    "unet_256": functools.partial(UNetGenerator, num_downs=8),
+    # junyanz's --netG names (unet_128, unet_256): the number is the image side that the
+    # U-Net brings down to 1x1; unet_32 and unet_64 follow the same rule for small images.
+    **{f"unet_{2 ** d}": functools.partial(UNetGenerator, num_downs=d) for d in range(5, 9)},
     "patch_discriminator": PatchDiscriminator,  # --netD basic (n_layers=3) and n_layers
 }
 
