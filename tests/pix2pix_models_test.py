@@ -25,6 +25,21 @@ def abstract_init(module, shape):
   return jax.eval_shape(lambda: module.init(jax.random.PRNGKey(0), x, train=False))
 
 
+def numpy_init(module, shape, seed=0):
+  """Variables drawn with NumPy as the reference initialises them (kernels N(0, 0.02),
+  norm scales 1, biases 0, running statistics 0 and 1): values without compiling JAX's
+  random number generator for every parameter shape."""
+  rng = np.random.default_rng(seed)
+
+  def draw(path, leaf):
+    name = jax.tree_util.keystr(path)
+    if "kernel" in name:
+      return rng.normal(0.0, 0.02, leaf.shape).astype(np.float32)
+    return np.full(leaf.shape, 1.0 if ("scale" in name or "'var'" in name) else 0.0, np.float32)
+
+  return jax.tree_util.tree_map_with_path(draw, abstract_init(module, shape))
+
+
 @pytest.mark.parametrize("name,size,params", [
     ("unet_256", 256, 54_413_955),   # the reference's count (torch, ngf 64, BatchNorm)
     ("unet_128", 128, 41_828_995),
@@ -82,7 +97,7 @@ def test_every_unet_256_feature_map_shape():
 def test_dropout_only_in_the_three_middle_decoder_levels():
   g = models.create("unet_256", ngf=2)
   x = jax.random.uniform(jax.random.PRNGKey(0), (1, 256, 256, 3), minval=-1, maxval=1)
-  variables = jax.jit(lambda x: g.init(jax.random.PRNGKey(1), x, train=False))(x)
+  variables = numpy_init(g, x.shape)
 
   @jax.jit
   def maps(rng):
@@ -107,18 +122,17 @@ def test_dropout_only_in_the_three_middle_decoder_levels():
 def test_generator_range_and_wrong_sizes():
   g = models.create("unet_128", num_downs=5, ngf=2, dropout=0.0)
   x = jax.random.normal(jax.random.PRNGKey(0), (2, 32, 32, 3)) * 5
-  variables = jax.jit(lambda x: g.init(jax.random.PRNGKey(1), x, train=False))(x)
+  variables = numpy_init(g, x.shape)
   y, _ = jax.jit(lambda v, x: g.apply(v, x, train=True, mutable=["batch_stats"]))(variables, x)
   assert y.shape == x.shape and float(jnp.abs(y).max()) <= 1.0
   with pytest.raises(ConfigError, match="multiples of 128, got shape"):
-    models.create("unet_128").init(jax.random.PRNGKey(0), jnp.zeros((1, 96, 96, 3)))
+    abstract_init(models.create("unet_128"), (1, 96, 96, 3))
   with pytest.raises(ConfigError, match="at least 5 levels"):
-    models.create("unet_256", num_downs=4).init(jax.random.PRNGKey(0), jnp.zeros((1, 16, 16, 3)))
-  with pytest.raises(ConfigError, match="PatchGAN needs images of at least"):
-    models.create("patch_discriminator").init(jax.random.PRNGKey(0), jnp.zeros((1, 8, 8, 6)))
+    abstract_init(models.create("unet_256", num_downs=4), (1, 16, 16, 3))
+  with pytest.raises(ConfigError, match="PatchGAN needs images of at least 24x24"):
+    abstract_init(models.create("patch_discriminator"), (1, 8, 8, 6))
   with pytest.raises(ConfigError, match="unknown norm 'group'"):
-    models.create("patch_discriminator", norm="group").init(jax.random.PRNGKey(0),
-                                                             jnp.zeros((1, 64, 64, 6)))
+    abstract_init(models.create("patch_discriminator", norm="group"), (1, 64, 64, 6))
 
 
 def test_instance_norm_is_torch_instance_norm():
@@ -188,14 +202,14 @@ def test_unet_and_patchgan_equal_the_torch_reference():
     want_d = disc(torch.cat([x, x], 1)).numpy()[:, 0]
   g = models.create("unet_256", num_downs=num_downs, ngf=8, dropout=0.0)
   x_nhwc = jnp.asarray(x.numpy().transpose(0, 2, 3, 1))
-  g_vars = g.init(jax.random.PRNGKey(0), x_nhwc, train=False)
+  g_vars = numpy_init(g, x_nhwc.shape)
   got_g, _ = g.apply({"params": port_unet(net, num_downs), "batch_stats": g_vars["batch_stats"]},
                      x_nhwc, train=True, mutable=["batch_stats"])
   np.testing.assert_allclose(got_g, want_g, atol=2e-5)
 
   d = models.create("patch_discriminator", ndf=8, n_layers=2)
   pair = jnp.concatenate([x_nhwc, x_nhwc], -1)
-  d_vars = d.init(jax.random.PRNGKey(0), pair, train=False)
+  d_vars = numpy_init(d, pair.shape)
   convs = [m for m in disc if type(m).__name__ == "Conv2d"]
   norms = [m for m in disc if type(m).__name__ == "BatchNorm2d"]
   d_params = {f"Conv_{i}": port_conv(c) for i, c in enumerate(convs)}
