@@ -32,12 +32,12 @@ EVALUATIONS = {
 
 def evaluate(workdir: str) -> dict:
   """The evaluation of `workdir`'s latest checkpoint; also written to `workdir/eval.json`."""
-  from jaxgan import config as config_lib, sample  # pylint: disable=import-outside-toplevel
+  from jaxgan import config as config_lib, train  # pylint: disable=import-outside-toplevel
   config = config_lib.load_json(workdir)
   if config.family not in EVALUATIONS:
     raise config_lib.ConfigError(f"no evaluation for family {config.family!r}; there is one "
                                  f"for {', '.join(sorted(EVALUATIONS))}")
-  _, _, state = sample.load_run(workdir)
+  _, _, state = train.load_run(workdir)
   result = EVALUATIONS[config.family](config, state, workdir)
   with open(os.path.join(workdir, "eval.json"), "w") as f:
     json.dump(result, f, indent=2, sort_keys=True)

@@ -29,32 +29,14 @@ flags.DEFINE_string("output_dir", None, "With --input_dir: where the outputs go,
 flags.mark_flags_as_required(["workdir"])
 
 
-def load_run(workdir: str):
-  """(config, family, state) of `workdir`'s latest checkpoint, replicated over all devices."""
-  import jax  # pylint: disable=import-outside-toplevel
-
-  from jaxgan import checkpoint, config as config_lib, families, train  # pylint: disable=import-outside-toplevel
-
-  config = config_lib.load_json(workdir)
-  family = families.create(config)
-  mesh = train.make_mesh()
-  target = jax.eval_shape(family.init_state, jax.random.PRNGKey(0))
-  target = jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=train.replicated(mesh)), target)
-  state = checkpoint.Checkpoints(f"{workdir}/checkpoints").restore(target)
-  if state is None:
-    raise checkpoint.CheckpointError(f"no checkpoint in {workdir}/checkpoints to sample from")
-  return config, family, state
-
-
 def sample(workdir: str, num: int, seed: int, batch_size: int = 500):
   """uint8 images [num, H, W, C] from the latest checkpoint of `workdir`."""
   import jax  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
 
-  from jaxgan import visualize  # pylint: disable=import-outside-toplevel
+  from jaxgan import train, visualize  # pylint: disable=import-outside-toplevel
 
-  _, family, state = load_run(workdir)
+  _, family, state = train.load_run(workdir)
   generate = jax.jit(family.generate)
   images = []
   for i, start in enumerate(range(0, num, batch_size)):
@@ -69,12 +51,12 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   import numpy as np  # pylint: disable=import-outside-toplevel
 
-  from jaxgan import checkpoint, translate, visualize  # pylint: disable=import-outside-toplevel
+  from jaxgan import checkpoint, train, translate, visualize  # pylint: disable=import-outside-toplevel
   if FLAGS.input_dir:
     if not FLAGS.output_dir:
       raise app.UsageError("--input_dir needs --output_dir")
     try:
-      _, family, state = load_run(FLAGS.workdir)
+      _, family, state = train.load_run(FLAGS.workdir)
       # Full-size image-to-image nets: 16 images a call unless asked otherwise.
       batch_size = FLAGS.batch_size if FLAGS["batch_size"].present else 16
       names = translate.translate_folder(family, state, FLAGS.input_dir, FLAGS.output_dir,
