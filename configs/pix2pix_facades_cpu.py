@@ -15,7 +15,7 @@ Hardware and time: this project's 2-core AMD EPYC VM (no GPU). `python
 benchmarks/step_time.py --config configs/pix2pix_facades_cpu.py` measured 0.65 s per step
 (10 steps after about 30 s of initialisation and compilation, another training run sharing
 the CPU): 4.4 min per epoch, about 26 min for the 2,400 steps and 53 min for 4,800, plus
-compilation, grids and checkpoints (about 0.5 GB each, one per epoch).
+compilation, grids and checkpoints (0.43 GB each on disk, one per epoch).
 Expected figures (eval.json on the val split): not measured yet.
 """
 

@@ -232,7 +232,8 @@ def _read_split(builder: tfds.core.DatasetBuilder, split, features: dict[str, st
   # seeded shuffles below alone decide the stream.
   ds = builder.as_dataset(split=split, shuffle_files=False,
                           decoders={f: tfds.decode.SkipDecoding() for f in features.values()},
-                          read_config=tfds.ReadConfig(interleave_cycle_length=1))
+                          read_config=tfds.ReadConfig(interleave_cycle_length=1,
+                                                      try_autocache=False))  # we cache
   has_label = "label" in builder.info.features
 
   def keep(ex):

@@ -34,9 +34,9 @@ def sample(workdir: str, num: int, seed: int, batch_size: int = 500):
   import jax  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
 
-  from jaxgan import train, visualize  # pylint: disable=import-outside-toplevel
+  from jaxgan import inference, visualize  # pylint: disable=import-outside-toplevel
 
-  _, family, state = train.load_run(workdir)
+  _, family, state = inference.load_run(workdir)
   generate = jax.jit(family.generate)
   images = []
   for i, start in enumerate(range(0, num, batch_size)):
@@ -51,12 +51,12 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   import numpy as np  # pylint: disable=import-outside-toplevel
 
-  from jaxgan import checkpoint, train, translate, visualize  # pylint: disable=import-outside-toplevel
+  from jaxgan import checkpoint, inference, translate, visualize  # pylint: disable=import-outside-toplevel
   if FLAGS.input_dir:
     if not FLAGS.output_dir:
       raise app.UsageError("--input_dir needs --output_dir")
     try:
-      _, family, state = train.load_run(FLAGS.workdir)
+      _, family, state = inference.load_run(FLAGS.workdir)
       # Full-size image-to-image nets: 16 images a call unless asked otherwise.
       batch_size = FLAGS.batch_size if FLAGS["batch_size"].present else 16
       names = translate.translate_folder(family, state, FLAGS.input_dir, FLAGS.output_dir,

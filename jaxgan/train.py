@@ -66,21 +66,6 @@ def create_train_state(family: families.Family, config, mesh: Mesh):
   return init(np.asarray(jax.random.PRNGKey(config.seed)))
 
 
-def load_run(workdir: str):
-  """(config, family, state) of `workdir`'s latest checkpoint, replicated over all devices:
-  a finished or interrupted run rebuilt for sampling and evaluation."""
-  config = config_lib.load_json(workdir)
-  family = families.create(config)
-  mesh = make_mesh()
-  target = jax.eval_shape(family.init_state, jax.random.PRNGKey(0))
-  target = jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated(mesh)), target)
-  state = checkpoint.Checkpoints(f"{workdir}/checkpoints").restore(target)
-  if state is None:
-    raise checkpoint.CheckpointError(f"no checkpoint in {workdir}/checkpoints to sample from")
-  return config, family, state
-
-
 def check_batch_size(config, mesh: Mesh) -> None:
   if config.batch_size % mesh.size:
     raise config_lib.ConfigError(f"config.batch_size={config.batch_size} must be divisible by the "
