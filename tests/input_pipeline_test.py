@@ -334,6 +334,8 @@ def test_real_facades_batch(tmp_path, monkeypatch):
   monkeypatch.setattr(input_pipeline, "network_available", _no_network)
   config = paired_config(tmp_path, SHARED_FACADES, size=256, load_size=286)
   config.shuffle_buffer = 8  # the first batch need not decode the whole split
+  splits = input_pipeline.prepare_dataset(config).info.splits
+  assert {k: v.num_examples for k, v in splits.items()} == {"train": 400, "val": 100}
   batch = next(input_pipeline.create_train_iterator(config, 2, seed=0))
   assert batch["input"].shape == batch["target"].shape == (2, 256, 256, 3)
   # BtoA: the input is the label map (flat colours, but for JPEG and resizing round-off at

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from conftest import REPO, write_pairs
+from train_test import tiny
 from jaxgan import config as config_lib, evaluate, families, input_pipeline, train
 from jaxgan.families import pix2pix
 
@@ -74,25 +75,13 @@ def test_schedule_steps_once_per_epoch():
 
 
 def tiny_config(data_root=None, data_dir=None, steps=2, **overrides):
-  """The CPU experiment at 64x64 (unet_64: 6 levels, dropout at one), ngf = ndf = 4, batch 2."""
-  config = config_lib.load(CPU_CONFIG)
-  config.data.manual_dir = str(data_root) if data_root else None
-  config.data.data_dir = str(data_dir) if data_dir else None
-  config.data.image_size, config.data.load_size = 64, 72
-  config.data.num_train_examples = 6
-  config.model.generator = "unet_64"
-  config.model.ngf = config.model.ndf = 4
-  config.batch_size = 2
-  config.num_train_steps = steps
-  config.log_every_steps = config.checkpoint_every_steps = config.sample_every_steps = 1
-  config.num_grid_images = 4
-  for key, value in overrides.items():
-    node = config
-    *parents, leaf = key.split(".")
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
-  return config
+  """The CPU experiment at 64x64 (unet_64: 6 levels, dropout at one), ngf = ndf = 4, batch 2,
+  on the folder `data_root` (6 train pairs)."""
+  return tiny(CPU_CONFIG, steps, **{
+      "data.manual_dir": str(data_root) if data_root else None,
+      "data.data_dir": str(data_dir) if data_dir else None,
+      "data.image_size": 64, "data.load_size": 72, "data.num_train_examples": 6,
+      "model.generator": "unet_64", "batch_size": 2, **overrides})
 
 
 def no_network(*args, **kwargs):

@@ -2,7 +2,7 @@
 
 TFDS has the CycleGAN sets, whose `cycle_gan/facades` is an unpaired split, but no paired
 pix2pix builder. This one reads the archive of the pix2pix dataset server (`facades.tar.gz`,
-a folder `facades/` holding `train/` 400, `val/` 100 and `test/` 106 images) or, offline, a
+a folder `facades/` holding `train/` (400 images), `val/` (100) and `test/`) or, offline, a
 local copy of the extracted folder given as manual_dir (`--config.data.manual_dir=DIR`,
 DIR holding `train/` and `val/`, or `facades/` with them). Every image is a 512x256
 side-by-side pair, A on the left (facades: the photo) and B on the right (the label map).
@@ -51,8 +51,8 @@ class Pix2pixConfig(tfds.core.BuilderConfig):
 
 FACADES = Pix2pixConfig(
     name="facades",
-    description="CMP Facades (Tylecek and Sara 2013) as packaged for pix2pix: 400 train, "
-                "100 val, 106 test pairs of a facade photo and its label map.",
+    description="CMP Facades (Tylecek and Sara 2013) as packaged for pix2pix: pairs of a "
+                "facade photo and its label map, 400 train and 100 val (and test).",
     url="http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/facades.tar.gz",
     folder="facades", image_a="photo", image_b="label map")
 
