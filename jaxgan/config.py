@@ -63,7 +63,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   """One clear ValueError for values no run can use (types are checked by ml_collections)."""
   positive = ["num_train_steps", "batch_size", "log_every_steps", "checkpoint_every_steps",
               "sample_every_steps", "keep_checkpoints", "data.image_size", "data.channels",
-              "model.latent_dim"]
+              "model.latent_dim", "data.load_size", "data.num_train_examples"]
   for name in positive:
     value = config
     for part in name.split("."):

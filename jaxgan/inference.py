@@ -20,7 +20,7 @@ def load_run(workdir: str):
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=train.replicated(mesh)), target)
   state = checkpoint.Checkpoints(f"{workdir}/checkpoints").restore(target)
   if state is None:
-    raise checkpoint.CheckpointError(f"no checkpoint in {workdir}/checkpoints : train it first")
+    raise checkpoint.CheckpointError(f"no checkpoint in {workdir}/checkpoints: train it first")
   return config, family, state
 
 
@@ -30,6 +30,9 @@ def generate(family, state, num: int, seed: int, batch_size: int = 500, labels=N
   `labels`: None (unconditional; or 0..K-1 in turn for a conditional model), one class,
   or one class per image. Batch i draws its noise from fold_in(PRNGKey(seed), i).
   """
+  if not hasattr(family, "latent_inputs"):
+    raise config_lib.ConfigError("this model translates images rather than drawing them from "
+                                 "noise: use --input_dir and --output_dir")
   if labels is None and getattr(family, "num_classes", 0):
     labels = np.arange(num) % family.num_classes
   if labels is not None:

@@ -14,6 +14,15 @@ pure function of (seed, start step): epoch e is the split shuffled with seed (se
 a run resumed at step s skips at most one epoch's worth of elements to stand exactly where
 an uninterrupted run would be. Images are preprocessed as in the PyTorch DCGAN tutorial
 (Resize(size) then CenterCrop(size), values in [-1, 1]).
+
+Paired datasets (pix2pix's, `config.data.direction` set) give batches of `input` and
+`target` images instead, preprocessed as the reference's `AlignedDataset` with
+`--preprocess resize_and_crop`: both resized to `load_size` (bicubic), one random
+`image_size` crop and one random horizontal flip per example applied to both. The crop and
+flip are drawn from stateless seeds (seed, epoch, position in the epoch), so the stream
+stays a pure function of (seed, start step). `create_eval_iterator` reads a split once in
+its stored order, preprocessed as the reference's test.py does (resized straight to
+`image_size`, no crop, no flip).
 """
 
 import socket
@@ -29,6 +38,9 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from tensorflow_datasets.core.download import download_manager
 
+from jaxgan import datasets as _datasets  # noqa: F401  (registers jaxgan's TFDS builders)
+from jaxgan.config import ConfigError
+
 # TF only reads data here: keep it off any accelerator JAX will use.
 tf.config.set_visible_devices([], "GPU")
 
@@ -41,6 +53,9 @@ FULL_SHUFFLE_MAX_EXAMPLES = 100_000
 DEFAULT_SHUFFLE_BUFFER = 10_000
 # Seconds to wait for the download host before calling the machine offline.
 NETWORK_TIMEOUT = 3.0
+# Paired datasets: the stored halves (jaxgan.datasets.pix2pix) that become (input, target)
+# for each `config.data.direction`, the reference's --direction.
+DIRECTIONS = {"AtoB": ("image_a", "image_b"), "BtoA": ("image_b", "image_a")}
 
 
 class DataNotFoundError(Exception):
@@ -168,59 +183,118 @@ def center_square(image: tf.Tensor, size: int, channels: int) -> tf.Tensor:
   return image
 
 
-def _read_split(builder: tfds.core.DatasetBuilder, split) -> tf.data.Dataset:
-  """The split in its stored order, images still encoded, only image and label kept."""
+def image_features(data_config) -> dict[str, str]:
+  """{batch key: stored image feature}: {'image': 'image'}, or for paired datasets
+  (`config.data.direction`) {'input': ..., 'target': ...}."""
+  direction = data_config.get("direction")
+  if not direction:
+    return {"image": "image"}
+  if direction not in DIRECTIONS:
+    raise ConfigError(f"config.data.direction must be one of {', '.join(DIRECTIONS)}, "
+                      f"got {direction!r}")
+  source, target = DIRECTIONS[direction]
+  return {"input": source, "target": target}
+
+
+def resize_bicubic(image: tf.Tensor, size: int) -> tf.Tensor:
+  """uint8 [h, w, c] -> uint8 [size, size, c], as torchvision's Resize([size, size],
+  BICUBIC) of a PIL image in the reference's `get_transform`: bicubic with a = -0.5, the
+  kernel widened when shrinking (antialias), rounded back to uint8."""
+  if image.shape[0] == size and image.shape[1] == size:
+    return image
+  image = tf.image.resize(image, (size, size), method="bicubic", antialias=True)
+  return tf.ensure_shape(tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8),
+                         (size, size, None))
+
+
+def random_crop_and_flip(images: dict[str, tf.Tensor], size: int, flip: bool,
+                         seed: tf.Tensor) -> dict[str, tf.Tensor]:
+  """One random size x size crop and one random left-right flip, the same for every image.
+
+  The reference's `get_params`: crop corner (x, y) uniform in [0, load_size - size] each,
+  flip with probability 1/2, one draw per example for A and B together. `seed` is a
+  stateless seed (int64 [2]).
+  """
+  crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+  load = next(iter(images.values())).shape[0]
+  top, left = tf.unstack(tf.random.stateless_uniform([2], crop_seed, 0, load - size + 1, tf.int32))
+  mirror = tf.logical_and(flip, tf.random.stateless_uniform([], flip_seed) > 0.5)
+  out = {}
+  for key, image in images.items():
+    image = image[top:top + size, left:left + size]
+    out[key] = tf.cond(mirror, lambda im=image: im[:, ::-1], lambda im=image: im)
+  return out
+
+
+def _read_split(builder: tfds.core.DatasetBuilder, split, features: dict[str, str]):
+  """The split in its stored order, images still encoded, only the images and label kept."""
   # shuffle_files=False and one file at a time: the same order on every run, so the
   # seeded shuffles below alone decide the stream.
   ds = builder.as_dataset(split=split, shuffle_files=False,
-                          decoders={"image": tfds.decode.SkipDecoding()},
-                          read_config=tfds.ReadConfig(interleave_cycle_length=1))
+                          decoders={f: tfds.decode.SkipDecoding() for f in features.values()},
+                          read_config=tfds.ReadConfig(interleave_cycle_length=1,
+                                                      try_autocache=False))  # we cache
   has_label = "label" in builder.info.features
 
   def keep(ex):
     label = tf.cast(ex["label"], tf.int32) if has_label else tf.constant(0, tf.int32)
-    return {"image": ex["image"], "label": label}
+    return {**{key: ex[f] for key, f in features.items()}, "label": label}
 
   return ds.map(keep)
 
 
-def load_split(data_config, split: str) -> dict[str, np.ndarray]:
-  """A whole split in memory, in its stored order, preprocessed as for training:
-  {'image': float32 [N, S, S, C] in [-1, 1], 'label': int32 [N]}. For evaluation sets
-  (the MNIST test set: 31 MB)."""
-  builder = prepare_dataset(data_config)
-  if builder.info.splits and split not in builder.info.splits:
-    raise DataNotFoundError(f"{data_config.name} has no split {split!r}; it has "
-                            f"{', '.join(builder.info.splits)}")
-  image_feature = builder.info.features["image"]
-  size, channels = data_config.image_size, data_config.channels
+def _decoder(builder, data_config, features: dict[str, str], size: int):
+  """Decodes every image of an example: paired ones resized to `size` x `size`, single
+  ones resized and center-cropped to it (`center_square`)."""
+  channels = data_config.channels
 
   def decode(ex):
-    return {"image": center_square(image_feature.decode_example(ex["image"]), size, channels),
-            "label": ex["label"]}
+    out = dict(ex)
+    for key, feature in features.items():
+      image = builder.info.features[feature].decode_example(ex[key])
+      out[key] = (resize_bicubic(image, size) if key in ("input", "target")
+                  else center_square(image, size, channels))
+    return out
 
-  ds = _read_split(builder, split).map(decode, tf.data.AUTOTUNE, deterministic=True)
-  batches = list(tfds.as_numpy(ds.batch(4096).map(_to_float)))
-  return {k: np.concatenate([b[k] for b in batches]) for k in ("image", "label")}
+  return decode
 
 
-def _epochs(examples: tf.data.Dataset, buffer: int, seed: int, first_epoch: int):
-  """Epochs first_epoch, first_epoch + 1, ... each a permutation seeded by (seed, epoch)."""
+def _epochs(examples: tf.data.Dataset, buffer: int, seed: int, first_epoch: int,
+            with_seeds: bool = False):
+  """Epochs first_epoch, first_epoch + 1, ... each a permutation seeded by (seed, epoch).
+
+  `with_seeds`: each element also gets `augment_seed` = (seed, epoch, position in the
+  epoch) folded into a stateless seed, for its random crop and flip.
+  """
 
   def epoch(e):
-    return examples.shuffle(buffer, seed=tf.constant(seed, tf.int64) * 1_000_003 + e,
-                            reshuffle_each_iteration=False)
+    epoch_seed = tf.constant(seed, tf.int64) * 1_000_003 + e
+    shuffled = examples.shuffle(buffer, seed=epoch_seed, reshuffle_each_iteration=False)
+    if not with_seeds:
+      return shuffled
+    return shuffled.enumerate().map(lambda i, ex: {**ex, "augment_seed": tf.stack([epoch_seed, i])})
 
   return tf.data.Dataset.range(first_epoch, 2**62).flat_map(epoch)
 
 
 def _to_float(batch):
-  return {"image": tf.cast(batch["image"], tf.float32) / 127.5 - 1.0, "label": batch["label"]}
+  """uint8 images -> float32 in [-1, 1]; everything else as is."""
+  return {k: tf.cast(v, tf.float32) / 127.5 - 1.0 if v.dtype == tf.uint8 else v
+          for k, v in batch.items()}
+
+
+def _check_split(builder, data_config, split: str) -> None:
+  splits = builder.info.splits
+  name = split.split("[")[0]  # "train[:90%]" is a slice of "train"
+  if splits and "+" not in split and name not in splits:  # (mock data knows no splits)
+    raise ConfigError(f"{data_config.name} has no split {split!r}; it has "
+                      f"{', '.join(sorted(splits))}")
 
 
 def create_train_iterator(data_config, global_batch_size: int, seed: int,
                           start_step: int = 0) -> Iterator[dict[str, np.ndarray]]:
-  """Endless batches {'image': float32 [B/P, S, S, C] in [-1, 1], 'label': int32 [B/P]}.
+  """Endless batches {'image': float32 [B/P, S, S, C] in [-1, 1], 'label': int32 [B/P]}
+  (paired datasets: 'input' and 'target' instead of 'image').
 
   B is the global batch, P the number of processes; each process reads its own shard.
   Batch k of `start_step=s` equals batch s + k of `start_step=0`.
@@ -230,20 +304,30 @@ def create_train_iterator(data_config, global_batch_size: int, seed: int,
     raise ValueError(f"global batch size {global_batch_size} is not divisible by the "
                      f"{processes} processes")
   local_batch = global_batch_size // processes
+  features = image_features(data_config)
   builder = prepare_dataset(data_config)
-  examples = _read_split(builder, tfds.split_for_jax_process(data_config.split))
+  _check_split(builder, data_config, data_config.split)
+  paired = "input" in features
+  examples = _read_split(builder, tfds.split_for_jax_process(data_config.split), features)
   n = int(examples.cardinality())  # this process's shard; TFDS always knows it
   if n <= 0:
     raise ValueError(f"{data_config.name} {data_config.split}: no examples for process "
                      f"{jax.process_index()} of {processes}")
   size, channels = data_config.image_size, data_config.channels
-  image_feature = builder.info.features["image"]
+  # Paired images are cached at load_size and cropped to image_size per epoch.
+  stored = (data_config.get("load_size") or size) if paired else size
+  if paired and stored < size:
+    raise ConfigError(f"config.data.load_size={stored} is smaller than the crop, "
+                      f"config.data.image_size={size}")
+  expected = data_config.get("num_train_examples")
+  if expected and data_config.split in builder.info.splits:
+    actual = builder.info.splits[data_config.split].num_examples
+    if expected != actual:  # the family's epochs would not be the data's
+      logging.warning("config.data.num_train_examples=%d, but %s %s has %d examples",
+                      expected, data_config.name, data_config.split, actual)
+  decode = _decoder(builder, data_config, features, stored)
 
-  def decode(ex):
-    image = center_square(image_feature.decode_example(ex["image"]), size, channels)
-    return {"image": image, "label": ex["label"]}
-
-  cached = n * size * size * channels <= CACHE_BYTES
+  cached = n * len(features) * stored * stored * channels <= CACHE_BYTES
   if cached:
     examples = examples.map(decode, tf.data.AUTOTUNE, deterministic=True).cache()
   buffer = data_config.get("shuffle_buffer") or (
@@ -251,11 +335,46 @@ def create_train_iterator(data_config, global_batch_size: int, seed: int,
   # The elements this process consumed before start_step: whole epochs are skipped by
   # starting the epoch counter later, the rest element by element.
   first_epoch, skip = divmod(start_step * local_batch, n)
-  stream = _epochs(examples, buffer, seed, first_epoch).skip(skip)
+  stream = _epochs(examples, buffer, seed, first_epoch, with_seeds=paired).skip(skip)
   if not cached:  # shuffled and skipped as bytes: decode only what is trained on
     stream = stream.map(decode, tf.data.AUTOTUNE, deterministic=True)
+  if paired:
+    flip = bool(data_config.get("flip", True))
+
+    def augment(ex):
+      images = random_crop_and_flip({k: ex[k] for k in features}, size, flip, ex["augment_seed"])
+      return {**images, "label": ex["label"]}
+
+    stream = stream.map(augment, tf.data.AUTOTUNE, deterministic=True)
   stream = stream.batch(local_batch, drop_remainder=True).map(_to_float)
   options = tf.data.Options()
   options.deterministic = True
   stream = stream.with_options(options).prefetch(tf.data.AUTOTUNE)
   return iter(tfds.as_numpy(stream))
+
+
+def create_eval_iterator(data_config, split: str, batch_size: int,
+                         num: int | None = None) -> Iterator[dict[str, np.ndarray]]:
+  """The first `num` examples of `split` (all by default) once, in their stored order, in
+  batches of `batch_size` (the last may be smaller), values in [-1, 1].
+
+  Preprocessed as the reference's test.py: TestOptions sets load_size = crop_size and
+  no_flip, so each image is only resized to `image_size`. Every process reads all of it.
+  """
+  features = image_features(data_config)
+  builder = prepare_dataset(data_config)
+  _check_split(builder, data_config, split)
+  examples = _read_split(builder, split, features)
+  if num is not None:
+    examples = examples.take(num)
+  decode = _decoder(builder, data_config, features, data_config.image_size)
+  stream = examples.map(decode, tf.data.AUTOTUNE, deterministic=True).batch(batch_size)
+  return iter(tfds.as_numpy(stream.map(_to_float).prefetch(tf.data.AUTOTUNE)))
+
+
+def load_split(data_config, split: str, num: int | None = None) -> dict[str, np.ndarray]:
+  """The first `num` examples of `split` (all by default) in memory, as
+  `create_eval_iterator` gives them: e.g. {'image': float32 [N, S, S, C] in [-1, 1],
+  'label': int32 [N]} for the MNIST test set (31 MB)."""
+  batches = list(create_eval_iterator(data_config, split, 4096, num))
+  return {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}

@@ -30,6 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxgan.config import ConfigError
+
 Array = jax.Array
 Initializer = Callable[..., Array]
 
@@ -332,3 +334,35 @@ class BatchNorm(nn.Module):
       ra_mean.value = (1 - self.momentum) * ra_mean.value + self.momentum * mean
       ra_var.value = (1 - self.momentum) * ra_var.value + self.momentum * var * m / max(m - 1, 1)
     return y
+
+
+class InstanceNorm(nn.Module):
+  """`torch.nn.InstanceNorm2d` as pix2pix/CycleGAN use it: no affine parameters, no
+  running statistics, eps 1e-5; each image and channel is normalised over its own H x W
+  with the biased variance (Ulyanov et al. 2016)."""
+  epsilon: float = 1e-5
+
+  @nn.compact
+  def __call__(self, x):
+    mean = jnp.mean(x, axis=(1, 2), keepdims=True)
+    var = jnp.mean(jnp.square(x - mean), axis=(1, 2), keepdims=True)
+    return (x - mean) * lax.rsqrt(var + self.epsilon)
+
+
+NORMS = ("batch", "instance")
+
+
+def norm_layer(kind: str, train: bool, name: str | None = None) -> nn.Module:
+  """The references' `get_norm_layer(kind)`: BatchNorm2d (affine, running statistics) or
+  InstanceNorm2d (neither). Convolutions feeding InstanceNorm keep their bias
+  (`uses_bias`), those feeding BatchNorm drop it (BatchNorm's shift replaces it)."""
+  if kind == "batch":
+    return BatchNorm(train, name=name)
+  if kind == "instance":
+    return InstanceNorm(name=name)
+  raise ConfigError(f"unknown norm {kind!r}; choose one of {', '.join(NORMS)}")
+
+
+def uses_bias(norm: str) -> bool:
+  """junyanz's `use_bias = norm_layer == nn.InstanceNorm2d`."""
+  return norm == "instance"

@@ -195,7 +195,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
     if config.num_grid_images <= 0:
       return None
     images = jax.device_get(generate(state, fixed))
-    grid = visualize.image_grid(images, ncol=family.grid_columns)
+    grid = family.grid(fixed, images)
     if is_lead:
       visualize.save_png(grid, os.path.join(workdir, "samples", f"step_{step:06d}.png"))
       writer.write_images(step, {"samples": grid[None]})
@@ -235,15 +235,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
   if is_lead:
     metrics_file.close()
     if step == config.num_train_steps:
-      _final_figures(family, fake, batch, workdir)
+      _final_figures(family, fixed, fake, batch, workdir)
   return state
 
 
-def _final_figures(family, fake, batch, workdir) -> None:
-  """losses.png, and real_vs_fake.png from the last grid's images (`fake`)."""
+def _final_figures(family, fixed, fake, batch, workdir) -> None:
+  """losses.png, and real_vs_fake.png from the last grid's images (`fake`) next to the
+  real images they should resemble: the fixed inputs' targets where they have them
+  (pix2pix), else the last batch's images."""
   metrics_path = os.path.join(workdir, "metrics.jsonl")
   if os.path.exists(metrics_path):
     visualize.plot_losses(metrics_path, family.loss_metrics, os.path.join(workdir, "losses.png"))
-  if fake is not None and batch is not None and "image" in batch:
-    real = batch["image"][:len(fake)]
-    visualize.real_vs_fake(real, fake, os.path.join(workdir, "real_vs_fake.png"))
+  real = fixed.get("target") if isinstance(fixed, dict) else None
+  if real is None and batch is not None:
+    real = batch.get("image")
+  if fake is not None and real is not None:
+    visualize.real_vs_fake(real[:len(fake)], fake, os.path.join(workdir, "real_vs_fake.png"))

@@ -34,6 +34,13 @@ def image_grid(images, ncol: int = 0, pad: int = 2) -> np.ndarray:
   return grid
 
 
+def triplet_grid(inputs, outputs, targets, per_row: int = 2) -> np.ndarray:
+  """input | output | target for each example, `per_row` triplets a row (pix2pix's
+  comparison of a translation with the real image)."""
+  triplets = np.stack([to_uint8(inputs), to_uint8(outputs), to_uint8(targets)], axis=1)
+  return image_grid(triplets.reshape(-1, *triplets.shape[2:]), ncol=3 * min(per_row, len(triplets)))
+
+
 def save_png(image: np.ndarray, path: str) -> None:
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)

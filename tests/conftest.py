@@ -1,12 +1,47 @@
 """Shared test setup: tests run on the CPU and never reach the network."""
 
+import atexit
 import os
 import pathlib
+import shutil
+import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Tests rebuild the same programs many times (each run, resume and subprocess compiles its
+# step again): JAX's persistent compilation cache, fresh for each session and shared with
+# the subprocesses through the environment, compiles each of them once.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  _CACHE = tempfile.mkdtemp(prefix="jaxgan_test_compilation_cache_")
+  atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+  os.environ.update(JAX_COMPILATION_CACHE_DIR=_CACHE, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                    JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1")
 
 import jaxgan  # noqa: E402,F401  (XLA flags before JAX starts)
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+SHARED_FACADES = SHARED_DATA / "facades"
+
+
+def write_pairs(folder, count, side=16, seed=0, identical=True):
+  """`count` side-by-side JPEGs (2*side x side) in `folder`, as pix2pix's datasets hold them.
+
+  The right half repeats the left one exactly, also after JPEG decoding (no chroma
+  subsampling, halves a whole number of 8x8 blocks wide), so that any step that treats
+  the halves alike keeps them equal; with `identical=False` it is its negative
+  (255 - left). Returns the file names.
+  """
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  folder = pathlib.Path(folder)
+  folder.mkdir(parents=True, exist_ok=True)
+  rng = np.random.default_rng(seed)
+  names = []
+  for i in range(count):
+    half = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
+    names.append(f"{i + 1}.jpg")
+    right = half if identical else 255 - half
+    Image.fromarray(np.concatenate([half, right], axis=1)).save(folder / names[-1], quality=95,
+                                                                 subsampling=0)
+  return names

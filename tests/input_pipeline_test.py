@@ -16,6 +16,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from conftest import SHARED_FACADES, write_pairs
 from jaxgan import input_pipeline
 
 MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
@@ -216,3 +217,128 @@ def test_real_mnist_batch(real_mnist):
   assert batch["image"].min() == -1.0 and batch["image"].max() == 1.0
   assert batch["image"].std() > 0.3
   assert len({bytes(image) for image in batch["image"]}) == 128
+
+
+# ---------------------------------------------------------------------------------------
+# Paired datasets (pix2pix/facades), on tiny side-by-side images made here.
+
+
+def paired_config(tmp_path, manual, direction="BtoA", size=16, load_size=20):
+  config = data_config("pix2pix/facades", size, 3, data_dir=str(tmp_path / "tfds"),
+                       manual_dir=str(manual))
+  config.direction, config.load_size, config.flip = direction, load_size, True
+  return config
+
+
+@pytest.fixture
+def identical_halves(tmp_path, monkeypatch):
+  """7 train / 3 val pairs whose two halves are equal pixel for pixel."""
+  monkeypatch.setattr(input_pipeline, "network_available", _no_network)
+  write_pairs(tmp_path / "facades" / "train", 7, side=16)
+  write_pairs(tmp_path / "facades" / "val", 3, side=16, seed=1)
+  return paired_config(tmp_path, tmp_path / "facades")
+
+
+def test_input_and_target_are_cropped_and_flipped_alike(identical_halves):
+  # Both halves are equal, so any difference after preprocessing would be a crop or flip
+  # applied to one and not the other.
+  batches = take(input_pipeline.create_train_iterator(identical_halves, 2, seed=0), 14)
+  for b in batches:
+    assert b["input"].shape == b["target"].shape == (2, 16, 16, 3)
+    assert b["input"].dtype == np.float32 and -1 <= b["input"].min() <= b["input"].max() <= 1
+    np.testing.assert_array_equal(b["input"], b["target"])
+  # ... and the crops and flips do vary: each example appears 4 times over 4 epochs.
+  assert len({bytes(x) for b in batches for x in b["input"]}) > 14
+
+
+def test_random_crop_and_flip_draws_one_window_for_both():
+  ramp = tf.reshape(tf.range(20 * 20, dtype=tf.int32), (20, 20, 1)) * tf.ones((1, 1, 3), tf.int32)
+  corners, flips = set(), set()
+  for i in range(300):
+    out = input_pipeline.random_crop_and_flip({"input": ramp, "target": ramp + 7}, 16, True,
+                                              tf.constant([3, i], tf.int64))
+    x, y = out["input"].numpy(), out["target"].numpy()
+    np.testing.assert_array_equal(y - x, 7)  # the same window, the same flip
+    flipped = x[0, 0, 0] > x[0, -1, 0]
+    top, left = divmod(int(x[0, -1 if flipped else 0, 0]), 20)
+    np.testing.assert_array_equal(x[..., 0], np.arange(400).reshape(20, 20)[
+        top:top + 16, left:left + 16][:, ::-1 if flipped else 1])
+    corners.add((top, left))
+    flips.add(flipped)
+  # The reference's get_params: x, y uniform in [0, load - crop] inclusive, flip p = 1/2.
+  assert {t for t, _ in corners} == set(range(5)) and {l for _, l in corners} == set(range(5))
+  assert flips == {True, False}
+  same = input_pipeline.random_crop_and_flip({"input": ramp}, 16, True, tf.constant([3, 0], tf.int64))
+  np.testing.assert_array_equal(same["input"], input_pipeline.random_crop_and_flip(
+      {"input": ramp}, 16, True, tf.constant([3, 0], tf.int64))["input"])  # stateless
+
+
+def test_paired_resume_mid_stream_equals_uninterrupted(identical_halves):
+  straight = take(input_pipeline.create_train_iterator(identical_halves, 3, seed=5), 6)
+  for start in (1, 2, 4):
+    resumed = take(input_pipeline.create_train_iterator(identical_halves, 3, seed=5,
+                                                        start_step=start), 6 - start)
+    for a, b in zip(resumed, straight[start:]):
+      np.testing.assert_array_equal(a["input"], b["input"])
+
+
+def test_direction_picks_the_half(tmp_path, monkeypatch):
+  monkeypatch.setattr(input_pipeline, "network_available", _no_network)
+  write_pairs(tmp_path / "f" / "train", 2, identical=False)  # right half = 255 - left
+  write_pairs(tmp_path / "f" / "val", 2, seed=1, identical=False)
+  a_to_b = paired_config(tmp_path, tmp_path / "f", "AtoB", load_size=16)
+  b_to_a = paired_config(tmp_path, tmp_path / "f", "BtoA", load_size=16)
+  x = next(input_pipeline.create_eval_iterator(a_to_b, "val", 2))
+  y = next(input_pipeline.create_eval_iterator(b_to_a, "val", 2))
+  np.testing.assert_array_equal(x["input"], y["target"])
+  np.testing.assert_allclose(x["input"], -x["target"], atol=0.1)  # JPEG round-off only
+  with pytest.raises(input_pipeline.ConfigError, match="direction must be one of AtoB, BtoA"):
+    input_pipeline.image_features(ml_collections.ConfigDict({"direction": "AB"}))
+
+
+def test_eval_iterator_reads_the_split_once_in_order(identical_halves):
+  identical_halves.image_size = 32  # test time: resized straight to image_size
+  batches = list(input_pipeline.create_eval_iterator(identical_halves, "val", 2))
+  assert [len(b["input"]) for b in batches] == [2, 1]
+  assert batches[0]["input"].shape == (2, 32, 32, 3)
+  again = list(input_pipeline.create_eval_iterator(identical_halves, "val", 2))
+  np.testing.assert_array_equal(batches[1]["target"], again[1]["target"])
+  first = next(input_pipeline.create_eval_iterator(identical_halves, "val", 5, num=2))
+  np.testing.assert_array_equal(first["input"], batches[0]["input"])
+  with pytest.raises(input_pipeline.ConfigError, match="has no split 'test'; it has train, val"):
+    input_pipeline.create_eval_iterator(identical_halves, "test", 2)
+
+
+def test_resize_is_pil_bicubic():
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  yy, xx = np.mgrid[0:64, 0:64]
+  image = np.stack([128 + 100 * np.sin(xx / 5.0), 128 + 100 * np.cos(yy / 3.0),
+                    np.where((xx // 8 + yy // 8) % 2, 200, 40)], -1).astype(np.uint8)
+  for size in (72, 36):  # up (286/256) and down (143/256), as the facades configs resize
+    want = np.asarray(Image.fromarray(image).resize((size, size), Image.BICUBIC), np.int32)
+    got = input_pipeline.resize_bicubic(tf.constant(image), size).numpy().astype(np.int32)
+    # PIL computes in fixed point and rounds to uint8 between its horizontal and vertical
+    # passes: a few levels apart at sharp edges, rarely.
+    assert np.abs(want - got).max() <= 5 and np.abs(want - got).mean() < 0.3
+
+
+def test_offline_facades_without_folder_names_the_archive(tmp_path, monkeypatch):
+  monkeypatch.setattr(input_pipeline, "network_available", lambda url: False)
+  config = paired_config(tmp_path, tmp_path / "nothing_here")
+  with pytest.raises(input_pipeline.DataNotFoundError, match="facades.tar.gz from http://"):
+    next(input_pipeline.create_train_iterator(config, 1, seed=0))
+
+
+@pytest.mark.skipif(not (SHARED_FACADES / "train").is_dir(), reason="no shared facades copy")
+def test_real_facades_batch(tmp_path, monkeypatch):
+  monkeypatch.setattr(input_pipeline, "network_available", _no_network)
+  config = paired_config(tmp_path, SHARED_FACADES, size=256, load_size=286)
+  config.shuffle_buffer = 8  # the first batch need not decode the whole split
+  splits = input_pipeline.prepare_dataset(config).info.splits
+  assert {k: v.num_examples for k, v in splits.items()} == {"train": 400, "val": 100}
+  batch = next(input_pipeline.create_train_iterator(config, 2, seed=0))
+  assert batch["input"].shape == batch["target"].shape == (2, 256, 256, 3)
+  # BtoA: the input is the label map (flat colours, but for JPEG and resizing round-off at
+  # their edges), the target the photo.
+  for label_map, photo in zip(batch["input"], batch["target"]):
+    assert 2 * len(np.unique(label_map.reshape(-1, 3), axis=0)) < len(np.unique(photo.reshape(-1, 3), axis=0))

@@ -67,7 +67,7 @@ def test_one_step_of_every_config(path, tmp_path, mock_data):
   assert row.num_train_steps == 1 and row.data.image_size == config.data.image_size
   metrics = [l for l in (tmp_path / "metrics.jsonl").read_text().splitlines() if l]
   family = config_lib.load_json(str(tmp_path)).family
-  loss = '"d_loss"' if family == "gan" else '"loss"'
+  loss = '"loss"' if family == "classifier" else '"d_loss"'
   assert len(metrics) == 1 and loss in metrics[0] and '"steps_per_sec"' in metrics[0]
 
 

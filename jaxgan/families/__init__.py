@@ -7,12 +7,21 @@ a family owns its train state and its step. A family is an object with:
   optimizer states, `step`, `rng`), plain data that Orbax checkpoints as is.
 - `train_step(state, batch) -> (state, metrics)`: pure; the loop jits it with the
   batch sharded over the mesh and the state replicated. `metrics` is a dict of scalars.
-- `fixed_inputs(rng, num) -> inputs`: what sample grids are drawn from (fixed noise);
-  only called when `config.num_grid_images > 0`.
-- `generate(state, inputs) -> images` in [-1, 1], NHWC: inference mode.
-- `grid_columns`: columns of the sample grid (0: as square as possible).
+- `fixed_inputs(rng, num) -> inputs`: what sample grids are drawn from (fixed noise; for
+  pix2pix, fixed (input, target) pairs from the data); only called when
+  `config.num_grid_images > 0`. When `inputs` is a dict with a `target` entry, those are
+  the real images `real_vs_fake.png` shows next to what was generated from them;
+  otherwise the last training batch's `image`s are.
+- `generate(state, inputs) -> images` in [-1, 1], NHWC: inference mode (for pix2pix the
+  reference's test-time mode: Dropout and batch statistics on).
+- `grid(inputs, images) -> uint8 image`: the picture of a sample grid (GANs: the images
+  tiled, a row per class when conditional; pix2pix: input | output | target triplets).
 - `param_counts(state) -> {network: count}`.
 - `loss_metrics`: the names of the metrics that are losses (plotted in `losses.png`).
+
+Optional:
+- `translate(state, images, rngs) -> images` and `image_size`: image-to-image families;
+  `python -m jaxgan.sample --input_dir` (`jaxgan.translate`) runs it on a folder.
 
 `config.family` picks the family from `FAMILIES`.
 """
@@ -26,12 +35,12 @@ from jaxgan.config import ConfigError
 
 class Family(Protocol):
   loss_metrics: tuple[str, ...]
-  grid_columns: int
 
   def init_state(self, rng: jax.Array) -> Any: ...
   def train_step(self, state: Any, batch: dict[str, jax.Array]) -> tuple[Any, dict[str, jax.Array]]: ...
   def fixed_inputs(self, rng: jax.Array, num: int) -> Any: ...
   def generate(self, state: Any, inputs: Any) -> jax.Array: ...
+  def grid(self, inputs: Any, images: Any) -> Any: ...
   def param_counts(self, state: Any) -> dict[str, int]: ...
 
 
@@ -45,9 +54,15 @@ def _classifier(config):
   return Classifier(config)
 
 
+def _pix2pix(config):
+  from jaxgan.families.pix2pix import Pix2Pix  # pylint: disable=import-outside-toplevel
+  return Pix2Pix(config)
+
+
 FAMILIES: dict[str, Callable[[Any], Family]] = {
     "gan": _gan,
     "classifier": _classifier,
+    "pix2pix": _pix2pix,
 }
 
 

@@ -32,7 +32,6 @@ class Classifier:
   """Trains `config.model.classifier` on (image, label) batches."""
 
   loss_metrics = ("loss",)
-  grid_columns = 0
 
   def __init__(self, config):
     if config.num_grid_images:
@@ -72,6 +71,9 @@ class Classifier:
 
   def generate(self, state: ClassifierState, inputs) -> Array:
     raise ConfigError("a classifier generates no images")
+
+  def grid(self, inputs, images):
+    raise ConfigError("a classifier draws no sample grids")
 
   def param_counts(self, state: ClassifierState) -> dict[str, int]:
     return {"classifier": count_params(state.params)}

@@ -24,9 +24,10 @@ from typing import Any
 import flax.struct
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-from jaxgan import losses, models
+from jaxgan import losses, models, visualize
 from jaxgan.config import ConfigError
 
 Array = jax.Array
@@ -186,6 +187,10 @@ class GAN:
     g = state.generator
     return self.g.apply({"params": g.params, "batch_stats": g.batch_stats}, inputs["z"],
                         inputs.get("label"), train=False)
+
+  def grid(self, inputs, images) -> np.ndarray:
+    """The images tiled; conditional models: a row per class (`fixed_inputs`' layout)."""
+    return visualize.image_grid(images, ncol=self.grid_columns)
 
   def param_counts(self, state: GANState) -> dict[str, int]:
     return {"generator": count_params(state.generator.params),

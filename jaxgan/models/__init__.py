@@ -16,6 +16,8 @@ from jaxgan.config import ConfigError
 from jaxgan.models.classifier import MNISTClassifier
 from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
+from jaxgan.models.patchgan import PatchDiscriminator
+from jaxgan.models.unet import UNetGenerator
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "dcgan_generator": DCGANGenerator,
@@ -27,6 +29,10 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "cgan_mlp_discriminator": functools.partial(MLPDiscriminator, hidden=(512, 512, 512),
                                                 dropout=0.4),
     "mnist_classifier": MNISTClassifier,
+    # junyanz's --netG names (unet_128, unet_256): the number is the image side that the
+    # U-Net brings down to 1x1; unet_32 and unet_64 follow the same rule for small images.
+    **{f"unet_{2 ** d}": functools.partial(UNetGenerator, num_downs=d) for d in range(5, 9)},
+    "patch_discriminator": PatchDiscriminator,  # --netD basic (n_layers=3) and n_layers
 }
 
 

@@ -1,0 +1,253 @@
+"""pix2pix (Isola et al. 2017): a U-Net G(x) and a PatchGAN D(x, y), trained on GAN + L1.
+
+The step is `Pix2PixModel.optimize_parameters` of junyanz/pytorch-CycleGAN-and-pix2pix
+(`models/pix2pix_model.py`), with D fed the channel-wise concatenation (x, y):
+
+1. fake = G(x) once, in training mode (BatchNorm on batch statistics, Dropout on);
+2. D update on 0.5 * [GAN(D(x, fake), fake) + GAN(D(x, y), real)] with fake held
+   constant, the fake pair through D first as `backward_D` does (each pass normalised on
+   its own batch statistics);
+3. G update on GAN(D'(x, fake), real) + lambda_L1 * mean|fake - y| through the updated D',
+   reusing step 1's forward pass (its vjp).
+
+GAN is `losses.gan_loss(config.loss.name)`: `non_saturating` is the reference's
+`GANLoss('vanilla')` (BCE on logits, G trained toward "real"), `lsgan` its 'lsgan'. Both
+networks use Adam(lr, b1, b2) with the reference's `lambda_rule` schedule
+(`lr_multiplier`): the rate is constant for `n_epochs` epochs, then falls linearly over
+`n_epochs_decay` more, stepped once per epoch.
+
+Test time follows the reference's test.py, which never calls `model.eval()` unless given
+`--eval`: G keeps Dropout on and its BatchNorm uses batch statistics, of one image at a time
+(test.py runs batch 1). `translate` does exactly that, image by image (vmap), with one
+dropout key per image and without touching the running statistics; `config.eval_mode=True`
+is the reference's `--eval` (running statistics, no Dropout).
+"""
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxgan import image_metrics, input_pipeline, losses, models, translate, visualize
+from jaxgan.config import ConfigError
+from jaxgan.families.gan import GANState, Network, count_params
+
+Array = jax.Array
+
+EVAL_BATCH = 16  # images translated per call during evaluation
+
+
+def lr_multiplier(epoch, n_epochs: int, n_epochs_decay: int):
+  """junyanz's `lambda_rule` (networks.get_scheduler, --lr_policy linear, epoch_count 1).
+
+  For the 0-based epoch e: 1 - max(0, e + 1 - n_epochs) / (n_epochs_decay + 1). That is 1
+  for epochs 0 .. n_epochs - 1, then 1 - k / (n_epochs_decay + 1) in the k-th decaying
+  epoch, so the last epoch (n_epochs + n_epochs_decay - 1) trains at 1 / (n_epochs_decay
+  + 1) of the rate: the reference's scheduler stepped at the end of every epoch (its
+  train.py of the paper's time; versions that step at the start of an epoch run one epoch
+  ahead). Clipped at 0 for runs longer than the schedule.
+  """
+  return jnp.clip(1.0 - jnp.maximum(0, epoch + 1 - n_epochs) / (n_epochs_decay + 1), 0.0, 1.0)
+
+
+def learning_rate_schedule(config) -> optax.Schedule:
+  """The rate of the update after `count` updates: epochs are `num_train_examples` examples."""
+  lr, batch = config.optimizer.learning_rate, config.batch_size
+  n_epochs, n_epochs_decay = config.schedule.n_epochs, config.schedule.n_epochs_decay
+  per_epoch = config.data.num_train_examples
+
+  def schedule(count):
+    return lr * lr_multiplier(count * batch // per_epoch, n_epochs, n_epochs_decay)
+
+  return schedule
+
+
+def discriminator_loss(kind: str, real_logits: Array, fake_logits: Array) -> Array:
+  """`backward_D`: the real and fake terms averaged ("we divide the objective by 2 while
+  optimizing D", sec. 3.3)."""
+  return 0.5 * losses.discriminator_loss(kind, real_logits, fake_logits)
+
+
+def generator_loss(kind: str, fake_logits: Array, fake: Array, target: Array,
+                   lambda_l1: float) -> tuple[Array, Array, Array]:
+  """`backward_G`: (GAN + lambda_L1 * L1, GAN, L1), L1 the mean |fake - target|."""
+  gan = losses.generator_loss(kind, fake_logits)
+  l1 = jnp.mean(jnp.abs(fake - target))
+  return gan + lambda_l1 * l1, gan, l1
+
+
+def _optimizer_step(tx: optax.GradientTransformation, network: Network, grads,
+                    batch_stats) -> Network:
+  """`network` after one update of `tx` with `grads`, holding `batch_stats`."""
+  updates, opt_state = tx.update(grads, network.opt_state, network.params)
+  return Network(optax.apply_updates(network.params, updates), batch_stats, opt_state)
+
+
+class Pix2Pix:
+  """The `pix2pix` family: image-to-image translation with a conditional GAN."""
+
+  loss_metrics = ("d_loss", "g_gan", "g_l1")
+
+  def __init__(self, config):
+    self.config = config
+    m, data = config.model, config.data
+    if "input" not in input_pipeline.image_features(data):  # also checks the direction
+      raise ConfigError("pix2pix trains on pairs: set config.data.direction (AtoB or BtoA) "
+                        "and a paired dataset (pix2pix/facades)")
+    self.image_size, self.channels = data.image_size, data.channels
+    self.loss = config.loss.name
+    losses.gan_loss(self.loss, jnp.zeros(()), True)  # fail early on an unknown name
+    self.lambda_l1 = config.loss.lambda_l1
+    self.eval_mode = bool(config.get("eval_mode", False))
+    self.g = models.create(m.generator, channels=data.channels, ngf=m.ngf, norm=m.norm,
+                           dropout=m.dropout)
+    self.d = models.create(m.discriminator, ndf=m.ndf, n_layers=m.n_layers, norm=m.norm)
+    self.schedule = learning_rate_schedule(config)
+    opt = config.optimizer
+    self.g_tx = optax.adam(self.schedule, b1=opt.b1, b2=opt.b2)
+    self.d_tx = optax.adam(self.schedule, b1=opt.b1, b2=opt.b2)
+
+  def init_state(self, rng: Array) -> GANState:
+    rng, g_rng, d_rng = jax.random.split(rng, 3)
+    images = jnp.zeros((1, self.image_size, self.image_size, self.channels))
+
+    def network(module, tx, key, x):
+      variables = module.init(key, x, train=False)
+      return Network(variables["params"], variables.get("batch_stats", {}),
+                     tx.init(variables["params"]))
+
+    return GANState(step=jnp.zeros((), jnp.int32), rng=rng,
+                    generator=network(self.g, self.g_tx, g_rng, images),
+                    discriminator=network(self.d, self.d_tx, d_rng,
+                                          jnp.concatenate([images, images], -1)))
+
+  def _apply_d(self, params, batch_stats, x, y):
+    logits, updates = self.d.apply({"params": params, "batch_stats": batch_stats},
+                                   jnp.concatenate([x, y], -1), train=True,
+                                   mutable=["batch_stats"])
+    return logits, updates["batch_stats"]
+
+  def train_step(self, state: GANState, batch: dict[str, Array]):
+    x, y = batch["input"], batch["target"]
+    rng, dropout_rng = jax.random.split(state.rng)
+    g, d = state.generator, state.discriminator
+
+    def generate(params):
+      fake, updates = self.g.apply({"params": params, "batch_stats": g.batch_stats}, x,
+                                   train=True, rngs={"dropout": dropout_rng},
+                                   mutable=["batch_stats"])
+      return fake, updates["batch_stats"]
+
+    fake, g_vjp, g_batch_stats = jax.vjp(generate, g.params, has_aux=True)
+
+    def d_loss_fn(params):
+      fake_logits, stats = self._apply_d(params, d.batch_stats, x, fake)
+      real_logits, stats = self._apply_d(params, stats, x, y)
+      loss = discriminator_loss(self.loss, real_logits, fake_logits)
+      return loss, (stats, real_logits, fake_logits)
+
+    (d_loss, (d_stats, real_logits, fake_logits)), d_grads = jax.value_and_grad(
+        d_loss_fn, has_aux=True)(d.params)
+    d = _optimizer_step(self.d_tx, d, d_grads, d_stats)
+
+    def g_loss_fn(fake_images):
+      logits, stats = self._apply_d(d.params, d.batch_stats, x, fake_images)
+      loss, gan, l1 = generator_loss(self.loss, logits, fake_images, y, self.lambda_l1)
+      return loss, (stats, gan, l1, logits)
+
+    (g_loss, (d_stats, g_gan, g_l1, fake_logits_after)), fake_grad = jax.value_and_grad(
+        g_loss_fn, has_aux=True)(fake)
+    (g_grads,) = g_vjp(fake_grad)
+    g = _optimizer_step(self.g_tx, g, g_grads, g_batch_stats)
+    d = d.replace(batch_stats=d_stats)
+
+    metrics = {
+        "d_loss": d_loss,
+        "g_loss": g_loss,
+        "g_gan": g_gan,
+        "g_l1": g_l1,  # mean |G(x) - y| on the [-1, 1] scale, before the lambda_L1 weight
+        "d_real": losses.discriminator_score(self.loss, real_logits),
+        "d_fake": losses.discriminator_score(self.loss, fake_logits),
+        "d_fake_after": losses.discriminator_score(self.loss, fake_logits_after),
+        "learning_rate": self.schedule(state.step),
+    }
+    return GANState(step=state.step + 1, rng=rng, generator=g, discriminator=d), metrics
+
+  def translate(self, state: GANState, images: Array, rngs: Array) -> Array:
+    """G at test time, as the reference's test.py: each image alone through G in training
+    mode (Dropout drawn from its key in `rngs`, BatchNorm on its own statistics; running
+    statistics left as they are), or in eval mode with `config.eval_mode`."""
+    g = state.generator
+    variables = {"params": g.params, "batch_stats": g.batch_stats}
+    if self.eval_mode:
+      return self.g.apply(variables, images, train=False)
+
+    def one(image, rng):
+      out, _ = self.g.apply(variables, image[None], train=True, rngs={"dropout": rng},
+                            mutable=["batch_stats"])
+      return out[0]
+
+    return jax.vmap(one)(images, rngs)
+
+  def fixed_inputs(self, rng: Array, num: int) -> dict[str, np.ndarray]:
+    """The first num // 2 train pairs and the first num - num // 2 eval pairs (stored order,
+    test-time preprocessing), with one dropout key per image."""
+    data = self.config.data
+    parts = [next(input_pipeline.create_eval_iterator(data, split, k, num=k))
+             for split, k in ((data.split, num // 2), (data.eval_split, num - num // 2)) if k]
+    inputs = {key: np.concatenate([p[key] for p in parts]) for key in ("input", "target")}
+    inputs["rng"] = np.asarray(jax.random.split(rng, len(inputs["input"])))
+    return inputs
+
+  def generate(self, state: GANState, inputs: dict[str, Array]) -> Array:
+    return self.translate(state, inputs["input"], inputs["rng"])
+
+  def grid(self, inputs: dict[str, Array], images: Array) -> np.ndarray:
+    """Sample grids: input | output | target, two triplets a row, train pairs first."""
+    return visualize.triplet_grid(inputs["input"], images, inputs["target"])
+
+  def param_counts(self, state: GANState) -> dict[str, int]:
+    return {"generator": count_params(state.generator.params),
+            "discriminator": count_params(state.discriminator.params)}
+
+
+def evaluate(config, state: GANState, workdir: str) -> dict[str, Any]:
+  """Mean L1, PSNR and SSIM of G's translations of the eval split against the real targets.
+
+  Each image is translated as the reference's test.py does (`Pix2Pix.translate`; dropout
+  keys from config.seed and the image's position), both sides compared as the uint8
+  images a user sees, at the model's resolution (`image_metrics`); figures are means over
+  the images. Also writes `triplets_train.png` and `triplets_<eval split>.png` (input |
+  output | target) for the pairs of the training grids, with the same dropout keys.
+  """
+  family = Pix2Pix(config)
+  translate_fn = jax.jit(family.translate)
+  metrics = {"l1": image_metrics.mean_l1, "psnr": image_metrics.psnr, "ssim": image_metrics.ssim}
+  scores = {name: [] for name in metrics}
+  seen = 0
+  for batch in input_pipeline.create_eval_iterator(config.data, config.data.eval_split, EVAL_BATCH):
+    n = len(batch["input"])
+    outputs = translate.translate_batch(translate_fn, state, batch["input"],
+                                        translate.image_keys(config.seed, seen, n), EVAL_BATCH)
+    targets = visualize.to_uint8(batch["target"])
+    for name, fn in metrics.items():
+      scores[name].append(np.asarray(fn(outputs, targets)))
+    seen += n
+
+  if 0 < config.num_grid_images <= EVAL_BATCH:
+    fixed = family.fixed_inputs(jax.random.PRNGKey(config.seed + 1), config.num_grid_images)
+    outputs = translate.translate_batch(translate_fn, state, fixed["input"], fixed["rng"],
+                                        EVAL_BATCH)
+    n_train = config.num_grid_images // 2
+    for name, part in (("train", slice(0, n_train)), (config.data.eval_split, slice(n_train, None))):
+      if len(outputs[part]):
+        visualize.save_png(visualize.triplet_grid(fixed["input"][part], outputs[part],
+                                                  fixed["target"][part]),
+                           f"{workdir}/triplets_{name}.png")
+  result = {name: float(np.mean(np.concatenate(v))) for name, v in scores.items()}
+  return {**result, "split": config.data.eval_split, "num_images": seen,
+          "image_size": config.data.image_size, "step": int(jax.device_get(state.step)),
+          "test_mode": "eval (running statistics, no dropout)" if family.eval_mode else
+                       "reference (dropout on, batch statistics of each image)"}
