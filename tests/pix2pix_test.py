@@ -193,6 +193,9 @@ def test_train_evaluate_and_translate_a_folder(tiny_facades, tmp_path, monkeypat
   assert json.loads((workdir / "eval.json").read_text()) == result
   assert result["num_images"] == 3 and result["split"] == "val" and result["step"] == 2
   assert 0 < result["l1"] < 2 and 0 < result["ssim"] < 1 and 0 < result["psnr"] < 60
+  train_scores = result["train"]
+  assert set(train_scores) == {"l1", "psnr", "ssim", "num_images"}
+  assert train_scores["num_images"] == 6 and 0 < train_scores["ssim"] < 1
   assert (workdir / "triplets_train.png").exists() and (workdir / "triplets_val.png").exists()
   assert evaluate.evaluate(str(workdir)) == result  # fixed dropout keys: reproducible
 

@@ -214,7 +214,9 @@ class Pix2Pix:
 
 
 def evaluate(config, state: GANState, workdir: str) -> dict[str, Any]:
-  """Mean L1, PSNR and SSIM of G's translations of the eval split against the real targets.
+  """Mean L1, PSNR and SSIM of G's translations of the eval split against the real targets,
+  and the same for the training split under "train" (how far the model is from what it
+  was fitted to, the seeds' train-versus-val comparison).
 
   Each image is translated as the reference's test.py does (`Pix2Pix.translate`; dropout
   keys from config.seed and the image's position), both sides compared as the uint8
@@ -224,17 +226,21 @@ def evaluate(config, state: GANState, workdir: str) -> dict[str, Any]:
   """
   family = Pix2Pix(config)
   translate_fn = jax.jit(family.translate)
-  metrics = {"l1": image_metrics.mean_l1, "psnr": image_metrics.psnr, "ssim": image_metrics.ssim}
-  scores = {name: [] for name in metrics}
-  seen = 0
-  for batch in input_pipeline.create_eval_iterator(config.data, config.data.eval_split, EVAL_BATCH):
-    n = len(batch["input"])
-    outputs = translate.translate_batch(translate_fn, state, batch["input"],
-                                        translate.image_keys(config.seed, seen, n), EVAL_BATCH)
-    targets = visualize.to_uint8(batch["target"])
-    for name, fn in metrics.items():
-      scores[name].append(np.asarray(fn(outputs, targets)))
-    seen += n
+
+  def scores(split):
+    """{metric: mean over the split's images}, num_images; dropout keys by position."""
+    metrics = {"l1": image_metrics.mean_l1, "psnr": image_metrics.psnr, "ssim": image_metrics.ssim}
+    values = {name: [] for name in metrics}
+    seen = 0
+    for batch in input_pipeline.create_eval_iterator(config.data, split, EVAL_BATCH):
+      n = len(batch["input"])
+      outputs = translate.translate_batch(translate_fn, state, batch["input"],
+                                          translate.image_keys(config.seed, seen, n), EVAL_BATCH)
+      targets = visualize.to_uint8(batch["target"])
+      for name, fn in metrics.items():
+        values[name].append(np.asarray(fn(outputs, targets)))
+      seen += n
+    return {name: float(np.mean(np.concatenate(v))) for name, v in values.items()}, seen
 
   if 0 < config.num_grid_images <= EVAL_BATCH:
     fixed = family.fixed_inputs(jax.random.PRNGKey(config.seed + 1), config.num_grid_images)
@@ -246,8 +252,10 @@ def evaluate(config, state: GANState, workdir: str) -> dict[str, Any]:
         visualize.save_png(visualize.triplet_grid(fixed["input"][part], outputs[part],
                                                   fixed["target"][part]),
                            f"{workdir}/triplets_{name}.png")
-  result = {name: float(np.mean(np.concatenate(v))) for name, v in scores.items()}
+  result, seen = scores(config.data.eval_split)
+  train_result, train_seen = scores("train")
   return {**result, "split": config.data.eval_split, "num_images": seen,
+          "train": {**train_result, "num_images": train_seen},
           "image_size": config.data.image_size, "step": int(jax.device_get(state.step)),
           "test_mode": "eval (running statistics, no dropout)" if family.eval_mode else
                        "reference (dropout on, batch statistics of each image)"}
