@@ -39,6 +39,7 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.core.download import download_manager
 
 from jaxgan import datasets as _datasets  # noqa: F401  (registers jaxgan's TFDS builders)
+from jaxgan.datasets import DataError
 from jaxgan.config import ConfigError
 
 # TF only reads data here: keep it off any accelerator JAX will use.
@@ -58,7 +59,7 @@ NETWORK_TIMEOUT = 3.0
 DIRECTIONS = {"AtoB": ("image_a", "image_b"), "BtoA": ("image_b", "image_a")}
 
 
-class DataNotFoundError(Exception):
+class DataNotFoundError(DataError):
   """The dataset is neither prepared, nor in manual_dir, nor downloadable."""
 
 
@@ -101,7 +102,7 @@ def expected_files(builder: tfds.core.DatasetBuilder) -> dict[str, str]:
 
 def prepare_dataset(data_config) -> tfds.core.DatasetBuilder:
   """A prepared TFDS builder for `data_config.name`, or DataNotFoundError within seconds."""
-  builder = tfds.builder(data_config.name, data_dir=data_config.get("data_dir"))
+  builder = _builder(data_config)
   if builder.is_prepared():
     return builder
   files = expected_files(builder)
@@ -124,6 +125,17 @@ def prepare_dataset(data_config) -> tfds.core.DatasetBuilder:
   except AssertionError as e:  # TFDS's way of saying a manual-only dataset lacks files
     raise DataNotFoundError(f"{data_config.name} needs files placed by hand: {e}") from e
   return builder
+
+
+def _builder(data_config) -> tfds.core.DatasetBuilder:
+  """TFDS's builder for config.data.name, or a ConfigError when TFDS has no such dataset
+  (or config of one)."""
+  try:
+    return tfds.builder(data_config.name, data_dir=data_config.get("data_dir"))
+  except ValueError as e:  # TFDS's DatasetNotFoundError, or an unknown builder config
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    raise ConfigError(f"config.data.name={data_config.name!r} is not a dataset TFDS or "
+                      f"jaxgan knows ({first.split(' Here are ')[0]})") from e
 
 
 def _missing_files(files: dict[str, str], manual_dir: str | None) -> list[str]:
@@ -311,8 +323,8 @@ def create_train_iterator(data_config, global_batch_size: int, seed: int,
   examples = _read_split(builder, tfds.split_for_jax_process(data_config.split), features)
   n = int(examples.cardinality())  # this process's shard; TFDS always knows it
   if n <= 0:
-    raise ValueError(f"{data_config.name} {data_config.split}: no examples for process "
-                     f"{jax.process_index()} of {processes}")
+    raise DataError(f"{data_config.name} {data_config.split}: no examples for process "
+                    f"{jax.process_index()} of {processes}")
   size, channels = data_config.image_size, data_config.channels
   # Paired images are cached at load_size and cropped to image_size per epoch.
   stored = (data_config.get("load_size") or size) if paired else size
