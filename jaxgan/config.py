@@ -13,6 +13,7 @@ holds is ever executed.
 """
 
 import importlib.util
+import math
 import os
 
 import ml_collections
@@ -83,13 +84,14 @@ def _get(config, name: str):
 
 def validate(config: ml_collections.ConfigDict) -> None:
   """One clear ConfigError for values no run can use (types are checked by ml_collections)."""
-  positive = ["num_train_steps", "batch_size", "log_every_steps", "checkpoint_every_steps",
-              "sample_every_steps", "keep_checkpoints", "data.image_size", "data.channels",
-              "model.latent_dim", "data.load_size", "data.num_train_examples",
-              "optimizer.learning_rate", "divergence.lr_factor"]
+  # batch_size and num_train_examples first: num_train_steps may be computed from them.
+  positive = ["batch_size", "data.num_train_examples", "num_train_steps", "log_every_steps",
+              "checkpoint_every_steps", "sample_every_steps", "keep_checkpoints",
+              "data.image_size", "data.channels", "data.load_size", "model.latent_dim",
+              "model.ngf", "model.ndf", "optimizer.learning_rate", "divergence.lr_factor"]
   for name in positive:
     value = _get(config, name)
-    if value is not None and value <= 0:
+    if value is not None and not 0 < value < math.inf:  # NaN fails too
       raise ConfigError(f"config.{name} must be positive, got {value}")
   for name in ["num_grid_images", "model.num_classes", "divergence.max_rollbacks"]:
     value = _get(config, name)

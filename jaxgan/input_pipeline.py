@@ -303,6 +303,16 @@ def _check_split(builder, data_config, split: str) -> None:
                       f"{', '.join(sorted(splits))}")
 
 
+def _check_channels(stream: tf.data.Dataset, data_config) -> None:
+  """ConfigError when the images have another number of channels than the model is
+  built for (config.data.channels)."""
+  for key, spec in stream.element_spec.items():
+    channels = spec.shape[-1] if spec.shape.rank == 4 else None
+    if channels is not None and channels != data_config.channels:
+      raise ConfigError(f"config.data.channels={data_config.channels}, but the {key} images of "
+                        f"{data_config.name} have {channels} channels")
+
+
 def create_train_iterator(data_config, global_batch_size: int, seed: int,
                           start_step: int = 0) -> Iterator[dict[str, np.ndarray]]:
   """Endless batches {'image': float32 [B/P, S, S, C] in [-1, 1], 'label': int32 [B/P]}
@@ -359,6 +369,7 @@ def create_train_iterator(data_config, global_batch_size: int, seed: int,
 
     stream = stream.map(augment, tf.data.AUTOTUNE, deterministic=True)
   stream = stream.batch(local_batch, drop_remainder=True).map(_to_float)
+  _check_channels(stream, data_config)
   options = tf.data.Options()
   options.deterministic = True
   stream = stream.with_options(options).prefetch(tf.data.AUTOTUNE)

@@ -6,9 +6,9 @@ killed, a crash), so a killed run never leaves the workdir stuck; a second run s
 on the same workdir meanwhile is refused with the holder's pid, host and start time,
 which the holder writes into the file. Only process 0 of a multi-host job takes it.
 
-A workdir that already holds a run whose `config.json` differs from the new config in an
-architecture field (`ARCHITECTURE_FIELDS`) is refused, with the differing fields listed,
-unless the user asks to start over; starting over moves the old run into a sibling folder
+A workdir that already holds checkpoints of a run whose `config.json` differs from the new
+config in an architecture field (`ARCHITECTURE_FIELDS`) is refused, with the differing
+fields listed, unless the user asks to start over; starting over moves the old run into a sibling folder
 (`<workdir>.old-<time>`) and never deletes it. Other fields (`num_train_steps`, the
 learning rate, logging) may change between runs of one workdir: that is how a run is
 extended.
@@ -112,10 +112,16 @@ def architecture_changes(saved: dict, new: dict) -> list[str]:
           if _is_architecture(k) and old[k] != now[k]]
 
 
+def has_checkpoint(workdir: str) -> bool:
+  folder = os.path.join(workdir, "checkpoints")
+  return os.path.isdir(folder) and any(e.isdigit() for e in os.listdir(folder))
+
+
 def check_architecture(workdir: str, config: dict) -> None:
-  """WorkdirError when `workdir` holds a run of another architecture than `config`."""
+  """WorkdirError when `workdir` holds checkpoints of a run of another architecture than
+  `config` (a run that saved none leaves nothing to resume, and is started afresh)."""
   path = os.path.join(workdir, CONFIG_FILE)
-  if not os.path.exists(path):
+  if not os.path.exists(path) or not has_checkpoint(workdir):
     return
   changes = architecture_changes(read_json(path), config)
   if changes:
