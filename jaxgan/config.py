@@ -82,22 +82,45 @@ def _get(config, name: str):
   return value
 
 
+# Integers beyond int32 are no sizes, steps (the state counts steps in int32) or seeds
+# (TF and JAX take them in 32 or 64 bits, some with a hard abort).
+INT_LIMIT = 2**31
+
+
+def _leaves(config, prefix=""):
+  for key, value in config.items():
+    if isinstance(value, (dict, ml_collections.ConfigDict)):
+      yield from _leaves(value, f"{prefix}{key}.")
+    else:
+      yield f"{prefix}{key}", value
+
+
+def _check_positive(config, name: str) -> None:
+  value = _get(config, name)
+  if value is not None and not 0 < value < math.inf:  # NaN fails too
+    raise ConfigError(f"config.{name} must be positive, got {value}")
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
   """One clear ConfigError for values no run can use (types are checked by ml_collections)."""
-  # batch_size and num_train_examples first: num_train_steps may be computed from them.
-  positive = ["batch_size", "data.num_train_examples", "num_train_steps", "log_every_steps",
-              "checkpoint_every_steps", "sample_every_steps", "keep_checkpoints",
-              "data.image_size", "data.channels", "data.load_size", "model.latent_dim",
-              "model.ngf", "model.ndf", "optimizer.learning_rate", "divergence.lr_factor"]
-  for name in positive:
+  # First what num_train_steps may be computed from (pix2pix: epochs of examples / batch).
+  for name in ["batch_size", "data.num_train_examples"]:
+    _check_positive(config, name)
+  for name, value in _leaves(config):
+    if isinstance(value, int) and not -INT_LIMIT <= value < INT_LIMIT:
+      raise ConfigError(f"config.{name}={value} is out of range (|value| < 2**31)")
+  for name in ["num_train_steps", "log_every_steps", "checkpoint_every_steps",
+               "sample_every_steps", "keep_checkpoints", "data.image_size", "data.channels",
+               "data.load_size", "model.latent_dim", "model.ngf", "model.ndf",
+               "optimizer.learning_rate", "divergence.lr_factor"]:
+    _check_positive(config, name)
+  for name in ["num_grid_images", "model.num_classes", "divergence.max_rollbacks",
+               "data.shuffle_buffer", "schedule.n_epochs", "schedule.n_epochs_decay",
+               "loss.lambda_l1"]:
     value = _get(config, name)
-    if value is not None and not 0 < value < math.inf:  # NaN fails too
-      raise ConfigError(f"config.{name} must be positive, got {value}")
-  for name in ["num_grid_images", "model.num_classes", "divergence.max_rollbacks"]:
-    value = _get(config, name)
-    if value is not None and value < 0:
+    if value is not None and not 0 <= value < math.inf:
       raise ConfigError(f"config.{name} must be >= 0, got {value}")
-  for name in ["optimizer.b1", "optimizer.b2"]:
+  for name in ["optimizer.b1", "optimizer.b2", "model.dropout"]:
     value = _get(config, name)
     if value is not None and not 0 <= value < 1:
       raise ConfigError(f"config.{name} must be in [0, 1), got {value}")

@@ -295,6 +295,16 @@ def _to_float(batch):
           for k, v in batch.items()}
 
 
+def _check_features(builder, data_config, features: dict[str, str]) -> None:
+  """ConfigError when the dataset lacks the images this config reads (an unpaired model
+  on a paired dataset, or the other way round)."""
+  missing = sorted(set(features.values()) - set(builder.info.features.keys()))
+  if missing:
+    raise ConfigError(f"{data_config.name} has no {', '.join(missing)} images (its features: "
+                      f"{', '.join(sorted(builder.info.features.keys()))}); paired datasets need "
+                      "config.data.direction and the pix2pix family, other datasets neither")
+
+
 def _check_split(builder, data_config, split: str) -> None:
   splits = builder.info.splits
   name = split.split("[")[0]  # "train[:90%]" is a slice of "train"
@@ -329,6 +339,7 @@ def create_train_iterator(data_config, global_batch_size: int, seed: int,
   features = image_features(data_config)
   builder = prepare_dataset(data_config)
   _check_split(builder, data_config, data_config.split)
+  _check_features(builder, data_config, features)
   paired = "input" in features
   examples = _read_split(builder, tfds.split_for_jax_process(data_config.split), features)
   n = int(examples.cardinality())  # this process's shard; TFDS always knows it
@@ -387,6 +398,7 @@ def create_eval_iterator(data_config, split: str, batch_size: int,
   features = image_features(data_config)
   builder = prepare_dataset(data_config)
   _check_split(builder, data_config, split)
+  _check_features(builder, data_config, features)
   examples = _read_split(builder, split, features)
   if num is not None:
     examples = examples.take(num)
