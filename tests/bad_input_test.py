@@ -367,20 +367,24 @@ def test_damaged_latest_checkpoint_is_one_line_and_kept(damage, trained, tmp_pat
 
 
 def test_partial_saves_are_never_checkpoints(trained, tmp_path, mock_data):
-  """What a save killed half way leaves: `<step>.orbax-checkpoint-tmp` folders, complete
-  or not. They are never restored, and the run that takes the workdir removes them."""
+  """What a kill during a save leaves: `<step>.orbax-checkpoint-tmp` folders, complete or
+  not, which are never restored and are removed by the run that takes the workdir; and,
+  killed while Orbax deleted an old step, part of that step, which the next save deletes."""
   CASES["damaged checkpoints"] += 1
   workdir = tmp_path / "run"
   shutil.copytree(trained, workdir)
   ckpts = workdir / "checkpoints"
   shutil.copytree(ckpts / "2", ckpts / "7.orbax-checkpoint-tmp")  # complete but not renamed
   (ckpts / "9.orbax-checkpoint-tmp" / "default").mkdir(parents=True)  # barely begun
+  for i, f in enumerate(sorted(p for p in (ckpts / "1").rglob("*") if p.is_file())):
+    if i % 2 == 0:
+      f.unlink()  # step 1 half deleted
   assert checkpoint.Checkpoints(str(ckpts)).latest_step() == 2
   assert int(inference.load_run(str(workdir))[2].step) == 2
-  state = train.train_and_evaluate(tiny(str(REPO / "configs" / "dcgan_mnist.py"), steps=3),
-                                   str(workdir))
+  state = train.train_and_evaluate(tiny(str(REPO / "configs" / "dcgan_mnist.py"), steps=3,
+                                        keep_checkpoints=2), str(workdir))
   assert int(state.step) == 3
-  assert sorted(os.listdir(ckpts)) == ["1", "2", "3"]
+  assert sorted(os.listdir(ckpts)) == ["2", "3"]
 
 
 def test_sampling_without_a_checkpoint_is_one_line(tmp_path):
