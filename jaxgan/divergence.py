@@ -100,7 +100,7 @@ def roll_back_or_stop(diverged: Diverged, config, workdir: str, last_good: Optio
   head = (f"training diverged at step {diverged.step}: {', '.join(diverged.quantities)} "
           f"became NaN or infinite (learning rate {rate:g}); nothing of it was saved, {where}")
   if d.on_nonfinite != "rollback":
-    raise DivergenceError(f"{head}. Resume with a lower --config.optimizer.learning_rate, or "
+    raise DivergenceError(f"{head}. Run again with a lower --config.optimizer.learning_rate, or "
                           "let the run lower it itself: --config.divergence.on_nonfinite=rollback")
   if len(done) >= d.max_rollbacks:
     raise DivergenceError(f"{head}, after {len(done)} rollbacks (config.divergence."

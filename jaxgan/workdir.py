@@ -25,6 +25,8 @@ import socket
 import time
 from typing import Any, Iterator
 
+from absl import logging
+
 LOCK_FILE = "run.lock"
 CONFIG_FILE = "config.json"
 # What fixes the networks and so the shapes of the state: a run that changes any of these
@@ -81,6 +83,9 @@ def lock(workdir: str) -> Iterator[None]:
     except BlockingIOError:
       raise WorkdirError(f"{workdir} is in use by another run ({_holder(path)}): wait for it "
                          "to end, stop it, or use another --workdir") from None
+    except OSError as e:  # a file system without locks (some FUSE mounts): run unguarded
+      logging.warning("cannot lock %s (%s): a second run on this workdir will not be refused",
+                      path, e.strerror)
     holder = {"pid": os.getpid(), "host": socket.gethostname(),
               "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     os.ftruncate(fd, 0)
