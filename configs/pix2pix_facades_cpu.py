@@ -19,14 +19,11 @@ compilation, grids and checkpoints (0.43 GB each on disk, one per epoch).
 Expected figures (eval.json on the val split): not measured yet.
 """
 
-import os
-
-from jaxgan import config as config_lib
+from jaxgan.config import load_sibling
 
 
 def get_config():
-  config = config_lib.load(os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                        "pix2pix_facades.py"))
+  config = load_sibling(__file__, "pix2pix_facades.py")
   config.data.image_size = 128
   config.data.load_size = 143
   config.model.generator = "unet_128"
