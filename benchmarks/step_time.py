@@ -57,14 +57,14 @@ def main():
            for key in input_pipeline.image_features(config.data)}
   batch["label"] = np.zeros(b, np.int32)
   batch = train.shard_batch(batch, mesh)
-  state, metrics = step(state, batch)
+  state, metrics, _ = step(state, batch)
   jax.block_until_ready(metrics)
   compile_s = time.time() - start
 
   times = []
   for i in range(args.warmup + args.steps):
     t = time.time()
-    state, metrics = step(state, batch)
+    state, metrics, _ = step(state, batch)
     jax.block_until_ready(metrics)
     if i >= args.warmup:
       times.append(time.time() - t)

@@ -1,9 +1,14 @@
 """Checkpoints of the whole train state with Orbax, restored exactly or not at all.
 
 A train state (parameters, batch statistics, optimizer states, step, RNG key) is one
-pytree saved with `ocp.args.StandardSave`; `CheckpointManager` writes each step into a
-temporary folder and renames it when complete, so a killed save never looks like a
-checkpoint, and keeps the last `max_to_keep`. Restoring checks the saved tree against
+pytree saved with `ocp.args.StandardSave`: arrays in TensorStore's OCDBT format and
+metadata in JSON, no pickle anywhere, so restoring runs no code from the workdir.
+`CheckpointManager` writes each step into `<step>.orbax-checkpoint-tmp` and renames it to
+`<step>` only when every file is written (on a local or POSIX file system the rename is
+atomic), so a save killed at any moment leaves a temporary folder that is never listed as
+a checkpoint; the training run that owns the workdir removes such left-overs when it
+starts (`remove_partial_saves`). Old steps beyond `max_to_keep` are deleted oldest first,
+so a kill during a deletion can only leave part of an older step, never of the latest. Restoring checks the saved tree against
 the state the config builds (names, shapes, dtypes) first: a checkpoint from another
 architecture, or one whose files are damaged, raises `CheckpointError` naming the
 folder, and the training loop stops before writing anything, so no checkpoint is ever
@@ -38,9 +43,13 @@ def _describe(tree, saved: bool = False) -> dict[str, tuple]:
 class Checkpoints:
   """The run's checkpoints: `<workdir>/checkpoints/<step>`."""
 
-  def __init__(self, directory: str, max_to_keep: int = 3):
+  def __init__(self, directory: str, max_to_keep: int = 3, remove_partial_saves: bool = False):
+    """`remove_partial_saves`: delete the temporary folders of saves that a killed run left.
+    Only the run that holds the workdir's lock may ask for it: anyone else could delete
+    a save in progress."""
     self.directory = os.path.abspath(directory)
-    options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
+    options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
+                                           cleanup_tmp_directories=remove_partial_saves)
     self.manager = ocp.CheckpointManager(self.directory, options=options,
                                          item_handlers=ocp.StandardCheckpointHandler())
 

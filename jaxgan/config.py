@@ -5,15 +5,21 @@ sets (big_vision's habit: a docstring with the command, the machine, the wall ti
 the figure it reaches). Top-level names follow the Flax examples: `num_train_steps`,
 `batch_size` (global, over all devices and processes), `seed`, `log_every_steps`,
 `checkpoint_every_steps`. Nested sections group what belongs together: `data`, `model`,
-`loss`, `optimizer`.
+`loss`, `optimizer`, `divergence`.
+
+A config file is Python that the user runs (as in the Flax examples); a run's
+`config.json` is plain JSON, read back with `json` (`load_json`), so nothing a workdir
+holds is ever executed.
 """
 
 import importlib.util
-import json
+import math
 import os
 
 import ml_collections
 from ml_collections import config_dict
+
+from jaxgan import workdir as workdir_lib
 
 
 class ConfigError(ValueError):
@@ -56,22 +62,75 @@ def base_config() -> ml_collections.ConfigDict:
   c.optimizer.learning_rate = 2e-4
   c.optimizer.b1 = 0.5
   c.optimizer.b2 = 0.999
+
+  # What the loop does when a loss or a part of the state becomes NaN or infinite
+  # (jaxgan.divergence): "stop" (exit with the step and the quantities named), or
+  # "rollback" to the last checkpoint and continue at learning_rate * lr_factor, at most
+  # max_rollbacks times per workdir.
+  c.divergence = ml_collections.ConfigDict()
+  c.divergence.on_nonfinite = "stop"
+  c.divergence.lr_factor = 0.5
+  c.divergence.max_rollbacks = 3
   return c
 
 
+def _get(config, name: str):
+  """config.a.b for name 'a.b'; None where a part is absent."""
+  value = config
+  for part in name.split("."):
+    value = value.get(part) if value is not None else None
+  return value
+
+
+# Integers beyond int32 are no sizes, steps (the state counts steps in int32) or seeds
+# (TF and JAX take them in 32 or 64 bits, some with a hard abort).
+INT_LIMIT = 2**31
+
+
+def _leaves(config, prefix=""):
+  for key, value in config.items():
+    if isinstance(value, (dict, ml_collections.ConfigDict)):
+      yield from _leaves(value, f"{prefix}{key}.")
+    else:
+      yield f"{prefix}{key}", value
+
+
+def _check_positive(config, name: str) -> None:
+  value = _get(config, name)
+  if value is not None and not 0 < value < math.inf:  # NaN fails too
+    raise ConfigError(f"config.{name} must be positive, got {value}")
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
-  """One clear ValueError for values no run can use (types are checked by ml_collections)."""
-  positive = ["num_train_steps", "batch_size", "log_every_steps", "checkpoint_every_steps",
-              "sample_every_steps", "keep_checkpoints", "data.image_size", "data.channels",
-              "model.latent_dim", "data.load_size", "data.num_train_examples"]
-  for name in positive:
-    value = config
-    for part in name.split("."):
-      value = value.get(part) if value is not None else None
-    if value is not None and value <= 0:
-      raise ConfigError(f"config.{name} must be positive, got {value}")
-  if config.get("num_grid_images", 1) < 0:
-    raise ConfigError("config.num_grid_images must be >= 0")
+  """One clear ConfigError for values no run can use (types are checked by ml_collections)."""
+  # First what num_train_steps may be computed from (pix2pix: epochs of examples / batch).
+  for name in ["batch_size", "data.num_train_examples"]:
+    _check_positive(config, name)
+  for name, value in _leaves(config):
+    if isinstance(value, int) and not -INT_LIMIT <= value < INT_LIMIT:
+      raise ConfigError(f"config.{name}={value} is out of range (|value| < 2**31)")
+  for name in ["num_train_steps", "log_every_steps", "checkpoint_every_steps",
+               "sample_every_steps", "keep_checkpoints", "data.image_size", "data.channels",
+               "data.load_size", "model.latent_dim", "model.ngf", "model.ndf",
+               "optimizer.learning_rate", "divergence.lr_factor"]:
+    _check_positive(config, name)
+  for name in ["num_grid_images", "model.num_classes", "divergence.max_rollbacks",
+               "data.shuffle_buffer", "schedule.n_epochs", "schedule.n_epochs_decay",
+               "loss.lambda_l1"]:
+    value = _get(config, name)
+    if value is not None and not 0 <= value < math.inf:
+      raise ConfigError(f"config.{name} must be >= 0, got {value}")
+  for name in ["optimizer.b1", "optimizer.b2", "model.dropout"]:
+    value = _get(config, name)
+    if value is not None and not 0 <= value < 1:
+      raise ConfigError(f"config.{name} must be in [0, 1), got {value}")
+  on_nonfinite = _get(config, "divergence.on_nonfinite")
+  if on_nonfinite is not None and on_nonfinite not in ("stop", "rollback"):
+    raise ConfigError(f"config.divergence.on_nonfinite must be 'stop' or 'rollback', got "
+                      f"{on_nonfinite!r}")
+  if (_get(config, "divergence.lr_factor") or 0) >= 1:
+    raise ConfigError("config.divergence.lr_factor must be below 1 (it lowers the learning "
+                      f"rate), got {config.divergence.lr_factor}")
 
 
 def load(path: str) -> ml_collections.ConfigDict:
@@ -90,14 +149,12 @@ def load_sibling(config_file: str, name: str) -> ml_collections.ConfigDict:
 
 
 def save_json(config: ml_collections.ConfigDict, path: str) -> None:
-  with open(path, "w") as f:
-    json.dump(config.to_dict(), f, indent=2, sort_keys=True)
+  workdir_lib.write_json(path, config.to_dict())
 
 
 def load_json(workdir: str) -> ml_collections.ConfigDict:
-  """The resolved config a run wrote into its workdir."""
-  path = os.path.join(workdir, "config.json")
+  """The resolved config a run wrote into its workdir: JSON, read as data."""
+  path = os.path.join(workdir, workdir_lib.CONFIG_FILE)
   if not os.path.exists(path):
     raise FileNotFoundError(f"{path} not found: is {workdir} the --workdir of a jaxgan run?")
-  with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
+  return ml_collections.ConfigDict(workdir_lib.read_json(path))

@@ -26,7 +26,6 @@ data settings (data_dir, manual_dir).
 import json
 import os
 import pathlib
-import sys
 from typing import Any, Callable
 
 from absl import app, flags
@@ -193,13 +192,11 @@ def evaluate(workdir: str, num: int = 10_000, seed: int = 0, batch_size: int = 5
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from jaxgan import checkpoint, config as config_lib, input_pipeline  # pylint: disable=import-outside-toplevel
+  from jaxgan import errors  # pylint: disable=import-outside-toplevel
   try:
     result = evaluate(FLAGS.workdir, FLAGS.num, FLAGS.seed, FLAGS.batch_size, FLAGS.classifier_dir)
-  except (checkpoint.CheckpointError, config_lib.ConfigError, input_pipeline.DataNotFoundError,
-          FileNotFoundError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(1)
+  except (*errors.user_errors(), FileNotFoundError) as e:
+    errors.exit_with(e)
   print(json.dumps(result, indent=2))
 
 

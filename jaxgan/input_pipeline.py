@@ -39,6 +39,7 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.core.download import download_manager
 
 from jaxgan import datasets as _datasets  # noqa: F401  (registers jaxgan's TFDS builders)
+from jaxgan.datasets import DataError
 from jaxgan.config import ConfigError
 
 # TF only reads data here: keep it off any accelerator JAX will use.
@@ -58,7 +59,7 @@ NETWORK_TIMEOUT = 3.0
 DIRECTIONS = {"AtoB": ("image_a", "image_b"), "BtoA": ("image_b", "image_a")}
 
 
-class DataNotFoundError(Exception):
+class DataNotFoundError(DataError):
   """The dataset is neither prepared, nor in manual_dir, nor downloadable."""
 
 
@@ -101,7 +102,7 @@ def expected_files(builder: tfds.core.DatasetBuilder) -> dict[str, str]:
 
 def prepare_dataset(data_config) -> tfds.core.DatasetBuilder:
   """A prepared TFDS builder for `data_config.name`, or DataNotFoundError within seconds."""
-  builder = tfds.builder(data_config.name, data_dir=data_config.get("data_dir"))
+  builder = _builder(data_config)
   if builder.is_prepared():
     return builder
   files = expected_files(builder)
@@ -124,6 +125,17 @@ def prepare_dataset(data_config) -> tfds.core.DatasetBuilder:
   except AssertionError as e:  # TFDS's way of saying a manual-only dataset lacks files
     raise DataNotFoundError(f"{data_config.name} needs files placed by hand: {e}") from e
   return builder
+
+
+def _builder(data_config) -> tfds.core.DatasetBuilder:
+  """TFDS's builder for config.data.name, or a ConfigError when TFDS has no such dataset
+  (or config of one)."""
+  try:
+    return tfds.builder(data_config.name, data_dir=data_config.get("data_dir"))
+  except ValueError as e:  # TFDS's DatasetNotFoundError, or an unknown builder config
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    raise ConfigError(f"config.data.name={data_config.name!r} is not a dataset TFDS or "
+                      f"jaxgan knows ({first.split(' Here are ')[0]})") from e
 
 
 def _missing_files(files: dict[str, str], manual_dir: str | None) -> list[str]:
@@ -283,12 +295,32 @@ def _to_float(batch):
           for k, v in batch.items()}
 
 
+def _check_features(builder, data_config, features: dict[str, str]) -> None:
+  """ConfigError when the dataset lacks the images this config reads (an unpaired model
+  on a paired dataset, or the other way round)."""
+  missing = sorted(set(features.values()) - set(builder.info.features.keys()))
+  if missing:
+    raise ConfigError(f"{data_config.name} has no {', '.join(missing)} images (its features: "
+                      f"{', '.join(sorted(builder.info.features.keys()))}); paired datasets need "
+                      "config.data.direction and the pix2pix family, other datasets neither")
+
+
 def _check_split(builder, data_config, split: str) -> None:
   splits = builder.info.splits
   name = split.split("[")[0]  # "train[:90%]" is a slice of "train"
   if splits and "+" not in split and name not in splits:  # (mock data knows no splits)
     raise ConfigError(f"{data_config.name} has no split {split!r}; it has "
                       f"{', '.join(sorted(splits))}")
+
+
+def _check_channels(stream: tf.data.Dataset, data_config) -> None:
+  """ConfigError when the images have another number of channels than the model is
+  built for (config.data.channels)."""
+  for key, spec in stream.element_spec.items():
+    channels = spec.shape[-1] if spec.shape.rank == 4 else None
+    if channels is not None and channels != data_config.channels:
+      raise ConfigError(f"config.data.channels={data_config.channels}, but the {key} images of "
+                        f"{data_config.name} have {channels} channels")
 
 
 def create_train_iterator(data_config, global_batch_size: int, seed: int,
@@ -307,12 +339,13 @@ def create_train_iterator(data_config, global_batch_size: int, seed: int,
   features = image_features(data_config)
   builder = prepare_dataset(data_config)
   _check_split(builder, data_config, data_config.split)
+  _check_features(builder, data_config, features)
   paired = "input" in features
   examples = _read_split(builder, tfds.split_for_jax_process(data_config.split), features)
   n = int(examples.cardinality())  # this process's shard; TFDS always knows it
   if n <= 0:
-    raise ValueError(f"{data_config.name} {data_config.split}: no examples for process "
-                     f"{jax.process_index()} of {processes}")
+    raise DataError(f"{data_config.name} {data_config.split}: no examples for process "
+                    f"{jax.process_index()} of {processes}")
   size, channels = data_config.image_size, data_config.channels
   # Paired images are cached at load_size and cropped to image_size per epoch.
   stored = (data_config.get("load_size") or size) if paired else size
@@ -347,6 +380,7 @@ def create_train_iterator(data_config, global_batch_size: int, seed: int,
 
     stream = stream.map(augment, tf.data.AUTOTUNE, deterministic=True)
   stream = stream.batch(local_batch, drop_remainder=True).map(_to_float)
+  _check_channels(stream, data_config)
   options = tf.data.Options()
   options.deterministic = True
   stream = stream.with_options(options).prefetch(tf.data.AUTOTUNE)
@@ -364,6 +398,7 @@ def create_eval_iterator(data_config, split: str, batch_size: int,
   features = image_features(data_config)
   builder = prepare_dataset(data_config)
   _check_split(builder, data_config, split)
+  _check_features(builder, data_config, features)
   examples = _read_split(builder, split, features)
   if num is not None:
     examples = examples.take(num)

@@ -3,6 +3,8 @@
 Thin, as the Flax examples' main.py: parse flags, keep TensorFlow off accelerators,
 optionally join a multi-host job, then hand over to `train.train_and_evaluate`.
 Any config field can be overridden: `--config.num_train_steps=500 --config.batch_size=64`.
+Every mistake in a config, a data folder or a workdir ends the command with one line on
+stderr and a non-zero exit status, never a traceback.
 """
 
 import os
@@ -14,13 +16,25 @@ from ml_collections import config_flags
 import jaxgan  # noqa: F401  (sets CPU XLA flags before JAX starts its backend)
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and samples.")
-flags.DEFINE_bool("distributed", False,
-                  "Call jax.distributed.initialize() first (multi-host GPU/TPU jobs; "
-                  "cluster settings come from the environment).")
-config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py).",
-                                lock_config=True)
-flags.mark_flags_as_required(["config", "workdir"])
+
+
+def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
+  """The command line's flags, on `flag_values` (tests parse into a fresh set)."""
+  flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and samples.",
+                      flag_values=flag_values)
+  flags.DEFINE_bool("start_over", False,
+                    "The workdir holds a run (of another architecture, say): move it into "
+                    "a sibling folder <workdir>.old-<time> and start afresh. Nothing is deleted.",
+                    flag_values=flag_values)
+  flags.DEFINE_bool("distributed", False,
+                    "Call jax.distributed.initialize() first (multi-host GPU/TPU jobs; "
+                    "cluster settings come from the environment).", flag_values=flag_values)
+  config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py).",
+                                  lock_config=True, flag_values=flag_values)
+  flags.mark_flags_as_required(["config", "workdir"], flag_values=flag_values)
+
+
+define_flags()
 
 
 def _config_path(argv):
@@ -50,16 +64,16 @@ def _unknown_fields(argv) -> list[str]:
   return unknown
 
 
-def parse_flags(argv):
+def parse_flags(argv, flag_values: flags.FlagValues = FLAGS):
   """absl's parsing, with every mistake reported as one line instead of a traceback."""
   path = _config_path(argv)
   if path is not None and not os.path.isfile(path):
     print(f"error: config file {path} not found (the experiments are in configs/)", file=sys.stderr)
     sys.exit(2)
   try:
-    rest = FLAGS(argv)
-    if isinstance(FLAGS.config, config_flags.config_flags._ErrorConfig):  # pylint: disable=protected-access
-      FLAGS.config.unlock()  # a config file that failed to load raises its error on any use
+    rest = flag_values(argv)
+    if isinstance(flag_values.config, config_flags.config_flags._ErrorConfig):  # pylint: disable=protected-access
+      flag_values.config.unlock()  # a config file that failed to load raises its error on any use
     return rest
   except Exception as e:  # pylint: disable=broad-except
     unknown = _unknown_fields(argv)
@@ -80,15 +94,13 @@ def main(argv):
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   tf.config.set_visible_devices([], "GPU")  # TF only reads data; keep it off accelerators
 
-  from jaxgan import checkpoint, config, input_pipeline, train  # pylint: disable=import-outside-toplevel
+  from jaxgan import errors, train  # pylint: disable=import-outside-toplevel
   logging.info("JAX process %d/%d, local devices: %s", jax.process_index(),
                jax.process_count(), jax.local_devices())
   try:
-    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-  except (checkpoint.CheckpointError, config.ConfigError, input_pipeline.DataNotFoundError) as e:
-    # Mistakes in a config, a data folder or a workdir: one clear line, no traceback.
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(1)
+    train.train_and_evaluate(FLAGS.config, FLAGS.workdir, start_over=FLAGS.start_over)
+  except errors.user_errors() as e:  # one clear line, no traceback
+    errors.exit_with(e)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ instead and writes each output into OUT under the same file name, at the model's
 resolution (`jaxgan.translate`).
 """
 
-import sys
 
 from absl import app, flags
 
@@ -54,7 +53,7 @@ def main(argv):
   import jax  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
 
-  from jaxgan import checkpoint, config as config_lib, inference, translate, visualize  # pylint: disable=import-outside-toplevel
+  from jaxgan import errors, inference, translate, visualize  # pylint: disable=import-outside-toplevel
   if FLAGS.input_dir:
     if not FLAGS.output_dir:
       raise app.UsageError("--input_dir needs --output_dir")
@@ -64,19 +63,16 @@ def main(argv):
       batch_size = FLAGS.batch_size if FLAGS["batch_size"].present else 16
       names = translate.translate_folder(family, state, FLAGS.input_dir, FLAGS.output_dir,
                                          FLAGS.seed, batch_size)
-    except (checkpoint.CheckpointError, config_lib.ConfigError, FileNotFoundError,
-            ValueError) as e:
-      print(f"error: {e}", file=sys.stderr)
-      sys.exit(1)
+    except (*errors.user_errors(), FileNotFoundError, ValueError) as e:
+      errors.exit_with(e)
     print(f"translated {len(names)} images from {FLAGS.input_dir} into {FLAGS.output_dir}")
     return
   try:
     _, family, state = inference.load_run(FLAGS.workdir)
     images, labels = inference.generate(family, state, FLAGS.num, FLAGS.seed, FLAGS.batch_size,
                                         FLAGS.label)
-  except (checkpoint.CheckpointError, config_lib.ConfigError, FileNotFoundError, ValueError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(1)
+  except (*errors.user_errors(), FileNotFoundError, ValueError) as e:
+    errors.exit_with(e)
   arrays = {"images": images} if labels is None else {"images": images, "labels": labels}
   np.savez_compressed(FLAGS.out, **arrays)
   if FLAGS.grid:

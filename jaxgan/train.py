@@ -3,8 +3,9 @@
 The loop owns what is the same for all models: the device mesh and sharding, the input
 pipeline, the jitted step, logging (TensorBoard through clu, `metrics.jsonl`, a
 progress line with steps/s and ETA), fixed-noise sample grids, checkpoints and exact
-resumption, and clean stops on SIGINT/SIGTERM. The model family (`jaxgan.families`)
-supplies the state and the step; nothing here knows which family runs.
+resumption, clean stops on SIGINT/SIGTERM, one run per workdir (`jaxgan.workdir`) and the
+divergence guard (`jaxgan.divergence`). The model family (`jaxgan.families`) supplies the
+state and the step; nothing here knows which family runs.
 
 Data parallelism: one `Mesh` over every device of every process, axis 'data'. The
 batch is sharded along it and the state replicated, so `jit` partitions the step and
@@ -28,7 +29,8 @@ from absl import logging
 from clu import metric_writers
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from jaxgan import checkpoint, config as config_lib, families, input_pipeline, visualize
+from jaxgan import (checkpoint, config as config_lib, divergence, families, input_pipeline,
+                    visualize, workdir as workdir_lib)
 
 DATA_AXIS = "data"
 
@@ -53,11 +55,17 @@ def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array
 
 
 def compile_train_step(family: families.Family, mesh: Mesh):
-  """The family's step, jitted: batch sharded, state replicated and donated."""
-  return jax.jit(family.train_step,
-                 in_shardings=(replicated(mesh), batch_sharding(mesh)),
-                 out_shardings=(replicated(mesh), replicated(mesh)),
-                 donate_argnums=0)
+  """The family's step, jitted: batch sharded, state replicated and donated.
+
+  Returns (state, metrics, finite): `finite` is `divergence.finite_flags` of the new state
+  and the metrics, computed on the device with the step.
+  """
+  def step(state, batch):
+    state, metrics = family.train_step(state, batch)
+    return state, metrics, divergence.finite_flags(state, metrics)
+
+  return jax.jit(step, in_shardings=(replicated(mesh), batch_sharding(mesh)),
+                 out_shardings=(replicated(mesh),) * 3, donate_argnums=0)
 
 
 def create_train_state(family: families.Family, config, mesh: Mesh):
@@ -144,31 +152,45 @@ def _truncate_metrics(path: str, step: int) -> None:
   and the resumed run will log those steps again."""
   if os.path.exists(path):
     rows = [r for r in visualize.read_metrics(path) if r["step"] <= step]
-    with open(path, "w") as f:
-      f.writelines(json.dumps(r) + "\n" for r in rows)
+    workdir_lib.write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
 
 
-def _write_json(path: str, obj: Any) -> None:
-  with open(path, "w") as f:
-    json.dump(obj, f, indent=2, sort_keys=True)
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       start_over: bool = False) -> Any:
+  """Trains `config` in `workdir`, resuming from its latest checkpoint. Returns the state.
 
-
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
-  """Trains `config` in `workdir`, resuming from its latest checkpoint. Returns the state."""
+  The workdir is this run's alone while it trains; `start_over` moves a run already in it
+  aside first (`jaxgan.workdir`). When a step makes a loss or the state NaN or infinite,
+  the run stops, or rolls back to its last checkpoint at a lower learning rate
+  (`jaxgan.divergence`).
+  """
   config_lib.validate(config)
   is_lead = jax.process_index() == 0
-  os.makedirs(workdir, exist_ok=True)
   mesh = make_mesh()
   check_batch_size(config, mesh)
-  family = families.create(config)
+  families.create(config)  # a config mistake stops here, before the workdir is touched
+  with workdir_lib.claim(workdir, config.to_dict(), start_over, lead=is_lead):
+    ckpts = checkpoint.Checkpoints(os.path.join(workdir, "checkpoints"), config.keep_checkpoints,
+                                   remove_partial_saves=True)
+    while True:
+      try:
+        return _train(divergence.with_rollbacks(config, workdir), workdir, mesh, ckpts)
+      except divergence.Diverged as diverged:
+        divergence.roll_back_or_stop(diverged, config, workdir, ckpts.latest_step(), is_lead)
 
+
+def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
+           ckpts: checkpoint.Checkpoints) -> Any:
+  """From the latest checkpoint (or the start) to `config.num_train_steps`, a signal, or
+  `divergence.Diverged` at the first step found NaN or infinite (nothing of it saved)."""
+  is_lead = jax.process_index() == 0
+  family = families.create(config)
   state = create_train_state(family, config, mesh)
-  ckpts = checkpoint.Checkpoints(os.path.join(workdir, "checkpoints"), config.keep_checkpoints)
   state = ckpts.restore(state) or state  # CheckpointError stops here, before any write
   start_step = int(jax.device_get(state.step))
   if is_lead:
-    config_lib.save_json(config, os.path.join(workdir, "config.json"))
-    _write_json(os.path.join(workdir, "params.json"), family.param_counts(state))
+    config_lib.save_json(config, os.path.join(workdir, workdir_lib.CONFIG_FILE))
+    workdir_lib.write_json(os.path.join(workdir, "params.json"), family.param_counts(state))
   logging.info("process %d/%d, %d devices (%s); %s at step %d", jax.process_index(),
                jax.process_count(), mesh.size, jax.devices()[0].platform,
                "resuming" if start_step else "starting", start_step)
@@ -201,41 +223,53 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
       writer.write_images(step, {"samples": grid[None]})
     return images
 
-  pending, step, batch, fake = [], start_step, None, None
-  with StopRequest() as stop:
-    if start_step == 0:
-      write_grid(0)
-    for step in range(start_step + 1, config.num_train_steps + 1):
-      batch = next(data)
-      state, metrics = train_step(state, shard_batch(batch, mesh))
-      pending.append(metrics)
-      progress.update(step)
-      last = step == config.num_train_steps or bool(stop)
-      if step % config.log_every_steps == 0 or last:
-        scalars = {k: float(np.mean(v)) for k, v in
-                   jax.tree.map(lambda *xs: np.stack(xs), *jax.device_get(pending)).items()}
-        pending = []
-        scalars["steps_per_sec"] = progress.report(step, scalars)
-        if is_lead:
-          writer.write_scalars(step, scalars)
-          metrics_file.write(json.dumps({"step": step, **scalars}) + "\n")
-          metrics_file.flush()
-      if step % config.sample_every_steps == 0 or last:
-        fake = write_grid(step)
-      if step % config.checkpoint_every_steps == 0 or last:
-        ckpts.save(step, state, force=True)
-      if stop:
-        logging.warning("%s received: saved checkpoint %d, stopping", stop.signal_name, step)
-        print(f"{stop.signal_name}: checkpoint saved at step {step}; run the same command "
-              "to resume", flush=True)
-        break
-  ckpts.wait()
-  progress.close()
-  writer.flush()
-  if is_lead:
-    metrics_file.close()
-    if step == config.num_train_steps:
-      _final_figures(family, fixed, fake, batch, workdir)
+  # `unchecked`: the finiteness flags of the steps since the last check.
+  pending, unchecked, step, batch, fake = [], [], start_step, None, None
+  try:
+    with StopRequest() as stop:
+      if start_step == 0:
+        write_grid(0)
+      for step in range(start_step + 1, config.num_train_steps + 1):
+        batch = next(data)
+        state, metrics, finite = train_step(state, shard_batch(batch, mesh))
+        pending.append(metrics)
+        unchecked.append(finite)
+        progress.update(step)
+        last = step == config.num_train_steps or bool(stop)
+        log = step % config.log_every_steps == 0 or last
+        sample = step % config.sample_every_steps == 0 or last
+        save = step % config.checkpoint_every_steps == 0 or last
+        if log or sample or save:  # where the loop waits for the device anyway
+          diverged = divergence.first_nonfinite(jax.device_get(unchecked), step - len(unchecked) + 1)
+          if diverged:
+            raise diverged
+          unchecked = []
+        if log:
+          scalars = {k: float(np.mean(v)) for k, v in
+                     jax.tree.map(lambda *xs: np.stack(xs), *jax.device_get(pending)).items()}
+          pending = []
+          scalars["steps_per_sec"] = progress.report(step, scalars)
+          if is_lead:
+            writer.write_scalars(step, scalars)
+            metrics_file.write(json.dumps({"step": step, **scalars}) + "\n")
+            metrics_file.flush()
+        if sample:
+          fake = write_grid(step)
+        if save:
+          ckpts.save(step, state, force=True)
+        if stop:
+          logging.warning("%s received: saved checkpoint %d, stopping", stop.signal_name, step)
+          print(f"{stop.signal_name}: checkpoint saved at step {step}; run the same command "
+                "to resume", flush=True)
+          break
+  finally:  # also when diverged: the last good checkpoint may still be being written
+    ckpts.wait()
+    progress.close()
+    writer.flush()
+    if is_lead:
+      metrics_file.close()
+  if is_lead and step == config.num_train_steps:
+    _final_figures(family, fixed, fake, batch, workdir)
   return state
 
 

@@ -47,8 +47,16 @@ def save_png(image: np.ndarray, path: str) -> None:
 
 
 def read_metrics(path: str) -> list[dict]:
+  """The rows of a metrics.jsonl; a line cut short (a run killed while writing it) is
+  left out."""
+  rows = []
   with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+    for line in f:
+      try:
+        rows.append(json.loads(line))
+      except ValueError:
+        pass
+  return rows
 
 
 def plot_losses(metrics_path: str, names: Sequence[str], out_path: str) -> None:

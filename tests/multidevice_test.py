@@ -33,7 +33,7 @@ CHILD = textwrap.dedent("""
       state = train.create_train_state(family, config, mesh)
       step = train.compile_train_step(family, mesh)
       for batch in batches:
-        state, metrics = step(state, train.shard_batch(batch, mesh))
+        state, metrics, _ = step(state, train.shard_batch(batch, mesh))
       return state, metrics, mesh
 
     s8, m8, mesh8 = run(jax.devices())

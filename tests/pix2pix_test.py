@@ -117,7 +117,7 @@ def test_step_is_d_then_g_on_the_reference_losses():
   family, state, step = init_and_step(tiny_config())
   x, y = random_pairs()
   state = jax.device_get(state)  # the step donates its input state: keep a copy
-  new, metrics = step(jax.device_put(state), {"input": x, "target": y, "label": np.zeros(2, np.int32)})
+  new, metrics, _ = step(jax.device_put(state), {"input": x, "target": y, "label": np.zeros(2, np.int32)})
 
   @jax.jit
   def recompute(state, new):

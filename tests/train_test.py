@@ -13,7 +13,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from conftest import REPO
-from jaxgan import checkpoint, config as config_lib, input_pipeline, sample, train
+from jaxgan import checkpoint, config as config_lib, input_pipeline, sample, train, workdir
 
 CONFIGS = sorted(glob.glob(str(REPO / "configs" / "*.py")))
 
@@ -110,6 +110,10 @@ def test_incompatible_checkpoint_is_refused_and_kept(tmp_path, mock_data):
   before = snapshot(tmp_path / "checkpoints")
   wider = tiny(path, steps=2)
   wider.model.ngf = 8
+  # The saved config.json says so first; without it, the checkpoint's shapes do.
+  with pytest.raises(workdir.WorkdirError, match=r"another architecture \(model.ngf: 4 -> 8\)"):
+    train.train_and_evaluate(wider, str(tmp_path))
+  os.remove(tmp_path / "config.json")
   with pytest.raises(checkpoint.CheckpointError, match=r"does not match this config's model"):
     train.train_and_evaluate(wider, str(tmp_path))
   assert snapshot(tmp_path / "checkpoints") == before

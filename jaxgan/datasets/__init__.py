@@ -3,4 +3,12 @@
 - `pix2pix/facades` (`pix2pix.py`): the paired pix2pix facades (label map <-> photo).
 """
 
-from jaxgan.datasets import pix2pix  # noqa: F401  (registers pix2pix/*)
+
+
+class DataError(Exception):
+  """Data that no run can use (a missing dataset, an unreadable file, an empty split);
+  commands print it as one line. Defined here so that the builders can raise it;
+  `jaxgan.input_pipeline` exports it."""
+
+
+from jaxgan.datasets import pix2pix  # noqa: E402,F401  (registers pix2pix/*)

@@ -22,6 +22,8 @@ import numpy as np
 from PIL import Image
 import tensorflow_datasets as tfds
 
+from jaxgan.datasets import DataError
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 SPLITS = ("train", "val", "test")
 
@@ -102,10 +104,19 @@ class Pix2pix(tfds.core.GeneratorBasedBuilder):
     return epath.Path(dl_manager.download_and_extract(c.url)) / c.folder
 
   def _generate_examples(self, folder: epath.Path):
-    for path in sorted(folder.iterdir()):
-      if path.suffix.lower() in IMAGE_EXTENSIONS:
-        a, b = split_pair(path)
-        yield path.name, {"image_a": a, "image_b": b, "file_name": path.name}
+    paths = image_files(folder)
+    if not paths:
+      raise DataError(f"{folder} holds no images ({', '.join(IMAGE_EXTENSIONS)}): put the "
+                      "side-by-side pairs there, or remove the empty folder")
+    for path in paths:
+      a, b = split_pair(path)
+      yield path.name, {"image_a": a, "image_b": b, "file_name": path.name}
+
+
+def image_files(folder: epath.Path) -> list[epath.Path]:
+  """The image files of `folder` by extension, sorted; other files are ignored, as the
+  reference's `make_dataset` ignores them."""
+  return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
 def _manual_dir(dl_manager) -> epath.Path | None:
@@ -123,12 +134,26 @@ def split_folders(root: epath.Path, folder: str) -> epath.Path | None:
   return None
 
 
+def read_rgb(path) -> np.ndarray:
+  """The image file `path` as uint8 RGB [h, w, 3], converted as the reference's
+  `Image.open(path).convert('RGB')` converts (grayscale repeated, alpha dropped), or a
+  DataError naming the file when it is no readable image (truncated, not an image, ...)."""
+  try:
+    with Image.open(path) as image:
+      return np.asarray(image.convert("RGB"))
+  except Exception as e:  # pylint: disable=broad-except  (whatever PIL makes of a bad file)
+    raise DataError(f"{path} is not a readable image ({type(e).__name__}: {e}); replace or "
+                    "remove it") from e
+
+
 def split_pair(path) -> tuple[np.ndarray, np.ndarray]:
   """A side-by-side image -> (left half, right half), uint8 RGB; the reference's
   `AB.crop((0, 0, w2, h))`, `AB.crop((w2, 0, w, h))` with w2 = int(w / 2)."""
-  with Image.open(path) as image:
-    ab = np.asarray(image.convert("RGB"))
+  ab = read_rgb(path)
   w2 = ab.shape[1] // 2
+  if w2 == 0 or ab.shape[0] == 0:
+    raise DataError(f"{path} is {ab.shape[1]}x{ab.shape[0]} pixels: too small to hold two "
+                    "images side by side")
   return ab[:, :w2], ab[:, w2:]
 
 

@@ -37,7 +37,8 @@ class Classifier:
     if config.num_grid_images:
       raise ConfigError("a classifier draws no sample grids: set config.num_grid_images=0")
     self.image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
-    self.net = models.create(config.model.classifier, image_size=config.data.image_size,
+    self.net = models.create(config.model.classifier, "classifier",
+                             image_size=config.data.image_size,
                              num_classes=config.model.num_classes)
     o = config.optimizer
     self.tx = optax.adam(o.learning_rate, b1=o.b1, b2=o.b2)

@@ -101,9 +101,10 @@ class Pix2Pix:
     losses.gan_loss(self.loss, jnp.zeros(()), True)  # fail early on an unknown name
     self.lambda_l1 = config.loss.lambda_l1
     self.eval_mode = bool(config.get("eval_mode", False))
-    self.g = models.create(m.generator, channels=data.channels, ngf=m.ngf, norm=m.norm,
-                           dropout=m.dropout)
-    self.d = models.create(m.discriminator, ndf=m.ndf, n_layers=m.n_layers, norm=m.norm)
+    self.g = models.create(m.generator, "image-to-image generator", channels=data.channels,
+                           ngf=m.ngf, norm=m.norm, dropout=m.dropout)
+    self.d = models.create(m.discriminator, "patch discriminator", ndf=m.ndf,
+                           n_layers=m.n_layers, norm=m.norm)
     self.schedule = learning_rate_schedule(config)
     opt = config.optimizer
     self.g_tx = optax.adam(self.schedule, b1=opt.b1, b2=opt.b2)

@@ -36,14 +36,34 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
+# What kind of network each model is. A family asks `create` for the kind it needs, and a
+# model of another kind is refused with one line (a U-Net where a noise-to-image generator
+# belongs would fail deep in Flax). Models not listed here are not checked.
+KINDS: dict[str, str] = {
+    "dcgan_generator": "noise-to-image generator",
+    "mlp_generator": "noise-to-image generator",
+    **{f"unet_{2 ** d}": "image-to-image generator" for d in range(5, 9)},
+    "dcgan_discriminator": "image discriminator",
+    "mlp_discriminator": "image discriminator",
+    "cgan_mlp_discriminator": "image discriminator",
+    "patch_discriminator": "patch discriminator",
+    "mnist_classifier": "classifier",
+}
+
+
 def _fields(factory) -> set[str]:
   cls = factory.func if isinstance(factory, functools.partial) else factory
   return {f.name for f in dataclasses.fields(cls)}
 
 
-def create(name: str, **kwargs: Any) -> nn.Module:
+def create(name: str, kind: str | None = None, **kwargs: Any) -> nn.Module:
+  """The model `name`, given the keyword arguments it declares; `kind` (one of KINDS'
+  values): refuse a model of another kind."""
   if name not in MODELS:
     raise ConfigError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}")
+  if kind is not None and KINDS.get(name, kind) != kind:
+    raise ConfigError(f"model {name!r} is a {KINDS[name]}, where this family needs a {kind}: "
+                      f"{', '.join(sorted(n for n, k in KINDS.items() if k == kind))}")
   factory = MODELS[name]
   fields = _fields(factory)
   return factory(**{k: v for k, v in kwargs.items() if k in fields})

@@ -23,6 +23,9 @@ class MNISTClassifier(nn.Module):
     if x.shape[1:] != (self.image_size, self.image_size, 1):
       raise ConfigError(f"the MNIST classifier takes [N, {self.image_size}, {self.image_size}, 1] "
                         f"images, got {tuple(x.shape)}")
+    if self.image_size < 4 or self.num_classes < 1:  # two 2x2 poolings; some class to predict
+      raise ConfigError(f"the MNIST classifier needs images of at least 4x4 and one class or "
+                        f"more, got {self.image_size}x{self.image_size} and {self.num_classes}")
     for width in (32, 64):
       x = nn.relu(nn.Conv(width, (3, 3), padding="SAME")(x))
       x = nn.max_pool(x, (2, 2), (2, 2))

@@ -1,0 +1,182 @@
+"""One workdir, one run: a lock, an architecture check, and files that are written whole.
+
+A run holds `<workdir>/run.lock` with `fcntl.flock` for as long as it trains. The kernel
+drops the lock when the process ends in any way (SIGKILL, a preempted machine's process
+killed, a crash), so a killed run never leaves the workdir stuck; a second run started
+on the same workdir meanwhile is refused with the holder's pid, host and start time,
+which the holder writes into the file. Only process 0 of a multi-host job takes it.
+
+A workdir that already holds checkpoints of a run whose `config.json` differs from the new
+config in an architecture field (`ARCHITECTURE_FIELDS`) is refused, with the differing
+fields listed, unless the user asks to start over; starting over moves the old run into a sibling folder
+(`<workdir>.old-<time>`) and never deletes it. Other fields (`num_train_steps`, the
+learning rate, logging) may change between runs of one workdir: that is how a run is
+extended.
+
+`write_json` and `write_text` write to a temporary file and rename it over the target,
+so a run killed while writing leaves the old file or the new one, never half of one.
+"""
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import time
+from typing import Any, Iterator
+
+from absl import logging
+
+LOCK_FILE = "run.lock"
+CONFIG_FILE = "config.json"
+# What fixes the networks and so the shapes of the state: a run that changes any of these
+# cannot continue from the old checkpoints. "model" covers every field under it.
+ARCHITECTURE_FIELDS = ("family", "model", "data.image_size", "data.channels")
+
+
+class WorkdirError(Exception):
+  """A workdir that this run may not use as it is; main prints it as one line."""
+
+
+def write_text(path: str, text: str) -> None:
+  """Replaces `path` with `text` in one rename: readers see the old file or the new one."""
+  tmp = f"{path}.tmp-{os.getpid()}"
+  with open(tmp, "w") as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+def write_json(path: str, obj: Any) -> None:
+  write_text(path, json.dumps(obj, indent=2, sort_keys=True))
+
+
+def read_json(path: str) -> Any:
+  """The JSON in `path` (never code: configs in a workdir are data), or a WorkdirError."""
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, ValueError) as e:
+    raise WorkdirError(f"{path} is unreadable ({type(e).__name__}: {e}); move it aside, or "
+                       "pass --start_over to move the whole run aside") from e
+
+
+def _holder(path: str) -> str:
+  try:
+    with open(path) as f:
+      info = json.load(f)
+    return f"pid {info['pid']} on {info['host']}, started {info['started']}"
+  except (OSError, ValueError, KeyError, TypeError):
+    return "holder unknown"
+
+
+@contextlib.contextmanager
+def lock(workdir: str) -> Iterator[None]:
+  """Holds `workdir`'s lock for the duration; WorkdirError when another process holds it."""
+  path = os.path.join(workdir, LOCK_FILE)
+  try:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+  except OSError as e:
+    raise WorkdirError(f"cannot write into {workdir} ({e.strerror})") from e
+  try:
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      raise WorkdirError(f"{workdir} is in use by another run ({_holder(path)}): wait for it "
+                         "to end, stop it, or use another --workdir") from None
+    except OSError as e:  # a file system without locks (some FUSE mounts): run unguarded
+      logging.warning("cannot lock %s (%s): a second run on this workdir will not be refused",
+                      path, e.strerror)
+    holder = {"pid": os.getpid(), "host": socket.gethostname(),
+              "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(holder).encode(), 0)
+    yield
+  finally:
+    os.close(fd)  # closing the descriptor releases the lock
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+  out = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      out.update(_flatten(value, f"{prefix}{key}."))
+    else:
+      out[f"{prefix}{key}"] = value
+  return out
+
+
+def _is_architecture(field: str) -> bool:
+  return any(field == f or field.startswith(f + ".") for f in ARCHITECTURE_FIELDS)
+
+
+def architecture_changes(saved: dict, new: dict) -> list[str]:
+  """'model.ngf: 64 -> 8' for each architecture field that both configs have and set
+  differently (a field only one has is left to the checkpoint's own shape check)."""
+  old, now = _flatten(saved), _flatten(json.loads(json.dumps(new)))  # tuples as JSON lists
+  return [f"{k}: {old[k]!r} -> {now[k]!r}" for k in sorted(old.keys() & now.keys())
+          if _is_architecture(k) and old[k] != now[k]]
+
+
+def has_checkpoint(workdir: str) -> bool:
+  folder = os.path.join(workdir, "checkpoints")
+  return os.path.isdir(folder) and any(e.isdigit() for e in os.listdir(folder))
+
+
+def check_architecture(workdir: str, config: dict) -> None:
+  """WorkdirError when `workdir` holds checkpoints of a run of another architecture than
+  `config` (a run that saved none leaves nothing to resume, and is started afresh)."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.exists(path) or not has_checkpoint(workdir):
+    return
+  changes = architecture_changes(read_json(path), config)
+  if changes:
+    raise WorkdirError(f"{workdir} holds a run of another architecture ({'; '.join(changes)}); "
+                       "nothing was changed: use another --workdir, or pass --start_over to "
+                       "move that run aside and start afresh")
+
+
+def move_aside(workdir: str) -> str | None:
+  """Moves everything in `workdir` but the lock into a new sibling folder; returns it
+  (None when there was nothing). config.json moves last: a run killed half way through
+  still finds it and is refused again, until --start_over moves the rest."""
+  entries = sorted((e for e in os.listdir(workdir) if e != LOCK_FILE), key=lambda e: e == CONFIG_FILE)
+  if not entries:
+    return None
+  base = f"{os.path.normpath(workdir)}.old-{time.strftime('%Y%m%d-%H%M%S')}"
+  dest, n = base, 1
+  while os.path.exists(dest):
+    dest, n = f"{base}-{n}", n + 1
+  os.makedirs(dest)
+  for entry in entries:
+    os.rename(os.path.join(workdir, entry), os.path.join(dest, entry))
+  return dest
+
+
+@contextlib.contextmanager
+def claim(workdir: str, config: dict, start_over: bool = False,
+          lead: bool = True) -> Iterator[None]:
+  """`workdir` for this run alone: locked (by the lead process), and either checked to
+  hold no run of another architecture or, with `start_over`, emptied into a sibling."""
+  try:
+    os.makedirs(workdir, exist_ok=True)
+  except OSError as e:
+    raise WorkdirError(f"cannot use {workdir} as a workdir ({e.strerror or e})") from e
+  if not os.path.isdir(workdir):
+    raise WorkdirError(f"{workdir} is not a folder")
+  with lock(workdir) if lead else contextlib.nullcontext():
+    if start_over:
+      moved = move_aside(workdir) if lead else None
+      sync_processes("jaxgan_start_over")
+      if moved:
+        print(f"--start_over: moved the previous run in {workdir} to {moved}", flush=True)
+    else:
+      check_architecture(workdir, config)
+    yield
+
+
+def sync_processes(name: str) -> None:
+  """A barrier across the processes of a multi-host job (nothing on one process)."""
+  import jax  # pylint: disable=import-outside-toplevel
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
+    multihost_utils.sync_global_devices(name)
