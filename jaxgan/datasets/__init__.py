@@ -1,6 +1,10 @@
 """TFDS builders that TFDS itself lacks; importing this package registers them.
 
 - `pix2pix/facades` (`pix2pix.py`): the paired pix2pix facades (label map <-> photo).
+- `unpaired/grumpifycat`, `unpaired/apple2orange64`, `unpaired/apple2orange`
+  (`unpaired.py`): CycleGAN's two-folder sets (trainA/ trainB/ [testA/ testB/]) from
+  local folders, as TFDS's `cycle_gan/*` gives them.
 """
 
 from jaxgan.datasets import pix2pix  # noqa: F401  (registers pix2pix/*)
+from jaxgan.datasets import unpaired  # noqa: F401  (registers unpaired/*)

@@ -84,7 +84,7 @@ class Pix2pix(tfds.core.GeneratorBasedBuilder):
         citation=_CITATION)
 
   def _split_generators(self, dl_manager):
-    manual_dir = _manual_dir(dl_manager)
+    manual_dir = manual_dir_of(dl_manager)
     root = split_folders(manual_dir, self.builder_config.folder) if manual_dir else None
     if root is None:
       root = self._download(dl_manager, manual_dir)
@@ -108,7 +108,7 @@ class Pix2pix(tfds.core.GeneratorBasedBuilder):
         yield path.name, {"image_a": a, "image_b": b, "file_name": path.name}
 
 
-def _manual_dir(dl_manager) -> epath.Path | None:
+def manual_dir_of(dl_manager) -> epath.Path | None:
   try:
     return epath.Path(dl_manager.manual_dir)
   except AssertionError:  # TFDS: no manual_dir given, or an empty / missing one
