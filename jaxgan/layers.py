@@ -45,6 +45,31 @@ def dcgan_scale_init(key, shape, dtype=jnp.float32):
   return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
 
 
+def init_weights(shapes, key: Array, gain: float = 0.02):
+  """junyanz's `init_weights(net, 'normal', gain)` on a parameter tree (shapes, e.g. from
+  `jax.eval_shape(module.init, ...)["params"]`): every `kernel` N(0, gain), every BatchNorm
+  `scale` N(1, gain), every `bias` 0. The distribution `dcgan_kernel_init` and
+  `dcgan_scale_init` give module by module, drawn here in ONE call: XLA:CPU compiles each
+  threefry draw separately, so a net's flax init compiles about 10x slower (8.5 s against
+  0.85 s for resnet_9blocks)."""
+  leaves, treedef = jax.tree_util.tree_flatten_with_path(shapes)
+  flat = jax.random.normal(key, (sum(leaf.size for _, leaf in leaves),), jnp.float32)
+  values, start = [], 0
+  for path, leaf in leaves:
+    name = getattr(path[-1], "key", "")
+    draw = flat[start:start + leaf.size].reshape(leaf.shape).astype(leaf.dtype)
+    start += leaf.size
+    if name == "kernel":
+      values.append(gain * draw)
+    elif name == "scale":
+      values.append(1.0 + gain * draw)
+    elif name == "bias":
+      values.append(jnp.zeros(leaf.shape, leaf.dtype))
+    else:
+      raise ValueError(f"init_weights: no rule for parameter {jax.tree_util.keystr(path)}")
+  return jax.tree_util.tree_unflatten(treedef, values)
+
+
 _DIMS = ("NHWC", "HWIO", "NHWC")
 
 

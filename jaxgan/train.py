@@ -161,6 +161,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
   mesh = make_mesh()
   check_batch_size(config, mesh)
   family = families.create(config)
+  # Missing data stops the run now, not after the state and the step have compiled.
+  input_pipeline.prepare_dataset(config.data)
 
   state = create_train_state(family, config, mesh)
   ckpts = checkpoint.Checkpoints(os.path.join(workdir, "checkpoints"), config.keep_checkpoints)

@@ -173,3 +173,17 @@ def test_instance_norm_values_and_gradient_match_the_plain_formula():
   got = jax.vjp(layers.instance_norm, x)[1](dy)[0]
   want = jax.vjp(plain, x)[1](dy)[0]
   np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_init_weights_is_the_references_normal_init():
+  shapes = {"conv": {"kernel": jax.ShapeDtypeStruct((4, 4, 64, 128), jnp.float32),
+                     "bias": jax.ShapeDtypeStruct((128,), jnp.float32)},
+            "norm": {"scale": jax.ShapeDtypeStruct((4096,), jnp.float32)}}
+  params = jax.jit(lambda k: layers.init_weights(shapes, k))(jax.random.PRNGKey(0))
+  kernel = np.asarray(params["conv"]["kernel"])
+  assert kernel.shape == (4, 4, 64, 128)
+  assert abs(kernel.mean()) < 1e-3 and abs(kernel.std() - 0.02) < 1e-3
+  np.testing.assert_array_equal(params["conv"]["bias"], np.zeros(128))
+  assert abs(np.asarray(params["norm"]["scale"]).mean() - 1) < 2e-3
+  other = layers.init_weights(shapes, jax.random.PRNGKey(1))
+  assert not np.array_equal(other["conv"]["kernel"], kernel)

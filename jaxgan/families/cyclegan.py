@@ -24,7 +24,8 @@ GAN is `losses.gan_loss(config.loss.name)`: `lsgan` is the reference's default
 (--gan_mode lsgan: MSE to 1 for real, to 0 for fake). Both optimizers are Adam(2e-4,
 beta1 0.5, 0.999) with the reference's linear policy (`jaxgan.schedules`): constant for
 n_epochs epochs, then linearly to zero over n_epochs_decay more; an epoch is max(|A|, |B|)
-steps at batch 1 (`len(UnalignedDataset)`). Initialisation N(0, 0.02) (`jaxgan.layers`).
+steps at batch 1 (`len(UnalignedDataset)`). Initialisation as the reference's
+`init_weights('normal', 0.02)`: kernels N(0, 0.02), biases 0 (`layers.init_weights`).
 
 The networks use InstanceNorm (no running statistics) and no dropout (CycleGAN's
 --no_dropout default), so the generators compute the same function in training and at
@@ -39,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxgan import image_metrics, image_pool, input_pipeline, losses, models, visualize
+from jaxgan import image_metrics, image_pool, input_pipeline, layers, losses, models, visualize
 from jaxgan.config import ConfigError
 from jaxgan.families.gan import Network, count_params, optimizer_step
 from jaxgan.schedules import learning_rate_schedule
@@ -110,8 +111,8 @@ class CycleGAN:
     images = jnp.zeros((1, *shape))
 
     def networks(module, tx, names, keys):
-      params = {name: module.init(key, images, train=False)["params"]
-                for name, key in zip(names, keys)}
+      shapes = jax.eval_shape(lambda: module.init(jax.random.PRNGKey(0), images, train=False))
+      params = {name: layers.init_weights(shapes["params"], key) for name, key in zip(names, keys)}
       return Network(params, {}, tx.init(params))
 
     return CycleGANState(step=jnp.zeros((), jnp.int32), rng=rng,
