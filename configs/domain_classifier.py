@@ -12,7 +12,7 @@ name with / as _), with the run's data settings: `data.name`, `data_dir`, `manua
 the run's training phase as `trainA+trainB` (TFDS's labels: 0 = A, 1 = B) and its eval phase
 for the accuracy. Small CNN (4 conv + pool, global average, dropout 0.5) at 64x64 (larger
 images are resized, bilinear with antialiasing; the evaluation resizes translations the
-same way), Adam(1e-3, 0.9, 0.999), batch 32, 600 steps. Accuracy: see the README.
+same way), Adam(1e-3, 0.9, 0.999), batch 32, 800 steps. Accuracy: see the README.
 """
 
 from jaxgan.config import base_config
@@ -29,10 +29,10 @@ def get_config():
   config.model.classifier = "domain_classifier"
   config.model.num_classes = 2
   config.batch_size = 32
-  config.num_train_steps = 600
+  config.num_train_steps = 800
   config.num_grid_images = 0  # a classifier draws no samples
   config.log_every_steps = 50
-  config.checkpoint_every_steps = 600
+  config.checkpoint_every_steps = 800
   config.optimizer.learning_rate = 1e-3
   config.optimizer.b1 = 0.9
   return config
