@@ -23,7 +23,7 @@ import jaxgan  # noqa: E402,F401  (CPU XLA flags before JAX starts)
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jaxgan import config as config_lib, families  # noqa: E402
+from jaxgan import config as config_lib, families, input_pipeline  # noqa: E402
 
 
 def main():
@@ -38,9 +38,10 @@ def main():
   family = families.create(config)
   state = family.init_state(jax.random.PRNGKey(0))
   size, channels = config.data.image_size, config.data.channels
-  batch = {"image": jax.device_put(np.random.default_rng(0).uniform(
-               -1, 1, (args.batch, size, size, channels)).astype(np.float32)),
-           "label": jax.device_put(np.zeros(args.batch, np.int32))}
+  rng = np.random.default_rng(0)
+  batch = {key: jax.device_put(rng.uniform(-1, 1, (args.batch, size, size, channels)).astype(
+               np.float32)) for key in input_pipeline.image_features(config.data)}
+  batch["label"] = jax.device_put(np.zeros(args.batch, np.int32))
   step = jax.jit(family.train_step, donate_argnums=0)
   for _ in range(3):
     state, metrics = step(state, batch)

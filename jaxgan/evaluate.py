@@ -16,11 +16,16 @@ Writes `W/eval.json` and prints it. What is measured depends on the run's family
 - `classifier`: test-set accuracy.
 - `pix2pix`: mean L1, PSNR and SSIM of the translated eval split against the real
   targets, and triplet grids (`jaxgan.families.pix2pix.evaluate`).
+- `cyclegan`: for each direction, the share of translations a domain classifier assigns
+  to the target domain and the cycle reconstruction L1, and triplet grids
+  (`jaxgan.families.cyclegan.evaluate`).
 
-The classifier lives in --classifier_dir, else $JAXGAN_CLASSIFIER_DIR, else
+The MNIST classifier lives in --classifier_dir, else $JAXGAN_CLASSIFIER_DIR, else
 ~/.cache/jaxgan/mnist_classifier; when it has no checkpoint, it is trained there first
 with configs/mnist_classifier.py (2812 steps, minutes on a 2-core CPU), using the run's
-data settings (data_dir, manual_dir).
+data settings (data_dir, manual_dir). The domain classifier of a CycleGAN run lives in
+--classifier_dir, else ~/.cache/jaxgan/domain_classifier/<data set>, and is trained there
+first in the same way with configs/domain_classifier.py on the run's data set.
 """
 
 import json
@@ -42,10 +47,13 @@ def define_flags() -> None:
   flags.DEFINE_integer("num", 10_000, "Number of generated images to judge.")
   flags.DEFINE_integer("seed", 0, "Seed of the noise.")
   flags.DEFINE_integer("batch_size", 500, "Images per call.")
-  flags.DEFINE_string("classifier_dir", None, "Workdir of the MNIST classifier (see above).")
+  flags.DEFINE_string("classifier_dir", None, "Workdir of the judging classifier: MNIST's for "
+                      "digit metrics, the domain classifier for CycleGAN (see above).")
   flags.mark_flags_as_required(["workdir"])
 
-CLASSIFIER_CONFIG = pathlib.Path(__file__).resolve().parents[1] / "configs" / "mnist_classifier.py"
+CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
+CLASSIFIER_CONFIG = CONFIGS / "mnist_classifier.py"
+DOMAIN_CLASSIFIER_CONFIG = CONFIGS / "domain_classifier.py"
 # Share of samples counted as "confidently classified".
 CONFIDENT = 0.9
 # Pairs of digits that are easy to confuse, reported for conditional models.
@@ -55,6 +63,11 @@ PAIRS = ((3, 7), (4, 9))
 def default_classifier_dir() -> str:
   return os.environ.get("JAXGAN_CLASSIFIER_DIR") or os.path.join(
       os.path.expanduser("~"), ".cache", "jaxgan", "mnist_classifier")
+
+
+def default_domain_classifier_dir(data_name: str) -> str:
+  return os.path.join(os.path.expanduser("~"), ".cache", "jaxgan", "domain_classifier",
+                      data_name.replace("/", "_"))
 
 
 def _batched(fn, arrays, batch_size):
@@ -76,26 +89,31 @@ def classifier_predictions(family, state, images, batch_size: int = 1000):
 
 
 def test_accuracy(family, state, data_config) -> float:
+  """Accuracy on `data_config.eval_split` (default: test)."""
   import numpy as np  # pylint: disable=import-outside-toplevel
   from jaxgan import input_pipeline  # pylint: disable=import-outside-toplevel
-  test = input_pipeline.load_split(data_config, "test")
+  test = input_pipeline.load_split(data_config, data_config.get("eval_split") or "test")
   probs, _ = classifier_predictions(family, state, test["image"])
   return float(np.mean(np.argmax(probs, -1) == test["label"]))
 
 
-def load_classifier(classifier_dir: str, data_config):
-  """(family, state) of the MNIST classifier in `classifier_dir`, trained there if absent."""
+def load_classifier(classifier_dir: str, data_config, config_file=CLASSIFIER_CONFIG,
+                    **data_overrides):
+  """(family, state) of the classifier in `classifier_dir`; when there is none, it is first
+  trained there with `config_file`, the run's data_dir and manual_dir and `data_overrides`
+  (config.data fields)."""
   from jaxgan import checkpoint, config as config_lib, train  # pylint: disable=import-outside-toplevel
   from jaxgan.inference import load_run  # pylint: disable=import-outside-toplevel
   if checkpoint.Checkpoints(os.path.join(classifier_dir, "checkpoints")).latest_step() is None:
-    if not CLASSIFIER_CONFIG.exists():
-      raise FileNotFoundError(f"no classifier in {classifier_dir} and no {CLASSIFIER_CONFIG} "
+    if not config_file.exists():
+      raise FileNotFoundError(f"no classifier in {classifier_dir} and no {config_file} "
                               "to train one with")
-    config = config_lib.load(str(CLASSIFIER_CONFIG))
+    config = config_lib.load(str(config_file))
     config.data.data_dir = data_config.get("data_dir")
     config.data.manual_dir = data_config.get("manual_dir")
-    print(f"no MNIST classifier in {classifier_dir}: training it there first "
-          f"({config.num_train_steps} steps of {CLASSIFIER_CONFIG.name})", flush=True)
+    config.data.update(data_overrides)
+    print(f"no classifier in {classifier_dir}: training it there first "
+          f"({config.num_train_steps} steps of {config_file.name})", flush=True)
     train.train_and_evaluate(config, classifier_dir)
     _, family, state = load_run(classifier_dir)
     write_json(os.path.join(classifier_dir, "eval.json"),
@@ -113,7 +131,7 @@ def evaluate_digits(config, family, state, workdir: str, *, num: int, seed: int,
   if config.data.name != "mnist":
     raise ConfigError(f"the digit metrics judge MNIST models; this run trained on "
                       f"{config.data.name}")
-  judge, judge_state = load_classifier(classifier_dir, config.data)
+  judge, judge_state = load_classifier(classifier_dir or default_classifier_dir(), config.data)
   images, labels = inference.generate(family, state, num, seed, batch_size)
   probs, features = classifier_predictions(judge, judge_state, images)
   test = input_pipeline.load_split(config.data, "test")
@@ -155,12 +173,34 @@ def evaluate_pix2pix(config, family, state, workdir, **_) -> dict[str, Any]:
   return pix2pix.evaluate(config, state, workdir)
 
 
+def evaluate_cyclegan(config, family, state, workdir, *, classifier_dir, **_) -> dict[str, Any]:
+  """`jaxgan.families.cyclegan.evaluate`, judged by the domain classifier of the run's data
+  set (trained first on its real training images when there is none)."""
+  from jaxgan import config as config_lib, input_pipeline  # pylint: disable=import-outside-toplevel
+  from jaxgan.families import cyclegan  # pylint: disable=import-outside-toplevel
+  data = config.data
+  classifier_dir = classifier_dir or default_domain_classifier_dir(data.name)
+  both = lambda phase: "+".join(input_pipeline.domain_splits(phase).values())
+  judge, judge_state = load_classifier(classifier_dir, data, DOMAIN_CLASSIFIER_CONFIG,
+                                       name=data.name, split=both(data.split),
+                                       eval_split=both(data.eval_split))
+  judge_config = config_lib.load_json(classifier_dir)
+  if judge_config.data.name != data.name:
+    raise config_lib.ConfigError(f"the classifier in {classifier_dir} judges "
+                                 f"{judge_config.data.name}, this run translates {data.name}")
+  result = cyclegan.evaluate(config, family, state, workdir, judge, judge_state,
+                             judge_config.data.image_size)
+  return {**result, "classifier": {"dir": classifier_dir, "trained_on": judge_config.data.split,
+                                   "steps": judge_config.num_train_steps}}
+
+
 # config.family -> fn(config, family, state, workdir, *, num, seed, batch_size,
 # classifier_dir) -> results; each takes the options it uses.
 EVALUATORS: dict[str, Callable[..., dict[str, Any]]] = {
     "gan": evaluate_digits,
     "classifier": evaluate_classifier,
     "pix2pix": evaluate_pix2pix,
+    "cyclegan": evaluate_cyclegan,
 }
 
 
@@ -183,7 +223,7 @@ def evaluate(workdir: str, num: int = 10_000, seed: int = 0, batch_size: int = 5
                       f"{', '.join(sorted(EVALUATORS))}")
   result = EVALUATORS[config.family](config, family, state, workdir, num=num, seed=seed,
                                      batch_size=batch_size,
-                                     classifier_dir=classifier_dir or default_classifier_dir())
+                                     classifier_dir=classifier_dir)
   result = {"step": int(state.step), **result}
   write_json(os.path.join(workdir, "eval.json"), result)
   return result

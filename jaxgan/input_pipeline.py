@@ -23,6 +23,17 @@ flip are drawn from stateless seeds (seed, epoch, position in the epoch), so the
 stays a pure function of (seed, start step). `create_eval_iterator` reads a split once in
 its stored order, preprocessed as the reference's test.py does (resized straight to
 `image_size`, no crop, no flip).
+
+Unpaired datasets (CycleGAN's, `config.data.unpaired`: TFDS `cycle_gan/*` and the package's
+`unpaired/*`, splits `trainA`, `trainB`, `testA`, `testB`) give batches of `A` and `B`
+images drawn independently, as the reference's `UnalignedDataset` with serial_batches off:
+an epoch is max(|A|, |B|) examples; position i of epoch e, in a permutation of 0 .. max - 1
+seeded by (seed, e), takes the A image at that index modulo |A| and a B image drawn
+uniformly; each image is resized to `load_size` (bicubic), then gets its own random crop
+and flip. Both domains are held decoded in memory (the CycleGAN sets are small: apple2orange
+at 286x286 is 0.5 GB), every draw comes from stateless seeds (seed, epoch, position), and
+process k of P takes positions k, k + P, ... of the global stream, so the stream stays a
+pure function of (seed, start step) on any number of processes.
 """
 
 import socket
@@ -57,6 +68,8 @@ NETWORK_TIMEOUT = 3.0
 # Paired datasets: the stored halves (jaxgan.datasets.pix2pix) that become (input, target)
 # for each `config.data.direction`, the reference's --direction.
 DIRECTIONS = {"AtoB": ("image_a", "image_b"), "BtoA": ("image_b", "image_a")}
+# Unpaired datasets: the two domains, each a split named phase + domain (trainA, testB, ...).
+DOMAINS = ("A", "B")
 
 
 class DataNotFoundError(DataError):
@@ -195,9 +208,22 @@ def center_square(image: tf.Tensor, size: int, channels: int) -> tf.Tensor:
   return image
 
 
+def is_unpaired(data_config) -> bool:
+  return bool(data_config.get("unpaired", False))
+
+
+def domain_splits(phase: str) -> dict[str, str]:
+  """{'A': phase + 'A', 'B': phase + 'B'}: the reference's dataroot/trainA, ... folders,
+  TFDS cycle_gan's splits."""
+  return {domain: phase + domain for domain in DOMAINS}
+
+
 def image_features(data_config) -> dict[str, str]:
-  """{batch key: stored image feature}: {'image': 'image'}, or for paired datasets
-  (`config.data.direction`) {'input': ..., 'target': ...}."""
+  """{batch key: stored image feature}: {'image': 'image'}; for paired datasets
+  (`config.data.direction`) {'input': ..., 'target': ...}; for unpaired ones
+  (`config.data.unpaired`) {'A': 'image', 'B': 'image'}, each from its domain's split."""
+  if is_unpaired(data_config):
+    return {domain: "image" for domain in DOMAINS}
   direction = data_config.get("direction")
   if not direction:
     return {"image": "image"}
@@ -256,16 +282,17 @@ def _read_split(builder: tfds.core.DatasetBuilder, split, features: dict[str, st
 
 
 def _decoder(builder, data_config, features: dict[str, str], size: int):
-  """Decodes every image of an example: paired ones resized to `size` x `size`, single
-  ones resized and center-cropped to it (`center_square`)."""
+  """Decodes every image of an example: those of pix2pix's and CycleGAN's datasets resized
+  to `size` x `size` as the reference's get_transform does, the others resized and
+  center-cropped to it (`center_square`, the DCGAN tutorial's)."""
   channels = data_config.channels
+  reference = bool(data_config.get("direction")) or is_unpaired(data_config)
 
   def decode(ex):
     out = dict(ex)
     for key, feature in features.items():
       image = builder.info.features[feature].decode_example(ex[key])
-      out[key] = (resize_bicubic(image, size) if key in ("input", "target")
-                  else center_square(image, size, channels))
+      out[key] = resize_bicubic(image, size) if reference else center_square(image, size, channels)
     return out
 
   return decode
@@ -326,7 +353,8 @@ def _check_channels(stream: tf.data.Dataset, data_config) -> None:
 def create_train_iterator(data_config, global_batch_size: int, seed: int,
                           start_step: int = 0) -> Iterator[dict[str, np.ndarray]]:
   """Endless batches {'image': float32 [B/P, S, S, C] in [-1, 1], 'label': int32 [B/P]}
-  (paired datasets: 'input' and 'target' instead of 'image').
+  (paired datasets: 'input' and 'target' instead of 'image'; unpaired ones: 'A' and 'B'
+  and no label).
 
   B is the global batch, P the number of processes; each process reads its own shard.
   Batch k of `start_step=s` equals batch s + k of `start_step=0`.
@@ -336,8 +364,40 @@ def create_train_iterator(data_config, global_batch_size: int, seed: int,
     raise ValueError(f"global batch size {global_batch_size} is not divisible by the "
                      f"{processes} processes")
   local_batch = global_batch_size // processes
-  features = image_features(data_config)
   builder = prepare_dataset(data_config)
+  if is_unpaired(data_config):
+    stream = _unpaired_stream(builder, data_config, seed, start_step * global_batch_size)
+  else:
+    stream = _example_stream(builder, data_config, seed, start_step * local_batch)
+  stream = stream.batch(local_batch, drop_remainder=True).map(_to_float)
+  _check_channels(stream, data_config)
+  options = tf.data.Options()
+  options.deterministic = True
+  stream = stream.with_options(options).prefetch(tf.data.AUTOTUNE)
+  return iter(tfds.as_numpy(stream))
+
+
+def _load_size(data_config) -> int:
+  """The side images are resized to before the random crop (the reference's --load_size)."""
+  size = data_config.image_size
+  load = data_config.get("load_size") or size
+  if load < size:
+    raise ConfigError(f"config.data.load_size={load} is smaller than the crop, "
+                      f"config.data.image_size={size}")
+  return load
+
+
+def _check_epoch_length(data_config, actual: int, what: str) -> None:
+  expected = data_config.get("num_train_examples")
+  if expected and expected != actual:  # the family's epochs would not be the data's
+    logging.warning("config.data.num_train_examples=%d, but %s has %d examples (%s)",
+                    expected, data_config.name, actual, what)
+
+
+def _example_stream(builder, data_config, seed: int, start: int) -> tf.data.Dataset:
+  """This process's examples from element `start` of its shard on: single images, or
+  pairs cropped and flipped alike."""
+  features = image_features(data_config)
   _check_split(builder, data_config, data_config.split)
   _check_features(builder, data_config, features)
   paired = "input" in features
@@ -345,19 +405,13 @@ def create_train_iterator(data_config, global_batch_size: int, seed: int,
   n = int(examples.cardinality())  # this process's shard; TFDS always knows it
   if n <= 0:
     raise DataError(f"{data_config.name} {data_config.split}: no examples for process "
-                    f"{jax.process_index()} of {processes}")
+                    f"{jax.process_index()} of {jax.process_count()}")
   size, channels = data_config.image_size, data_config.channels
   # Paired images are cached at load_size and cropped to image_size per epoch.
-  stored = (data_config.get("load_size") or size) if paired else size
-  if paired and stored < size:
-    raise ConfigError(f"config.data.load_size={stored} is smaller than the crop, "
-                      f"config.data.image_size={size}")
-  expected = data_config.get("num_train_examples")
-  if expected and data_config.split in builder.info.splits:
-    actual = builder.info.splits[data_config.split].num_examples
-    if expected != actual:  # the family's epochs would not be the data's
-      logging.warning("config.data.num_train_examples=%d, but %s %s has %d examples",
-                      expected, data_config.name, data_config.split, actual)
+  stored = _load_size(data_config) if paired else size
+  if data_config.split in builder.info.splits:
+    _check_epoch_length(data_config,
+                        builder.info.splits[data_config.split].num_examples, data_config.split)
   decode = _decoder(builder, data_config, features, stored)
 
   cached = n * len(features) * stored * stored * channels <= CACHE_BYTES
@@ -365,9 +419,9 @@ def create_train_iterator(data_config, global_batch_size: int, seed: int,
     examples = examples.map(decode, tf.data.AUTOTUNE, deterministic=True).cache()
   buffer = data_config.get("shuffle_buffer") or (
       n if n <= FULL_SHUFFLE_MAX_EXAMPLES else DEFAULT_SHUFFLE_BUFFER)
-  # The elements this process consumed before start_step: whole epochs are skipped by
-  # starting the epoch counter later, the rest element by element.
-  first_epoch, skip = divmod(start_step * local_batch, n)
+  # The elements this process consumed before start: whole epochs are skipped by starting
+  # the epoch counter later, the rest element by element.
+  first_epoch, skip = divmod(start, n)
   stream = _epochs(examples, buffer, seed, first_epoch, with_seeds=paired).skip(skip)
   if not cached:  # shuffled and skipped as bytes: decode only what is trained on
     stream = stream.map(decode, tf.data.AUTOTUNE, deterministic=True)
@@ -379,12 +433,55 @@ def create_train_iterator(data_config, global_batch_size: int, seed: int,
       return {**images, "label": ex["label"]}
 
     stream = stream.map(augment, tf.data.AUTOTUNE, deterministic=True)
-  stream = stream.batch(local_batch, drop_remainder=True).map(_to_float)
-  _check_channels(stream, data_config)
-  options = tf.data.Options()
-  options.deterministic = True
-  stream = stream.with_options(options).prefetch(tf.data.AUTOTUNE)
-  return iter(tfds.as_numpy(stream))
+  return stream
+
+
+def _load_domain(builder, data_config, split: str, size: int) -> np.ndarray:
+  """Every image of `split` in stored order, resized to `size` (bicubic): uint8 [n, size,
+  size, C]."""
+  features = {"image": "image"}
+  decode = _decoder(builder, data_config, features, size)
+  examples = _read_split(builder, split, features).map(decode, tf.data.AUTOTUNE,
+                                                       deterministic=True)
+  images = [b["image"] for b in tfds.as_numpy(examples.batch(256))]
+  if not images:
+    raise DataNotFoundError(f"{data_config.name} {split} holds no images")
+  return np.concatenate(images)
+
+
+def _unpaired_stream(builder, data_config, seed: int, start: int) -> tf.data.Dataset:
+  """This process's {'A', 'B'} examples from global position `start` on (the module
+  docstring: the reference's UnalignedDataset, exactly resumable)."""
+  splits = domain_splits(data_config.split)
+  for split in splits.values():
+    _check_split(builder, data_config, split)
+  size, flip = data_config.image_size, bool(data_config.get("flip", True))
+  images = {d: tf.constant(_load_domain(builder, data_config, split, _load_size(data_config)))
+            for d, split in splits.items()}
+  n_a, n_b = (int(images[d].shape[0]) for d in DOMAINS)
+  n = max(n_a, n_b)  # len(UnalignedDataset)
+  _check_epoch_length(data_config, n, f"the larger of {' and '.join(splits.values())}")
+
+  def epoch(e):
+    epoch_seed = tf.stack([tf.constant(seed, tf.int64), e])
+    # The DataLoader's shuffle: a permutation of the epoch's indices.
+    order = tf.argsort(tf.random.stateless_uniform([n], epoch_seed))
+    return tf.data.Dataset.from_tensor_slices(order).enumerate().map(
+        lambda i, index: (tf.random.experimental.stateless_fold_in(epoch_seed, i), index))
+
+  def draw(position_seed, index):
+    b_seed, a_augment, b_augment = tf.unstack(
+        tf.random.experimental.stateless_split(position_seed, 3))
+    a = index % n_a  # the reference's index_A = index % A_size
+    b = tf.random.stateless_uniform([], b_seed, 0, n_b, tf.int32)  # random.randint(0, B_size - 1)
+    # Each image gets its own crop and flip (transform_A and transform_B apart).
+    return {**random_crop_and_flip({"A": tf.gather(images["A"], a)}, size, flip, a_augment),
+            **random_crop_and_flip({"B": tf.gather(images["B"], b)}, size, flip, b_augment)}
+
+  first_epoch, skip = divmod(start, n)
+  stream = tf.data.Dataset.range(first_epoch, 2**62).flat_map(epoch).skip(skip)
+  stream = stream.shard(jax.process_count(), jax.process_index())
+  return stream.map(draw, tf.data.AUTOTUNE, deterministic=True)
 
 
 def create_eval_iterator(data_config, split: str, batch_size: int,
@@ -395,7 +492,8 @@ def create_eval_iterator(data_config, split: str, batch_size: int,
   Preprocessed as the reference's test.py: TestOptions sets load_size = crop_size and
   no_flip, so each image is only resized to `image_size`. Every process reads all of it.
   """
-  features = image_features(data_config)
+  # Unpaired datasets: `split` is one domain's (testA, ...), read as single images.
+  features = {"image": "image"} if is_unpaired(data_config) else image_features(data_config)
   builder = prepare_dataset(data_config)
   _check_split(builder, data_config, split)
   _check_features(builder, data_config, features)

@@ -45,6 +45,31 @@ def dcgan_scale_init(key, shape, dtype=jnp.float32):
   return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
 
 
+def init_weights(shapes, key: Array, gain: float = 0.02):
+  """junyanz's `init_weights(net, 'normal', gain)` on a parameter tree (shapes, e.g. from
+  `jax.eval_shape(module.init, ...)["params"]`): every `kernel` N(0, gain), every BatchNorm
+  `scale` N(1, gain), every `bias` 0. The distribution `dcgan_kernel_init` and
+  `dcgan_scale_init` give module by module, drawn here in ONE call: XLA:CPU compiles each
+  threefry draw separately, so a net's flax init compiles about 10x slower (8.5 s against
+  0.85 s for resnet_9blocks)."""
+  leaves, treedef = jax.tree_util.tree_flatten_with_path(shapes)
+  flat = jax.random.normal(key, (sum(leaf.size for _, leaf in leaves),), jnp.float32)
+  values, start = [], 0
+  for path, leaf in leaves:
+    name = getattr(path[-1], "key", "")
+    draw = flat[start:start + leaf.size].reshape(leaf.shape).astype(leaf.dtype)
+    start += leaf.size
+    if name == "kernel":
+      values.append(gain * draw)
+    elif name == "scale":
+      values.append(1.0 + gain * draw)
+    elif name == "bias":
+      values.append(jnp.zeros(leaf.shape, leaf.dtype))
+    else:
+      raise ValueError(f"init_weights: no rule for parameter {jax.tree_util.keystr(path)}")
+  return jax.tree_util.tree_unflatten(treedef, values)
+
+
 _DIMS = ("NHWC", "HWIO", "NHWC")
 
 
@@ -336,17 +361,51 @@ class BatchNorm(nn.Module):
     return y
 
 
+def _spatial_sum(x: Array) -> Array:
+  """[N, H, W, C] -> [N, 1, 1, C]: each image's per-channel sum, as a batched
+  matrix-vector product (`_channel_sum`'s reason: XLA:CPU's reduction over H, W with a
+  narrow channel axis is slow)."""
+  n, h, w, c = x.shape
+  return jnp.einsum("m,nmc->nc", jnp.ones((h * w,), x.dtype),
+                    x.reshape(n, h * w, c)).reshape(n, 1, 1, c)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def instance_norm(x: Array, eps: float = 1e-5) -> Array:
+  """(x - mean) / sqrt(var + eps) per image and channel over H x W, biased variance."""
+  return _instance_norm_fwd(x, eps)[0]
+
+
+def _instance_norm_fwd(x, eps):
+  m = x.shape[1] * x.shape[2]
+  centred = x - _spatial_sum(x) / m
+  inv = lax.rsqrt(_spatial_sum(jnp.square(centred)) / m + eps)  # two passes: no cancellation
+  y = centred * inv
+  return y, (y, inv)
+
+
+def _instance_norm_bwd(eps, residuals, dy):
+  # The closed form of BatchNorm's backward pass (`_batch_norm_bwd`), per image.
+  del eps
+  y, inv = residuals
+  m = y.shape[1] * y.shape[2]
+  return ((inv / m) * (m * dy - _spatial_sum(dy) - y * _spatial_sum(dy * y)),)
+
+
+instance_norm.defvjp(_instance_norm_fwd, _instance_norm_bwd)
+
+
 class InstanceNorm(nn.Module):
   """`torch.nn.InstanceNorm2d` as pix2pix/CycleGAN use it: no affine parameters, no
   running statistics, eps 1e-5; each image and channel is normalised over its own H x W
-  with the biased variance (Ulyanov et al. 2016)."""
+  with the biased variance (Ulyanov et al. 2016). Sums as matrix products and the backward
+  pass in closed form (`instance_norm`): forward+backward 2-9x faster than the plain
+  `jnp.mean` form on XLA:CPU at CycleGAN's shapes (1x16x16x64 to 1x256x256x64)."""
   epsilon: float = 1e-5
 
   @nn.compact
   def __call__(self, x):
-    mean = jnp.mean(x, axis=(1, 2), keepdims=True)
-    var = jnp.mean(jnp.square(x - mean), axis=(1, 2), keepdims=True)
-    return (x - mean) * lax.rsqrt(var + self.epsilon)
+    return instance_norm(x, self.epsilon)
 
 
 NORMS = ("batch", "instance")

@@ -3,6 +3,7 @@
   python -m jaxgan.sample --workdir W --num 1000 --seed 0 --out samples.npz [--grid grid.png]
   python -m jaxgan.sample --workdir W --label 7 --num 64 --grid sevens.png   # conditional
   python -m jaxgan.sample --workdir W --input_dir DIR --output_dir OUT   # image-to-image
+  python -m jaxgan.sample --workdir W --input_dir DIR --output_dir OUT --direction BtoA  # CycleGAN
 
 Rebuilds the model from `W/config.json`, restores the newest checkpoint in
 `W/checkpoints`, and writes `images` (uint8 [N, H, W, C]) to the npz; for conditional
@@ -10,9 +11,10 @@ models also the `labels` each image was asked for: `--label k` for all of them, 
 0, 1, ..., 9, 0, 1, ... in turn. A conditional model's grid has one row per class and
 the same noise down each column (with `--label`, the first 64 images).
 
-With `--input_dir`, an image-to-image run (pix2pix) translates every image in DIR
-instead and writes each output into OUT under the same file name, at the model's
-resolution (`jaxgan.translate`).
+With `--input_dir`, an image-to-image run (pix2pix, CycleGAN) translates every image in
+DIR instead and writes each output into OUT under the same file name, at the model's
+resolution (`jaxgan.translate`); a CycleGAN run goes A -> B (G_A) unless given
+`--direction BtoA` (G_B).
 """
 
 
@@ -37,6 +39,8 @@ def define_flags() -> None:
                       "folder (any size; resized to the model's resolution).")
   flags.DEFINE_string("output_dir", None, "With --input_dir: where the outputs go, same file "
                       "names.")
+  flags.DEFINE_enum("direction", None, ["AtoB", "BtoA"], "With --input_dir, CycleGAN runs: "
+                    "translate A -> B with G_A (the default) or B -> A with G_B.")
   flags.mark_flags_as_required(["workdir"])
 
 
@@ -54,6 +58,8 @@ def main(argv):
   import numpy as np  # pylint: disable=import-outside-toplevel
 
   from jaxgan import errors, inference, translate, visualize  # pylint: disable=import-outside-toplevel
+  if FLAGS.direction and not FLAGS.input_dir:
+    raise app.UsageError("--direction goes with --input_dir and --output_dir")
   if FLAGS.input_dir:
     if not FLAGS.output_dir:
       raise app.UsageError("--input_dir needs --output_dir")
@@ -62,7 +68,7 @@ def main(argv):
       # Full-size image-to-image nets: 16 images a call unless asked otherwise.
       batch_size = FLAGS.batch_size if FLAGS["batch_size"].present else 16
       names = translate.translate_folder(family, state, FLAGS.input_dir, FLAGS.output_dir,
-                                         FLAGS.seed, batch_size)
+                                         FLAGS.seed, batch_size, FLAGS.direction)
     except (*errors.user_errors(), FileNotFoundError, ValueError) as e:
       errors.exit_with(e)
     print(f"translated {len(names)} images from {FLAGS.input_dir} into {FLAGS.output_dir}")

@@ -169,6 +169,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   mesh = make_mesh()
   check_batch_size(config, mesh)
   families.create(config)  # a config mistake stops here, before the workdir is touched
+  # Missing data stops the run now, not after the state and the step have compiled.
+  input_pipeline.prepare_dataset(config.data)
   with workdir_lib.claim(workdir, config.to_dict(), start_over, lead=is_lead):
     ckpts = checkpoint.Checkpoints(os.path.join(workdir, "checkpoints"), config.keep_checkpoints,
                                    remove_partial_saves=True)

@@ -1,15 +1,17 @@
 """Image-to-image inference on a folder: `python -m jaxgan.sample --workdir W --input_dir DIR
---output_dir OUT`.
+--output_dir OUT [--direction AtoB|BtoA]`.
 
 Every image file in DIR (any size; converted to RGB) is resized to the model's resolution
 (`image_size` x `image_size`, bicubic, as the reference's test-time Resize) and translated
 by the family's `translate` (pix2pix: G as the reference's test.py runs it, dropout on, each
-image on its own batch statistics). The outputs, at the model's resolution, are written to
+image on its own batch statistics; CycleGAN: G_A for `--direction AtoB`, the default, or
+G_B for BtoA). The outputs, at the model's resolution, are written to
 OUT under the input's file name (and so in its format; JPEGs at quality 95). Image k in
 sorted name order draws its dropout from fold_in(PRNGKey(seed), k), so a file's output
 does not depend on the batch it was translated in.
 """
 
+import functools
 import os
 
 import jax
@@ -54,15 +56,24 @@ def translate_batch(translate, state, images: np.ndarray, rngs, batch_size: int)
 
 
 def translate_folder(family, state, input_dir: str, output_dir: str, seed: int = 0,
-                     batch_size: int = 16) -> list[str]:
-  """Translates every image of `input_dir` into `output_dir`; returns the file names."""
+                     batch_size: int = 16, direction: str | None = None) -> list[str]:
+  """Translates every image of `input_dir` into `output_dir`; returns the file names.
+  `direction` picks the way a family that translates both ways (CycleGAN) goes."""
   if not hasattr(family, "translate"):
     raise ValueError(f"{type(family).__name__} does not translate images: --input_dir needs "
-                     "the run of an image-to-image family (pix2pix)")
+                     "the run of an image-to-image family (pix2pix, cyclegan)")
+  translate = family.translate
+  if direction is not None:
+    directions = getattr(family, "directions", ())
+    if direction not in directions:
+      raise ValueError(f"--direction {direction}: " + (
+          f"this model translates {' or '.join(directions)}" if directions else
+          "this model translates one way only (pix2pix's is config.data.direction at training)"))
+    translate = functools.partial(translate, direction=direction)
   names = list_images(input_dir)
   batch_size = min(batch_size, len(names))
   os.makedirs(output_dir, exist_ok=True)
-  translate = jax.jit(family.translate)
+  translate = jax.jit(translate)
   for start in range(0, len(names), batch_size):
     chunk = names[start:start + batch_size]
     images = np.stack([load_image(os.path.join(input_dir, n), family.image_size) for n in chunk])

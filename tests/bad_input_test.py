@@ -39,14 +39,14 @@ from absl import flags
 from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import Image
 
-from conftest import REPO, write_pairs
+from conftest import REPO, write_images, write_pairs
 from train_test import assert_trees_equal, mock_data, snapshot, tiny  # noqa: F401
 from jaxgan import (checkpoint, config as config_lib, errors, families, inference,
                     input_pipeline, main, train)
 from jaxgan.datasets import DataError
 
 CONFIGS = ["dcgan_mnist.py", "cdcgan_mnist.py", "cgan_multiclass_mnist.py", "gan_mnist.py",
-           "mnist_classifier.py", "pix2pix_facades_cpu.py"]
+           "mnist_classifier.py", "pix2pix_facades_cpu.py", "cyclegan_grumpycat.py"]
 CASES = collections.Counter()
 # JAXGAN_BAD_INPUT_SCALE=k runs k times the examples of each hypothesis test.
 SCALE = float(os.environ.get("JAXGAN_BAD_INPUT_SCALE", "1"))
@@ -92,7 +92,8 @@ FLOATS = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_fr
 NAMES = st.sampled_from(["", "x", "None", "mnist", "celeb_a", "pix2pix/facades", "lsgan",
                          "multiclass", "AtoB", "BtoA", "train", "test", "val[:1]", "rollback",
                          "unet_32", "dcgan_generator", "mlp_discriminator", "instance", "gan",
-                         "classifier", "pix2pix", "/nonexistent"])
+                         "classifier", "pix2pix", "cyclegan", "unpaired/grumpifycat",
+                         "resnet_9blocks", "cycle_generator_64", "/nonexistent"])
 TEXT = st.text(st.characters(codec="ascii", exclude_categories=["Cc"]), max_size=8)
 ANY = st.one_of(INTS.map(str), FLOATS.map(repr), NAMES, TEXT, st.sampled_from(["true", "[1, 2]"]))
 
@@ -215,7 +216,8 @@ def test_config_mistakes_from_the_command_line(config_name, override, message, t
 
 
 # ---------------------------------------------------------------------------------------
-# Image folders (pix2pix/facades: train/ and val/ of side-by-side pairs).
+# Image folders: pix2pix/facades (train/ and val/ of side-by-side pairs) and the unpaired
+# sets (trainA/ and trainB/ of single images).
 
 
 def encoded(image: Image.Image, fmt: str) -> bytes:
@@ -233,7 +235,8 @@ def pair(rng, height, width, mode="RGB") -> Image.Image:
 
 
 # kind -> (suffix, bytes from (rng, height, width) or None for a folder, must fail: True,
-# False, or None when either is right (a truncated JPEG may still decode)).
+# False, or None when either is right (a truncated JPEG may still decode)). "too_small"
+# fails only as a pair (a 1x1 file cannot hold two images side by side).
 FOLDER_CASES = {
     "rgb_jpeg": (".jpg", lambda rng, h, w: encoded(pair(rng, h, w), "JPEG"), False),
     "rgb_png": (".png", lambda rng, h, w: encoded(pair(rng, h, w), "PNG"), False),
@@ -249,69 +252,87 @@ FOLDER_CASES = {
     "garbage": (".png", lambda rng, h, w: rng.bytes(int(rng.integers(1, 300))), True),
     "empty": (".jpg", lambda rng, h, w: b"", True),
     "html": (".jpg", lambda rng, h, w: b"<html>rate limited</html>", True),
-    "too_small": (".png", lambda rng, h, w: encoded(pair(rng, 1, 1), "PNG"), True),
+    "too_small": (".png", lambda rng, h, w: encoded(pair(rng, 1, 1), "PNG"), "pairs"),
     "folder": (".jpg", None, True),
 }
 
 
 @st.composite
 def folders(draw):
-  """A list of (kind, height, width) for train/; val/ gets one good pair."""
+  """A list of (kind, height, width) for the training folder drawn; the others get one
+  good image each."""
   files = draw(st.lists(st.tuples(st.sampled_from(sorted(FOLDER_CASES)), st.integers(2, 40),
                                   st.integers(2, 90)), max_size=6))
   return files
 
 
-def write_folder(root: pathlib.Path, files, seed: int) -> dict[str, bool]:
-  """Writes train/ (the drawn files) and val/ (one good pair); returns {path: must fail}."""
-  rng = np.random.default_rng(seed)
-  (root / "train").mkdir(parents=True)
+def facades_dataset(root: pathlib.Path, data_dir):
+  """pix2pix/facades: train/ (drawn) and val/ (one good pair); a tiny config over it."""
   write_pairs(root / "val", 1, side=8)
+  config = tiny(str(REPO / "configs" / "pix2pix_facades_cpu.py"), **{
+      "data.manual_dir": str(root), "data.data_dir": str(data_dir), "data.image_size": 16,
+      "data.load_size": 18, "data.num_train_examples": 1, "batch_size": 2})
+  return root / "train", config, ("input", "target"), True
+
+
+def unpaired_dataset(root: pathlib.Path, data_dir):
+  """unpaired/grumpifycat: trainA/ (drawn) and trainB/ (one good image); a tiny config."""
+  write_images(root / "trainB", 1, side=8)
+  config = tiny(str(REPO / "configs" / "cyclegan_grumpycat.py"), **{
+      "data.manual_dir": str(root), "data.data_dir": str(data_dir), "data.image_size": 16,
+      "data.load_size": 18, "data.num_train_examples": 1, "batch_size": 2})
+  return root / "trainA", config, ("A", "B"), False
+
+
+DATASETS = {"facades": facades_dataset, "unpaired": unpaired_dataset}
+
+
+def write_folder(folder: pathlib.Path, files, seed: int, pairs: bool) -> dict[str, bool]:
+  """Writes the drawn files into `folder`; returns {path: must fail}."""
+  rng = np.random.default_rng(seed)
+  folder.mkdir(parents=True)
   outcome = {}
   for i, (kind, height, width) in enumerate(files):
     suffix, make, fails = FOLDER_CASES[kind]
-    path = root / "train" / f"{i:02d}_{kind}{suffix}"
+    path = folder / f"{i:02d}_{kind}{suffix}"
     if make is None:
       path.mkdir()
     else:
       path.write_bytes(make(rng, height, width))
-    outcome[str(path)] = fails
+    outcome[str(path)] = pairs if fails == "pairs" else fails
   return outcome
 
 
-def prepare(root, data_dir):
-  """The facades dataset from `root` prepared offline, and a first batch (64x64)."""
-  config = tiny(str(REPO / "configs" / "pix2pix_facades_cpu.py"), **{
-      "data.manual_dir": str(root), "data.data_dir": str(data_dir), "data.image_size": 16,
-      "data.load_size": 18, "data.num_train_examples": 1, "batch_size": 2})
-  input_pipeline.prepare_dataset(config.data)
-  return next(input_pipeline.create_train_iterator(config.data, config.batch_size, config.seed))
-
-
-@settings(max_examples=int(40 * SCALE), deadline=None,
+@pytest.mark.parametrize("dataset", sorted(DATASETS))
+@settings(max_examples=int(30 * SCALE), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(files=folders(), seed=st.integers(0, 2**16))
-def test_image_folders_prepare_or_name_the_bad_file(files, seed, tmp_path_factory, monkeypatch):
-  CASES["image folders"] += 1
+def test_image_folders_prepare_or_name_the_bad_file(dataset, files, seed, tmp_path_factory,
+                                                    monkeypatch):
+  CASES[f"image folders ({dataset})"] += 1
   monkeypatch.setattr(input_pipeline, "network_available", lambda url: False)
   root = tmp_path_factory.mktemp("folder")
-  outcome = write_folder(root / "facades", files, seed)
+  folder, config, keys, pairs = DATASETS[dataset](root / "set", root / "tfds")
+  outcome = write_folder(folder, files, seed, pairs)
   images = sorted(p for p in outcome if os.path.splitext(p)[1].lower() != ".txt")
   try:
-    batch = prepare(root / "facades", root / "tfds")
+    input_pipeline.prepare_dataset(config.data)
+    batch = next(input_pipeline.create_train_iterator(config.data, config.batch_size,
+                                                      config.seed))
   except DataError as e:
-    OUTCOMES["folders: refused (DataError)"] += 1
+    OUTCOMES[f"folders: refused (DataError, {dataset})"] += 1
     assert_one_line(e)
     if not images:
-      assert "holds no images" in str(e)
+      assert "holds no images" in str(e) or "holds no trainA/" in str(e), str(e)
     else:  # the first file that could not be read, in the order they are read
       bad = next(p for p in images if outcome[p] is not False and p in str(e))
       assert all(outcome[p] is not True for p in images if p < bad)
     return
-  OUTCOMES["folders: prepared"] += 1
+  OUTCOMES[f"folders: prepared ({dataset})"] += 1
   assert not any(outcome[p] for p in images), "a broken file was accepted"
-  assert batch["input"].shape == batch["target"].shape == (2, 16, 16, 3)
-  assert np.isfinite(batch["input"]).all() and np.abs(batch["input"]).max() <= 1
+  for key in keys:
+    assert batch[key].shape == (2, 16, 16, 3)
+    assert np.isfinite(batch[key]).all() and np.abs(batch[key]).max() <= 1
 
 
 # ---------------------------------------------------------------------------------------

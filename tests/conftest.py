@@ -45,3 +45,17 @@ def write_pairs(folder, count, side=16, seed=0, identical=True):
     Image.fromarray(np.concatenate([half, right], axis=1)).save(folder / names[-1], quality=95,
                                                                  subsampling=0)
   return names
+
+
+def write_images(folder, count, side=16, seed=0, suffix=".png"):
+  """`count` random RGB images side x side in `folder` (0.png, 1.png, ...), as the unpaired
+  sets' trainA/ and trainB/ hold them. Returns the file names."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  folder = pathlib.Path(folder)
+  folder.mkdir(parents=True, exist_ok=True)
+  rng = np.random.default_rng(seed)
+  names = [f"{i}{suffix}" for i in range(count)]
+  for name in names:
+    Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(folder / name)
+  return names

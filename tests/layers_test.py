@@ -159,3 +159,31 @@ def test_batchnorm_eval_mode_uses_running_statistics():
   variables = {"params": {"scale": jnp.full(3, 2.0), "bias": jnp.full(3, 0.5)},
                "batch_stats": {"mean": jnp.full(3, 3.0), "var": jnp.full(3, 4.0)}}
   np.testing.assert_allclose(bn.apply(variables, x), (1 - 3) / np.sqrt(4 + 1e-5) * 2 + 0.5, rtol=1e-6)
+
+
+def test_instance_norm_values_and_gradient_match_the_plain_formula():
+  def plain(x, eps=1e-5):
+    mean = jnp.mean(x, axis=(1, 2), keepdims=True)
+    return (x - mean) * jax.lax.rsqrt(jnp.mean(jnp.square(x - mean), axis=(1, 2), keepdims=True) + eps)
+
+  rng = np.random.default_rng(0)
+  x = (rng.normal(size=(2, 5, 7, 3)) * 3 + 10).astype(np.float32)  # a large mean: no cancellation
+  dy = rng.normal(size=x.shape).astype(np.float32)
+  np.testing.assert_allclose(layers.instance_norm(x), plain(x), atol=1e-5)
+  got = jax.vjp(layers.instance_norm, x)[1](dy)[0]
+  want = jax.vjp(plain, x)[1](dy)[0]
+  np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_init_weights_is_the_references_normal_init():
+  shapes = {"conv": {"kernel": jax.ShapeDtypeStruct((4, 4, 64, 128), jnp.float32),
+                     "bias": jax.ShapeDtypeStruct((128,), jnp.float32)},
+            "norm": {"scale": jax.ShapeDtypeStruct((4096,), jnp.float32)}}
+  params = jax.jit(lambda k: layers.init_weights(shapes, k))(jax.random.PRNGKey(0))
+  kernel = np.asarray(params["conv"]["kernel"])
+  assert kernel.shape == (4, 4, 64, 128)
+  assert abs(kernel.mean()) < 1e-3 and abs(kernel.std() - 0.02) < 1e-3
+  np.testing.assert_array_equal(params["conv"]["bias"], np.zeros(128))
+  assert abs(np.asarray(params["norm"]["scale"]).mean() - 1) < 2e-3
+  other = layers.init_weights(shapes, jax.random.PRNGKey(1))
+  assert not np.array_equal(other["conv"]["kernel"], kernel)

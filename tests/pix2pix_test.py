@@ -15,7 +15,7 @@ from PIL import Image
 
 from conftest import REPO, write_pairs
 from train_test import tiny
-from jaxgan import config as config_lib, evaluate, families, input_pipeline, train
+from jaxgan import config as config_lib, evaluate, families, input_pipeline, schedules, train
 from jaxgan.families import pix2pix
 
 CPU_CONFIG = str(REPO / "configs" / "pix2pix_facades_cpu.py")
@@ -48,24 +48,24 @@ def test_losses_by_hand():
 def test_lr_multiplier_is_junyanz_lambda_rule():
   rule = lambda e: 1.0 - max(0, e + 1 - 100) / float(100 + 1)  # epoch_count 1
   for epoch in (0, 50, 98, 99, 100, 101, 150, 198, 199):
-    assert float(pix2pix.lr_multiplier(epoch, 100, 100)) == pytest.approx(rule(epoch), abs=1e-7)
-  assert float(pix2pix.lr_multiplier(99, 100, 100)) == 1.0
-  assert float(pix2pix.lr_multiplier(100, 100, 100)) == pytest.approx(100 / 101)
-  assert float(pix2pix.lr_multiplier(199, 100, 100)) == pytest.approx(1 / 101)  # last epoch
-  assert float(pix2pix.lr_multiplier(500, 100, 100)) == 0.0  # past the schedule
+    assert float(schedules.lr_multiplier(epoch, 100, 100)) == pytest.approx(rule(epoch), abs=1e-7)
+  assert float(schedules.lr_multiplier(99, 100, 100)) == 1.0
+  assert float(schedules.lr_multiplier(100, 100, 100)) == pytest.approx(100 / 101)
+  assert float(schedules.lr_multiplier(199, 100, 100)) == pytest.approx(1 / 101)  # last epoch
+  assert float(schedules.lr_multiplier(500, 100, 100)) == 0.0  # past the schedule
 
 
 def test_schedule_steps_once_per_epoch():
   config = config_lib.load(str(REPO / "configs" / "pix2pix_facades.py"))
   assert config.num_train_steps == 80_000  # 200 epochs of 400 images at batch 1
-  schedule = pix2pix.learning_rate_schedule(config)
+  schedule = schedules.learning_rate_schedule(config)
   # The update after `count` updates belongs to epoch count // 400.
   for count, multiplier in ((0, 1.0), (39_999, 1.0), (40_000, 100 / 101), (40_399, 100 / 101),
                             (40_400, 99 / 101), (79_999, 1 / 101)):
     assert float(schedule(count)) == pytest.approx(2e-4 * multiplier, rel=1e-6)
   config.batch_size = 4  # an epoch is 100 steps; the run follows the batch size
   assert config.num_train_steps == 20_000
-  assert float(pix2pix.learning_rate_schedule(config)(10_000)) == pytest.approx(2e-4 * 100 / 101)
+  assert float(schedules.learning_rate_schedule(config)(10_000)) == pytest.approx(2e-4 * 100 / 101)
   config.schedule.n_epochs = config.schedule.n_epochs_decay = 5
   assert config.num_train_steps == 1_000
 

@@ -1,6 +1,9 @@
 """TFDS builders that TFDS itself lacks; importing this package registers them.
 
 - `pix2pix/facades` (`pix2pix.py`): the paired pix2pix facades (label map <-> photo).
+- `unpaired/grumpifycat`, `unpaired/apple2orange64`, `unpaired/apple2orange`
+  (`unpaired.py`): CycleGAN's two-folder sets (trainA/ trainB/ [testA/ testB/]) from
+  local folders, as TFDS's `cycle_gan/*` gives them.
 """
 
 
@@ -12,3 +15,4 @@ class DataError(Exception):
 
 
 from jaxgan.datasets import pix2pix  # noqa: E402,F401  (registers pix2pix/*)
+from jaxgan.datasets import unpaired  # noqa: E402,F401  (registers unpaired/*)

@@ -86,7 +86,7 @@ class Pix2pix(tfds.core.GeneratorBasedBuilder):
         citation=_CITATION)
 
   def _split_generators(self, dl_manager):
-    manual_dir = _manual_dir(dl_manager)
+    manual_dir = manual_dir_of(dl_manager)
     root = split_folders(manual_dir, self.builder_config.folder) if manual_dir else None
     if root is None:
       root = self._download(dl_manager, manual_dir)
@@ -119,7 +119,7 @@ def image_files(folder: epath.Path) -> list[epath.Path]:
   return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
-def _manual_dir(dl_manager) -> epath.Path | None:
+def manual_dir_of(dl_manager) -> epath.Path | None:
   try:
     return epath.Path(dl_manager.manual_dir)
   except AssertionError:  # TFDS: no manual_dir given, or an empty / missing one

@@ -8,20 +8,22 @@ a family owns its train state and its step. A family is an object with:
 - `train_step(state, batch) -> (state, metrics)`: pure; the loop jits it with the
   batch sharded over the mesh and the state replicated. `metrics` is a dict of scalars.
 - `fixed_inputs(rng, num) -> inputs`: what sample grids are drawn from (fixed noise; for
-  pix2pix, fixed (input, target) pairs from the data); only called when
-  `config.num_grid_images > 0`. When `inputs` is a dict with a `target` entry, those are
-  the real images `real_vs_fake.png` shows next to what was generated from them;
-  otherwise the last training batch's `image`s are.
+  pix2pix, fixed (input, target) pairs from the data; for CycleGAN, fixed images of both
+  domains); only called when `config.num_grid_images > 0`. When `inputs` is a dict with
+  a `target` entry, those are the real images `real_vs_fake.png` shows next to what was
+  generated from them; otherwise the last training batch's `image`s are.
 - `generate(state, inputs) -> images` in [-1, 1], NHWC: inference mode (for pix2pix the
   reference's test-time mode: Dropout and batch statistics on).
 - `grid(inputs, images) -> uint8 image`: the picture of a sample grid (GANs: the images
-  tiled, a row per class when conditional; pix2pix: input | output | target triplets).
+  tiled, a row per class when conditional; pix2pix: input | output | target triplets;
+  CycleGAN: X | G(X) | F(G(X)) triplets).
 - `param_counts(state) -> {network: count}`.
 - `loss_metrics`: the names of the metrics that are losses (plotted in `losses.png`).
 
 Optional:
 - `translate(state, images, rngs) -> images` and `image_size`: image-to-image families;
-  `python -m jaxgan.sample --input_dir` (`jaxgan.translate`) runs it on a folder.
+  `python -m jaxgan.sample --input_dir` (`jaxgan.translate`) runs it on a folder. A family
+  that translates both ways (CycleGAN) lists its `directions` and takes `direction=`.
 
 `config.family` picks the family from `FAMILIES`.
 """
@@ -59,10 +61,16 @@ def _pix2pix(config):
   return Pix2Pix(config)
 
 
+def _cyclegan(config):
+  from jaxgan.families.cyclegan import CycleGAN  # pylint: disable=import-outside-toplevel
+  return CycleGAN(config)
+
+
 FAMILIES: dict[str, Callable[[Any], Family]] = {
     "gan": _gan,
     "classifier": _classifier,
     "pix2pix": _pix2pix,
+    "cyclegan": _cyclegan,
 }
 
 

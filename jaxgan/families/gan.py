@@ -54,6 +54,13 @@ def adam(opt_config) -> optax.GradientTransformation:
   return optax.adam(opt_config.learning_rate, b1=opt_config.b1, b2=opt_config.b2)
 
 
+def optimizer_step(tx: optax.GradientTransformation, network: Network, grads,
+                   batch_stats) -> Network:
+  """`network` after one update of `tx` with `grads`, holding `batch_stats`."""
+  updates, opt_state = tx.update(grads, network.opt_state, network.params)
+  return Network(optax.apply_updates(network.params, updates), batch_stats, opt_state)
+
+
 def count_params(params) -> int:
   return int(sum(x.size for x in jax.tree.leaves(params)))
 
@@ -138,8 +145,7 @@ class GAN:
 
     (d_loss, (d_stats, real_logits, fake_logits)), d_grads = jax.value_and_grad(
         d_loss_fn, has_aux=True)(d.params)
-    d_updates, d_opt_state = self.d_tx.update(d_grads, d.opt_state, d.params)
-    d = Network(optax.apply_updates(d.params, d_updates), d_stats, d_opt_state)
+    d = optimizer_step(self.d_tx, d, d_grads, d_stats)
 
     def g_loss_fn(fake_images):
       logits, stats = self._apply_d(d.params, d.batch_stats, fake_images, fake_labels, d_rngs[2])
@@ -148,8 +154,7 @@ class GAN:
     (g_loss, (d_stats, fake_logits_after)), fake_grad = jax.value_and_grad(
         g_loss_fn, has_aux=True)(fake)
     (g_grads,) = g_vjp(fake_grad)
-    g_updates, g_opt_state = self.g_tx.update(g_grads, g.opt_state, g.params)
-    g = Network(optax.apply_updates(g.params, g_updates), g_batch_stats, g_opt_state)
+    g = optimizer_step(self.g_tx, g, g_grads, g_batch_stats)
     d = d.replace(batch_stats=d_stats)
 
     metrics = {

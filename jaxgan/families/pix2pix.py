@@ -13,7 +13,7 @@ The step is `Pix2PixModel.optimize_parameters` of junyanz/pytorch-CycleGAN-and-p
 GAN is `losses.gan_loss(config.loss.name)`: `non_saturating` is the reference's
 `GANLoss('vanilla')` (BCE on logits, G trained toward "real"), `lsgan` its 'lsgan'. Both
 networks use Adam(lr, b1, b2) with the reference's `lambda_rule` schedule
-(`lr_multiplier`): the rate is constant for `n_epochs` epochs, then falls linearly over
+(`jaxgan.schedules`): the rate is constant for `n_epochs` epochs, then falls linearly over
 `n_epochs_decay` more, stepped once per epoch.
 
 Test time follows the reference's test.py, which never calls `model.eval()` unless given
@@ -31,37 +31,13 @@ import numpy as np
 import optax
 
 from jaxgan import image_metrics, input_pipeline, losses, models, translate, visualize
+from jaxgan.schedules import learning_rate_schedule
 from jaxgan.config import ConfigError
-from jaxgan.families.gan import GANState, Network, count_params
+from jaxgan.families.gan import GANState, Network, count_params, optimizer_step
 
 Array = jax.Array
 
 EVAL_BATCH = 16  # images translated per call during evaluation
-
-
-def lr_multiplier(epoch, n_epochs: int, n_epochs_decay: int):
-  """junyanz's `lambda_rule` (networks.get_scheduler, --lr_policy linear, epoch_count 1).
-
-  For the 0-based epoch e: 1 - max(0, e + 1 - n_epochs) / (n_epochs_decay + 1). That is 1
-  for epochs 0 .. n_epochs - 1, then 1 - k / (n_epochs_decay + 1) in the k-th decaying
-  epoch, so the last epoch (n_epochs + n_epochs_decay - 1) trains at 1 / (n_epochs_decay
-  + 1) of the rate: the reference's scheduler stepped at the end of every epoch (its
-  train.py of the paper's time; versions that step at the start of an epoch run one epoch
-  ahead). Clipped at 0 for runs longer than the schedule.
-  """
-  return jnp.clip(1.0 - jnp.maximum(0, epoch + 1 - n_epochs) / (n_epochs_decay + 1), 0.0, 1.0)
-
-
-def learning_rate_schedule(config) -> optax.Schedule:
-  """The rate of the update after `count` updates: epochs are `num_train_examples` examples."""
-  lr, batch = config.optimizer.learning_rate, config.batch_size
-  n_epochs, n_epochs_decay = config.schedule.n_epochs, config.schedule.n_epochs_decay
-  per_epoch = config.data.num_train_examples
-
-  def schedule(count):
-    return lr * lr_multiplier(count * batch // per_epoch, n_epochs, n_epochs_decay)
-
-  return schedule
 
 
 def discriminator_loss(kind: str, real_logits: Array, fake_logits: Array) -> Array:
@@ -76,13 +52,6 @@ def generator_loss(kind: str, fake_logits: Array, fake: Array, target: Array,
   gan = losses.generator_loss(kind, fake_logits)
   l1 = jnp.mean(jnp.abs(fake - target))
   return gan + lambda_l1 * l1, gan, l1
-
-
-def _optimizer_step(tx: optax.GradientTransformation, network: Network, grads,
-                    batch_stats) -> Network:
-  """`network` after one update of `tx` with `grads`, holding `batch_stats`."""
-  updates, opt_state = tx.update(grads, network.opt_state, network.params)
-  return Network(optax.apply_updates(network.params, updates), batch_stats, opt_state)
 
 
 class Pix2Pix:
@@ -151,7 +120,7 @@ class Pix2Pix:
 
     (d_loss, (d_stats, real_logits, fake_logits)), d_grads = jax.value_and_grad(
         d_loss_fn, has_aux=True)(d.params)
-    d = _optimizer_step(self.d_tx, d, d_grads, d_stats)
+    d = optimizer_step(self.d_tx, d, d_grads, d_stats)
 
     def g_loss_fn(fake_images):
       logits, stats = self._apply_d(d.params, d.batch_stats, x, fake_images)
@@ -161,7 +130,7 @@ class Pix2Pix:
     (g_loss, (d_stats, g_gan, g_l1, fake_logits_after)), fake_grad = jax.value_and_grad(
         g_loss_fn, has_aux=True)(fake)
     (g_grads,) = g_vjp(fake_grad)
-    g = _optimizer_step(self.g_tx, g, g_grads, g_batch_stats)
+    g = optimizer_step(self.g_tx, g, g_grads, g_batch_stats)
     d = d.replace(batch_stats=d_stats)
 
     metrics = {

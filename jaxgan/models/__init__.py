@@ -13,10 +13,11 @@ import flax.linen as nn
 
 from jaxgan.config import ConfigError
 
-from jaxgan.models.classifier import MNISTClassifier
+from jaxgan.models.classifier import DomainClassifier, MNISTClassifier
 from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
 from jaxgan.models.patchgan import PatchDiscriminator
+from jaxgan.models.resnet_generator import CycleGenerator64, ResnetGenerator
 from jaxgan.models.unet import UNetGenerator
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
@@ -29,10 +30,14 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "cgan_mlp_discriminator": functools.partial(MLPDiscriminator, hidden=(512, 512, 512),
                                                 dropout=0.4),
     "mnist_classifier": MNISTClassifier,
+    "domain_classifier": DomainClassifier,  # judges CycleGAN translations: domain A or B
     # junyanz's --netG names (unet_128, unet_256): the number is the image side that the
     # U-Net brings down to 1x1; unet_32 and unet_64 follow the same rule for small images.
     **{f"unet_{2 ** d}": functools.partial(UNetGenerator, num_downs=d) for d in range(5, 9)},
     "patch_discriminator": PatchDiscriminator,  # --netD basic (n_layers=3) and n_layers
+    # junyanz's --netG resnet_6blocks / resnet_9blocks (CycleGAN's default).
+    **{f"resnet_{n}blocks": functools.partial(ResnetGenerator, n_blocks=n) for n in (6, 9)},
+    "cycle_generator_64": CycleGenerator64,  # the 64x64 course variant (grumpy cats)
 }
 
 
@@ -43,11 +48,14 @@ KINDS: dict[str, str] = {
     "dcgan_generator": "noise-to-image generator",
     "mlp_generator": "noise-to-image generator",
     **{f"unet_{2 ** d}": "image-to-image generator" for d in range(5, 9)},
+    **{f"resnet_{n}blocks": "image-to-image generator" for n in (6, 9)},
+    "cycle_generator_64": "image-to-image generator",
     "dcgan_discriminator": "image discriminator",
     "mlp_discriminator": "image discriminator",
     "cgan_mlp_discriminator": "image discriminator",
     "patch_discriminator": "patch discriminator",
     "mnist_classifier": "classifier",
+    "domain_classifier": "classifier",
 }
 
 

@@ -1,0 +1,34 @@
+"""Learning-rate schedules of junyanz/pytorch-CycleGAN-and-pix2pix (`models/networks.py`,
+`get_scheduler` with `--lr_policy linear`), shared by pix2pix and CycleGAN: the rate is
+constant for `n_epochs` epochs, then falls linearly over `n_epochs_decay` more, stepped
+once per epoch (pix2pix: 100 + 100 epochs; CycleGAN: the same).
+"""
+
+import jax.numpy as jnp
+import optax
+
+
+def lr_multiplier(epoch, n_epochs: int, n_epochs_decay: int):
+  """junyanz's `lambda_rule` (networks.get_scheduler, --lr_policy linear, epoch_count 1).
+
+  For the 0-based epoch e: 1 - max(0, e + 1 - n_epochs) / (n_epochs_decay + 1). That is 1
+  for epochs 0 .. n_epochs - 1, then 1 - k / (n_epochs_decay + 1) in the k-th decaying
+  epoch, so the last epoch (n_epochs + n_epochs_decay - 1) trains at 1 / (n_epochs_decay
+  + 1) of the rate: the reference's scheduler stepped at the end of every epoch (its
+  train.py of the paper's time; versions that step at the start of an epoch run one epoch
+  ahead). Clipped at 0 for runs longer than the schedule.
+  """
+  return jnp.clip(1.0 - jnp.maximum(0, epoch + 1 - n_epochs) / (n_epochs_decay + 1), 0.0, 1.0)
+
+
+def learning_rate_schedule(config) -> optax.Schedule:
+  """The rate of the update after `count` updates: epochs are `num_train_examples` examples
+  (CycleGAN: the larger domain, the reference's len(UnalignedDataset))."""
+  lr, batch = config.optimizer.learning_rate, config.batch_size
+  n_epochs, n_epochs_decay = config.schedule.n_epochs, config.schedule.n_epochs_decay
+  per_epoch = config.data.num_train_examples
+
+  def schedule(count):
+    return lr * lr_multiplier(count * batch // per_epoch, n_epochs, n_epochs_decay)
+
+  return schedule
