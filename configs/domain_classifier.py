@@ -10,7 +10,9 @@
 place: --classifier_dir, else ~/.cache/jaxgan/domain_classifier/<data set>, the data set's
 name with / as _), with the run's data settings: `data.name`, `data_dir`, `manual_dir`,
 the run's training phase as `trainA+trainB` (TFDS's labels: 0 = A, 1 = B) and its eval phase
-for the accuracy. Small CNN (4 conv + pool, global average, dropout 0.5) at 64x64 (larger
+for the accuracy; where the set has no test phase (the 64x64 sets), it trains on 80% of
+each domain and its accuracy is measured on the other 20% (`jaxgan.evaluate.
+classifier_splits`). Small CNN (4 conv + pool, global average, dropout 0.5) at 64x64 (larger
 images are resized, bilinear with antialiasing; the evaluation resizes translations the
 same way), Adam(1e-3, 0.9, 0.999), batch 32, 800 steps. Accuracy: see the README.
 """

@@ -175,23 +175,42 @@ def evaluate_pix2pix(config, family, state, workdir, **_) -> dict[str, Any]:
 
 def evaluate_cyclegan(config, family, state, workdir, *, classifier_dir, **_) -> dict[str, Any]:
   """`jaxgan.families.cyclegan.evaluate`, judged by the domain classifier of the run's data
-  set (trained first on its real training images when there is none)."""
-  from jaxgan import config as config_lib, input_pipeline  # pylint: disable=import-outside-toplevel
+  set (trained first on its real images when there is none; `classifier_splits`)."""
+  from jaxgan import config as config_lib  # pylint: disable=import-outside-toplevel
   from jaxgan.families import cyclegan  # pylint: disable=import-outside-toplevel
   data = config.data
   classifier_dir = classifier_dir or default_domain_classifier_dir(data.name)
-  both = lambda phase: "+".join(input_pipeline.domain_splits(phase).values())
+  fit, held_out = classifier_splits(data.split, data.eval_split)
   judge, judge_state = load_classifier(classifier_dir, data, DOMAIN_CLASSIFIER_CONFIG,
-                                       name=data.name, split=both(data.split),
-                                       eval_split=both(data.eval_split))
+                                       name=data.name, split=fit, eval_split=held_out)
   judge_config = config_lib.load_json(classifier_dir)
   if judge_config.data.name != data.name:
     raise config_lib.ConfigError(f"the classifier in {classifier_dir} judges "
                                  f"{judge_config.data.name}, this run translates {data.name}")
   result = cyclegan.evaluate(config, family, state, workdir, judge, judge_state,
                              judge_config.data.image_size)
+  accuracy_file = os.path.join(classifier_dir, "eval.json")
+  if not os.path.exists(accuracy_file):  # a classifier trained by hand with jaxgan.main
+    write_json(accuracy_file, {"test_accuracy": test_accuracy(judge, judge_state, judge_config.data)})
+  with open(accuracy_file) as f:
+    accuracy = json.load(f)["test_accuracy"]
   return {**result, "classifier": {"dir": classifier_dir, "trained_on": judge_config.data.split,
-                                   "steps": judge_config.num_train_steps}}
+                                   "steps": judge_config.num_train_steps,
+                                   "accuracy": accuracy,
+                                   "accuracy_on": judge_config.data.eval_split}}
+
+
+def classifier_splits(phase: str, eval_phase: str) -> tuple[str, str]:
+  """(the domain classifier's training split, the split its accuracy is measured on), both
+  domains each. With a test phase: train on the training images, measure on the test
+  images. Without one (the 64x64 sets: the translations are judged on the training
+  images), a fifth of each domain is held out, so that the accuracy is not measured on
+  images the classifier has learnt."""
+  from jaxgan import input_pipeline  # pylint: disable=import-outside-toplevel
+  train, test = (input_pipeline.domain_splits(p).values() for p in (phase, eval_phase))
+  if eval_phase != phase:
+    return "+".join(train), "+".join(test)
+  return "+".join(f"{s}[:80%]" for s in train), "+".join(f"{s}[80%:]" for s in train)
 
 
 # config.family -> fn(config, family, state, workdir, *, num, seed, batch_size,

@@ -204,6 +204,21 @@ def test_step_is_g_then_d_on_pooled_fakes(tiny_family):
                  zip(jax.tree.leaves(before[name]), jax.tree.leaves(after[name])))
 
 
+def test_step_flags_networks_and_pools_for_the_divergence_guard(tiny_family):
+  """The loop's step names every loss and every part of the state (both generators, both
+  discriminators, both pools) in its finiteness flags; a NaN image poisons them."""
+  family, state, step = tiny_family
+  batch = {"A": random_images(seed=5), "B": random_images(seed=6)}
+  _, metrics, flags = step(jax.device_put(state), batch)
+  flags = jax.device_get(flags)
+  parts = {"generators", "discriminators", "fake_a_pool", "fake_b_pool"}
+  assert set(flags) == set(metrics) | parts and all(flags.values())
+  batch["A"][0, 0, 0, 0] = np.nan
+  _, _, flags = step(jax.device_put(state), batch)
+  flags = jax.device_get(flags)
+  assert not flags["generators"] and not flags["cycle_a"] and not flags["fake_b_pool"]
+
+
 def test_translate_both_ways_image_by_image(tiny_family):
   family, state, _ = tiny_family
   x = random_images(3, seed=5)
@@ -312,6 +327,7 @@ def test_train_evaluate_and_translate_a_folder(tiny_folders, tmp_path, monkeypat
     assert 0 <= scores["in_target_domain"] <= 1 and 0 < scores["cycle_l1"] < 2
     assert 0 <= scores["classifier_accuracy_on_real"] <= 1
     assert (workdir / f"triplets_{direction}.png").exists()
+  assert 0 <= result["classifier"]["accuracy"] <= 1
   assert evaluate.evaluate(str(workdir), classifier_dir=str(judge)) == result
 
   photos, out = tmp_path / "photos", tmp_path / "out"
@@ -379,3 +395,11 @@ def test_command_line_mistakes_are_one_line(tiny_folders, tmp_path, args, messag
                        cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
   assert out.returncode != 0
   assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_domain_classifier_accuracy_is_measured_on_images_it_did_not_learn():
+  # With a test phase: train on train, measure on test.
+  assert evaluate.classifier_splits("train", "test") == ("trainA+trainB", "testA+testB")
+  # The 64x64 sets have none: a fifth of each domain is held out.
+  assert evaluate.classifier_splits("train", "train") == ("trainA[:80%]+trainB[:80%]",
+                                                          "trainA[80%:]+trainB[80%:]")
