@@ -32,3 +32,12 @@ def learning_rate_schedule(config) -> optax.Schedule:
     return lr * lr_multiplier(count * batch // per_epoch, n_epochs, n_epochs_decay)
 
   return schedule
+
+
+def adam_pair(config) -> tuple[optax.Schedule, optax.GradientTransformation,
+                               optax.GradientTransformation]:
+  """(schedule, optimizer_G, optimizer_D): the reference's two Adams (lr, beta1, beta2 of
+  config.optimizer) on the linear policy, as pix2pix and CycleGAN both build them."""
+  schedule, opt = learning_rate_schedule(config), config.optimizer
+  return (schedule, optax.adam(schedule, b1=opt.b1, b2=opt.b2),
+          optax.adam(schedule, b1=opt.b1, b2=opt.b2))

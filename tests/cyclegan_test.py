@@ -3,7 +3,6 @@ of the cycle and identity losses and of each discriminator, the step order, test
 translation both ways, and train -> evaluate -> translate a folder end to end on tiny
 folders made here; when torch is installed, a whole step against the reference's."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 from PIL import Image
 
 from conftest import REPO, write_images
-from pix2pix_models_test import abstract_init, count, numpy_init, port_conv
+from pix2pix_models_test import abstract_init, count, numpy_init, port_conv, torch_reference
 from train_test import tiny
 from jaxgan import (config as config_lib, evaluate, families, inference, input_pipeline, models,
                     train, translate, visualize)
@@ -64,20 +63,11 @@ def test_generators_keep_the_size_and_range(name):
     abstract_init(g, (1, 30, 30, 3))
 
 
-def torch_reference():
-  torch = pytest.importorskip("torch")
-  spec = importlib.util.spec_from_file_location("torch_cyclegan",
-                                                REPO / "benchmarks" / "torch_cyclegan.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return torch, module
-
-
-def port_resnet_generator(net, n_blocks):
-  """The reference's Sequential, convolutions in order, onto ResnetGenerator's names."""
+def port_convs(net, first, n_blocks, last):
+  """A reference generator's convolutions, in order, onto the Flax names `first`, the
+  residual blocks' R_i/conv_1, R_i/conv_2, then `last`."""
   convs = [m for m in net.modules() if type(m).__name__ in ("Conv2d", "ConvTranspose2d")]
-  names = (["c7s1_in", "d_1", "d_2"] + [(f"R_{i}", f"conv_{j}") for i in range(n_blocks)
-                                         for j in (1, 2)] + ["u_1", "u_2", "c7s1_out"])
+  names = first + [(f"R_{i}", f"conv_{j}") for i in range(n_blocks) for j in (1, 2)] + last
   params = {}
   for name, conv in zip(names, convs, strict=True):
     if isinstance(name, tuple):
@@ -87,12 +77,17 @@ def port_resnet_generator(net, n_blocks):
   return params
 
 
+def port_resnet_generator(net, n_blocks):
+  """The reference's Sequential onto ResnetGenerator's names."""
+  return port_convs(net, ["c7s1_in", "d_1", "d_2"], n_blocks, ["u_1", "u_2", "c7s1_out"])
+
+
 def port_patch_discriminator(net):
   return {f"Conv_{i}": port_conv(c) for i, c in enumerate(m for m in net if type(m).__name__ == "Conv2d")}
 
 
 def test_resnet_generator_equals_the_torch_reference():
-  torch, ref = torch_reference()
+  torch, ref = torch_reference("torch_cyclegan")
   torch.manual_seed(0)
   net = ref.resnet_generator(6, ngf=4)
   x = torch.rand(2, 3, 32, 32) * 2 - 1
@@ -233,23 +228,14 @@ def test_translate_both_ways_image_by_image(tiny_family):
 
 
 def port_cycle_generator_64(net, n_blocks=6):
-  convs = [m for m in net.modules() if type(m).__name__ in ("Conv2d", "ConvTranspose2d")]
-  names = (["conv_1", "conv_2"] + [(f"R_{i}", f"conv_{j}") for i in range(n_blocks)
-                                   for j in (1, 2)] + ["deconv_1", "deconv_2"])
-  params = {}
-  for name, conv in zip(names, convs, strict=True):
-    if isinstance(name, tuple):
-      params.setdefault(name[0], {})[name[1]] = port_conv(conv)
-    else:
-      params[name] = port_conv(conv)
-  return params
+  return port_convs(net, ["conv_1", "conv_2"], n_blocks, ["deconv_1", "deconv_2"])
 
 
 def test_two_steps_equal_the_torch_reference(tiny_family):
   """The reference's optimize_parameters (benchmarks/torch_cyclegan.py) and the step, from
   the same weights: every loss of the first step, and the generators' losses of the second
   (measured after both updates; its D losses meet a full pool, whose draws differ)."""
-  torch, ref = torch_reference()
+  torch, ref = torch_reference("torch_cyclegan")
   family, state, step = tiny_family
   torch.manual_seed(0)
   nets = {"G_A": ref.cycle_generator_64(ngf=4), "G_B": ref.cycle_generator_64(ngf=4),

@@ -148,10 +148,10 @@ def test_instance_norm_is_torch_instance_norm():
 # Against the PyTorch reference networks (skipped without torch, the `bench` extra).
 
 
-def torch_reference():
+def torch_reference(name="torch_pix2pix"):
+  """(torch, benchmarks/<name>.py as a module); the test is skipped without torch."""
   torch = pytest.importorskip("torch")
-  spec = importlib.util.spec_from_file_location("torch_pix2pix",
-                                                REPO / "benchmarks" / "torch_pix2pix.py")
+  spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return torch, module

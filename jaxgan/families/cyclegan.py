@@ -38,12 +38,11 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from jaxgan import image_metrics, image_pool, input_pipeline, layers, losses, models, visualize
 from jaxgan.config import ConfigError
 from jaxgan.families.gan import Network, count_params, optimizer_step
-from jaxgan.schedules import learning_rate_schedule
+from jaxgan.schedules import adam_pair
 
 Array = jax.Array
 
@@ -102,10 +101,7 @@ class CycleGAN:
                            ngf=m.ngf, norm=m.norm)
     self.d = models.create(m.discriminator, "patch discriminator", ndf=m.ndf,
                            n_layers=m.n_layers, norm=m.norm)
-    self.schedule = learning_rate_schedule(config)
-    opt = config.optimizer
-    self.g_tx = optax.adam(self.schedule, b1=opt.b1, b2=opt.b2)
-    self.d_tx = optax.adam(self.schedule, b1=opt.b1, b2=opt.b2)
+    self.schedule, self.g_tx, self.d_tx = adam_pair(config)
 
   def init_state(self, rng: Array) -> CycleGANState:
     rng, *keys = jax.random.split(rng, 5)

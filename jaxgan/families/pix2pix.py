@@ -28,10 +28,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from jaxgan import image_metrics, input_pipeline, losses, models, translate, visualize
-from jaxgan.schedules import learning_rate_schedule
+from jaxgan.schedules import adam_pair
 from jaxgan.config import ConfigError
 from jaxgan.families.gan import GANState, Network, count_params, optimizer_step
 
@@ -74,10 +73,7 @@ class Pix2Pix:
                            ngf=m.ngf, norm=m.norm, dropout=m.dropout)
     self.d = models.create(m.discriminator, "patch discriminator", ndf=m.ndf,
                            n_layers=m.n_layers, norm=m.norm)
-    self.schedule = learning_rate_schedule(config)
-    opt = config.optimizer
-    self.g_tx = optax.adam(self.schedule, b1=opt.b1, b2=opt.b2)
-    self.d_tx = optax.adam(self.schedule, b1=opt.b1, b2=opt.b2)
+    self.schedule, self.g_tx, self.d_tx = adam_pair(config)
 
   def init_state(self, rng: Array) -> GANState:
     rng, g_rng, d_rng = jax.random.split(rng, 3)
