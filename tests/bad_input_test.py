@@ -8,7 +8,7 @@ checkpoint gives one clear line and a non-zero exit status, never a traceback.
   one line, a `jaxgan.errors.user_errors()` exception whose message is one line, or a
   config that trains.
 - Image folders (hypothesis): facades-style folders (train/ and val/ of side-by-side
-  pairs) holding good pairs, grayscale, RGBA, palette and 16-bit images, mixed and odd
+  pairs) and unpaired ones (trainA/ and trainB/ of single images) holding good pairs, grayscale, RGBA, palette and 16-bit images, mixed and odd
   sizes, other files, and broken ones (truncated, not an image, empty, a folder named
   like an image, too small to be a pair), or no image at all. A broken file gives a
   DataError naming it; anything else prepares and yields batches of the configured shape.
