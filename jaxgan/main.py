@@ -17,6 +17,15 @@ import jaxgan  # noqa: F401  (sets CPU XLA flags before JAX starts its backend)
 
 FLAGS = flags.FLAGS
 
+# --distributed's settings: (flag, type, what it is, the environment variable read when the
+# flag is not given). JAX itself reads $JAX_COORDINATOR_ADDRESS; the other two follow suit.
+DISTRIBUTED_SETTINGS = (
+    ("coordinator_address", str, "host:port of process 0, which runs the coordinator",
+     "JAX_COORDINATOR_ADDRESS"),
+    ("num_processes", int, "the number of processes", "JAX_NUM_PROCESSES"),
+    ("process_id", int, "this process's index, 0 .. num_processes - 1", "JAX_PROCESS_ID"),
+)
+
 
 def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
   """The command line's flags, on `flag_values` (tests parse into a fresh set)."""
@@ -32,16 +41,10 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
                     "pods, SLURM and Open MPI JAX finds the job's settings itself; elsewhere "
                     "give the three flags below (or their environment variables).",
                     flag_values=flag_values)
-  flags.DEFINE_string("coordinator_address", None,
-                      "With --distributed: host:port of process 0, which runs the coordinator "
-                      "(default $JAX_COORDINATOR_ADDRESS, else the cluster's).",
-                      flag_values=flag_values)
-  flags.DEFINE_integer("num_processes", None,
-                       "With --distributed: the number of processes (default $JAX_NUM_PROCESSES, "
-                       "else the cluster's).", flag_values=flag_values)
-  flags.DEFINE_integer("process_id", None,
-                       "With --distributed: this process's index, 0 .. num_processes - 1 "
-                       "(default $JAX_PROCESS_ID, else the cluster's).", flag_values=flag_values)
+  for name, kind, what, env in DISTRIBUTED_SETTINGS:
+    define = flags.DEFINE_integer if kind is int else flags.DEFINE_string
+    define(name, None, f"With --distributed: {what} (default ${env}, else the cluster's).",
+           flag_values=flag_values)
   config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py).",
                                   lock_config=True, flag_values=flag_values)
   flags.mark_flags_as_required(["config", "workdir"], flag_values=flag_values)
@@ -98,17 +101,18 @@ def parse_flags(argv, flag_values: flags.FlagValues = FLAGS):
     sys.exit(2)
 
 
-def _env_int(name: str):
+def _from_env(name: str, kind: type):
   value = os.environ.get(name)
   try:
-    return None if value in (None, "") else int(value)
+    return None if value in (None, "") else kind(value)
   except ValueError:
     print(f"error: ${name}={value!r} is not an integer", file=sys.stderr)
     sys.exit(2)
 
 
-def initialize_distributed(coordinator_address=None, num_processes=None, process_id=None) -> None:
-  """`jax.distributed.initialize` with what the command line or the environment gives.
+def initialize_distributed(**given) -> None:
+  """`jax.distributed.initialize` with the `DISTRIBUTED_SETTINGS` given (None: not given),
+  else those of the environment.
 
   JAX itself reads $JAX_COORDINATOR_ADDRESS; $JAX_NUM_PROCESSES and $JAX_PROCESS_ID are
   read here with the same prefix. Whatever is still unset, JAX detects from the cluster
@@ -119,11 +123,9 @@ def initialize_distributed(coordinator_address=None, num_processes=None, process
   set here where an older JAX defaults to none, which cannot cross processes).
   """
   import jax  # pylint: disable=import-outside-toplevel
-  address = coordinator_address or os.environ.get("JAX_COORDINATOR_ADDRESS") or None
-  num = num_processes if num_processes is not None else _env_int("JAX_NUM_PROCESSES")
-  index = process_id if process_id is not None else _env_int("JAX_PROCESS_ID")
-  kwargs = {"coordinator_address": address, "num_processes": num, "process_id": index}
-  if None not in (address, num, index):
+  kwargs = {name: given.get(name) if given.get(name) not in (None, "") else _from_env(env, kind)
+            for name, kind, _, env in DISTRIBUTED_SETTINGS}
+  if None not in kwargs.values():
     kwargs["cluster_detection_method"] = "deactivate"
   if getattr(jax.config, "jax_cpu_collectives_implementation", "gloo") in (None, "none"):
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
@@ -154,7 +156,7 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   import jax  # pylint: disable=import-outside-toplevel
   if FLAGS.distributed:
-    initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+    initialize_distributed(**{name: FLAGS[name].value for name, *_ in DISTRIBUTED_SETTINGS})
     sys.excepthook = _exit_hard_on_error
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   tf.config.set_visible_devices([], "GPU")  # TF only reads data; keep it off accelerators

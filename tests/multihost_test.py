@@ -39,7 +39,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from conftest import REPO
-from jaxgan import config as config_lib, inference, input_pipeline, train
+from jaxgan import inference, input_pipeline, train
+from train_test import tiny
 
 DATASET = "jaxgan_multihost_digits"
 NUM_EXAMPLES = 16  # 8 per process: an epoch is 2 steps of the global batch
@@ -63,15 +64,9 @@ def write_dataset(data_dir) -> None:
 
 
 def make_config(data_dir):
-  config = config_lib.load(str(REPO / "configs" / "dcgan_mnist.py"))
-  config.data.data_dir = str(data_dir)
-  for key, value in OVERRIDES.items():
-    node = config
-    *parents, leaf = key.split(".")
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
-  return config
+  """The config the command line of `TwoProcesses` gives."""
+  return tiny(str(REPO / "configs" / "dcgan_mnist.py"), STEPS,
+              **{**OVERRIDES, "data.data_dir": str(data_dir)})
 
 
 def free_port() -> int:
