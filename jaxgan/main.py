@@ -158,6 +158,8 @@ def main(argv):
   if FLAGS.distributed:
     initialize_distributed(**{name: FLAGS[name].value for name, *_ in DISTRIBUTED_SETTINGS})
     sys.excepthook = _exit_hard_on_error
+    if jax.process_index() > 0:  # process 0 speaks for the job; the others only warn
+      logging.set_verbosity(logging.WARNING)
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   tf.config.set_visible_devices([], "GPU")  # TF only reads data; keep it off accelerators
 

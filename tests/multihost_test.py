@@ -39,7 +39,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from conftest import REPO
-from jaxgan import inference, input_pipeline, train
+from jaxgan import inference, input_pipeline, train, workdir as workdir_lib
 from train_test import tiny
 
 DATASET = "jaxgan_multihost_digits"
@@ -79,7 +79,7 @@ class TwoProcesses:
   """Both processes of the job, started at once; `wait()` gives [(returncode, stdout,
   stderr, pid)] by process id."""
 
-  def __init__(self, workdir, data_dir):
+  def __init__(self, workdir, data_dir, timeout=TIMEOUT):
     port = free_port()
     args = ["--config", "configs/dcgan_mnist.py", "--workdir", str(workdir), "--distributed",
             f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
@@ -93,7 +93,7 @@ class TwoProcesses:
                                     f"--process_id={i}"], cwd=REPO, env=env,
                                    stdout=self.logs[i][0], stderr=self.logs[i][1])
                   for i in range(2)]
-    self.deadline = time.time() + TIMEOUT
+    self.deadline = time.time() + timeout
 
   def wait(self):
     try:
@@ -210,3 +210,20 @@ def test_distributed_settings_mistakes_are_one_line(tmp_path, args, env, message
                        check=False)
   assert out.returncode == 2 and message in out.stderr, out.stderr[-2000:]
   assert "Traceback" not in out.stderr
+
+
+def test_a_failing_process_ends_the_job(tmp_path, data_dir):
+  """Process 0 finds the workdir locked by another run and stops with one line; process 1,
+  which takes no lock and would go on to wait for it in a collective, is ended by JAX's
+  distributed runtime within seconds (process 0 exits hard, `jaxgan.main`)."""
+  (tmp_path / "multi").mkdir()
+  workdir = tmp_path / "multi" / "run"
+  workdir.mkdir()
+  with workdir_lib.lock(str(workdir)):  # the other run
+    started = time.time()
+    results = TwoProcesses(workdir, data_dir, timeout=120).wait()
+  (code0, _, err0, _), (code1, _, err1, _) = results
+  assert code0 == 1 and "is in use by another run" in err0.strip().splitlines()[-1], err0[-2000:]
+  assert "Traceback" not in err0
+  assert code1 not in (0, -9), (code1, err1[-2000:])  # ended by JAX, not by our kill
+  assert time.time() - started < 120
