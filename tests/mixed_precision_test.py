@@ -23,6 +23,8 @@ A step that computed something else (another batch or noise, a wrong cast) would
 off in direction, not 10% in norm.
 """
 
+import glob
+import os
 import re
 
 import jax
@@ -32,8 +34,10 @@ import optax
 import pytest
 
 from conftest import REPO
-from jaxgan import config as config_lib, families, models
-from train_test import tiny
+from jaxgan import config as config_lib, families, input_pipeline, models
+from train_test import mock_data, tiny  # noqa: F401  (mock_data: a fixture)
+
+CONFIGS = sorted(glob.glob(str(REPO / "configs" / "*.py")))
 
 LOSS_RTOL = 2e-2
 GRAD_RTOL = 0.25
@@ -126,7 +130,26 @@ def test_dtype_is_checked():
     models.create("mnist_classifier", "classifier", dtype="bfloat16")
   assert models.create("mnist_classifier", "classifier", dtype="float32") is not None
   module = models.create("dcgan_generator", dtype="bfloat16", image_size=28, channels=1, ngf=4)
-  variables = module.init(jax.random.PRNGKey(0), jnp.zeros((2, 100)), train=False)
+  z = jnp.zeros((2, 100))
+  variables = jax.eval_shape(lambda: module.init(jax.random.PRNGKey(0), z, train=False))
   # Parameters float32; the image handed back float32 (for the losses).
   assert {x.dtype for x in jax.tree.leaves(variables)} == {jnp.dtype(jnp.float32)}
-  assert module.apply(variables, jnp.zeros((2, 100)), train=False).dtype == jnp.float32
+  assert jax.eval_shape(lambda v: module.apply(v, z, train=False), variables).dtype == jnp.float32
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[os.path.basename(c) for c in CONFIGS])
+def test_every_config_traces_in_bfloat16_or_refuses_it(path, mock_data):
+  """Every experiment's step with config.dtype=bfloat16, traced (shapes and dtypes) on a
+  batch of its (mock) data: what it stores stays float32; the classifiers refuse it."""
+  config = tiny(path, dtype="bfloat16")
+  try:
+    family = families.create(config)
+  except config_lib.ConfigError as e:
+    assert config.family == "classifier" and "computes in float32 only" in str(e), e
+    return
+  state = jax.eval_shape(family.init_state, jax.random.PRNGKey(0))
+  batch = next(input_pipeline.create_train_iterator(config.data, config.batch_size, config.seed))
+  new, metrics = jax.eval_shape(family.train_step, state, batch)
+  stored = {jnp.dtype(x.dtype) for x in jax.tree.leaves(new) if jnp.issubdtype(x.dtype, jnp.floating)}
+  assert stored == {jnp.dtype(jnp.float32)}, stored
+  assert {jnp.dtype(m.dtype) for m in metrics.values()} == {jnp.dtype(jnp.float32)}
