@@ -85,8 +85,10 @@ class TwoProcesses:
             f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
             f"--config.data.data_dir={data_dir}",
             *(f"--config.{k}={v}" for k, v in OVERRIDES.items())]
-    # The coordinator listens on loopback only (JAX's default binds every interface).
-    env = dict(os.environ, JAX_PLATFORMS="cpu", JAX_COORDINATOR_BIND_ADDRESS=f"127.0.0.1:{port}")
+    # The coordinator listens on loopback only (JAX's default binds every interface), and
+    # gRPC must not send loopback traffic to a proxy (JAX warns of *_proxy variables).
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env.update(JAX_PLATFORMS="cpu", JAX_COORDINATOR_BIND_ADDRESS=f"127.0.0.1:{port}")
     self.logs = [[open(workdir.parent / f"process_{i}.{s}", "w+") for s in ("out", "err")]
                  for i in range(2)]
     self.procs = [subprocess.Popen([sys.executable, "-m", "jaxgan.main", *args,
