@@ -24,6 +24,7 @@ off in direction, not 10% in norm.
 """
 
 import glob
+import json
 import os
 import re
 
@@ -34,7 +35,7 @@ import optax
 import pytest
 
 from conftest import REPO
-from jaxgan import config as config_lib, families, input_pipeline, models
+from jaxgan import config as config_lib, families, input_pipeline, models, train
 from train_test import mock_data, tiny  # noqa: F401  (mock_data: a fixture)
 
 CONFIGS = sorted(glob.glob(str(REPO / "configs" / "*.py")))
@@ -153,3 +154,16 @@ def test_every_config_traces_in_bfloat16_or_refuses_it(path, mock_data):
   stored = {jnp.dtype(x.dtype) for x in jax.tree.leaves(new) if jnp.issubdtype(x.dtype, jnp.floating)}
   assert stored == {jnp.dtype(jnp.float32)}, stored
   assert {jnp.dtype(m.dtype) for m in metrics.values()} == {jnp.dtype(jnp.float32)}
+
+
+@pytest.mark.slow  # two runs, each compiling its step: about 30 s
+def test_a_run_switches_dtype_when_it_resumes(tmp_path, mock_data):
+  """The checkpoint holds float32 whatever the compute dtype, and config.dtype is no
+  architecture field: a bfloat16 run goes on in float32 (and back) from its checkpoint."""
+  path = str(REPO / "configs" / "dcgan_mnist.py")
+  train.train_and_evaluate(tiny(path, steps=1, dtype="bfloat16", num_grid_images=0), str(tmp_path))
+  state = train.train_and_evaluate(tiny(path, steps=2, num_grid_images=0), str(tmp_path))
+  assert int(state.step) == 2
+  assert config_lib.load_json(str(tmp_path)).dtype == "float32"
+  assert [json.loads(line)["step"] for line in
+          (tmp_path / "metrics.jsonl").read_text().splitlines()] == [1, 2]
