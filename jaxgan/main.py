@@ -155,8 +155,14 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   import jax  # pylint: disable=import-outside-toplevel
+  settings = {name: FLAGS[name].value for name, *_ in DISTRIBUTED_SETTINGS}
+  given = [name for name, value in settings.items() if value is not None]
+  if given and not FLAGS.distributed:  # else the run would silently train alone
+    print(f"error: --{given[0]} is a setting of --distributed, which was not given",
+          file=sys.stderr)
+    sys.exit(2)
   if FLAGS.distributed:
-    initialize_distributed(**{name: FLAGS[name].value for name, *_ in DISTRIBUTED_SETTINGS})
+    initialize_distributed(**settings)
     sys.excepthook = _exit_hard_on_error
     if jax.process_index() > 0:  # process 0 speaks for the job; the others only warn
       logging.set_verbosity(logging.WARNING)

@@ -201,13 +201,16 @@ def test_two_processes_equal_one_process(tmp_path, data_dir, monkeypatch):
 
 
 @pytest.mark.parametrize("args,env,message", [
-    (["--num_processes=2"], {}, "error: --distributed: coordinator_address should be defined"),
-    ([], {"JAX_PROCESS_ID": "first"}, "error: $JAX_PROCESS_ID='first' is not an integer"),
+    (["--distributed", "--num_processes=2"], {},
+     "error: --distributed: coordinator_address should be defined"),
+    (["--distributed"], {"JAX_PROCESS_ID": "first"},
+     "error: $JAX_PROCESS_ID='first' is not an integer"),
+    (["--process_id=1"], {}, "error: --process_id is a setting of --distributed, which was not"),
 ])
 def test_distributed_settings_mistakes_are_one_line(tmp_path, args, env, message):
   clean = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COORDINATOR")}
   out = subprocess.run([sys.executable, "-m", "jaxgan.main", "--config", "configs/dcgan_mnist.py",
-                        "--workdir", str(tmp_path), "--distributed", *args], cwd=REPO,
+                        "--workdir", str(tmp_path), *args], cwd=REPO,
                        env={**clean, **env}, capture_output=True, text=True, timeout=60,
                        check=False)
   assert out.returncode == 2 and message in out.stderr, out.stderr[-2000:]
