@@ -37,6 +37,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.sample_every_steps = 500    # fixed-noise grid to samples/ and TensorBoard
   c.num_grid_images = 64
   c.keep_checkpoints = 3
+  # The networks' compute dtype, one of DTYPES: "bfloat16" is mixed precision (the
+  # networks compute in bfloat16; parameters, optimizer states, normalisation statistics
+  # and losses stay float32). Not an architecture field: a run may switch it on resume.
+  c.dtype = "float32"
 
   c.data = ml_collections.ConfigDict()
   c.data.name = "mnist"         # a TFDS name
@@ -82,6 +86,8 @@ def _get(config, name: str):
   return value
 
 
+DTYPES = ("float32", "bfloat16")
+
 # Integers beyond int32 are no sizes, steps (the state counts steps in int32) or seeds
 # (TF and JAX take them in 32 or 64 bits, some with a hard abort).
 INT_LIMIT = 2**31
@@ -124,6 +130,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
     value = _get(config, name)
     if value is not None and not 0 <= value < 1:
       raise ConfigError(f"config.{name} must be in [0, 1), got {value}")
+  dtype = _get(config, "dtype")
+  if dtype is not None and dtype not in DTYPES:
+    raise ConfigError(f"config.dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
   on_nonfinite = _get(config, "divergence.on_nonfinite")
   if on_nonfinite is not None and on_nonfinite not in ("stop", "rollback"):
     raise ConfigError(f"config.divergence.on_nonfinite must be 'stop' or 'rollback', got "

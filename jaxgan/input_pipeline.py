@@ -351,24 +351,31 @@ def _check_channels(stream: tf.data.Dataset, data_config) -> None:
 
 
 def create_train_iterator(data_config, global_batch_size: int, seed: int,
-                          start_step: int = 0) -> Iterator[dict[str, np.ndarray]]:
+                          start_step: int = 0, process_index: int | None = None,
+                          process_count: int | None = None) -> Iterator[dict[str, np.ndarray]]:
   """Endless batches {'image': float32 [B/P, S, S, C] in [-1, 1], 'label': int32 [B/P]}
   (paired datasets: 'input' and 'target' instead of 'image'; unpaired ones: 'A' and 'B'
   and no label).
 
   B is the global batch, P the number of processes; each process reads its own shard.
-  Batch k of `start_step=s` equals batch s + k of `start_step=0`.
+  Batch k of `start_step=s` equals batch s + k of `start_step=0`. `process_index` and
+  `process_count` default to JAX's (`jax.process_index()`, `jax.process_count()`); given,
+  they name the shard of another process, so one process can read what each process of
+  a P-process job reads (tests/multihost_test.py builds the global batch that way).
   """
-  processes = jax.process_count()
+  processes = jax.process_count() if process_count is None else process_count
+  index = jax.process_index() if process_index is None else process_index
   if global_batch_size % processes:
     raise ValueError(f"global batch size {global_batch_size} is not divisible by the "
                      f"{processes} processes")
   local_batch = global_batch_size // processes
   builder = prepare_dataset(data_config)
   if is_unpaired(data_config):
-    stream = _unpaired_stream(builder, data_config, seed, start_step * global_batch_size)
+    stream = _unpaired_stream(builder, data_config, seed, start_step * global_batch_size,
+                              index, processes)
   else:
-    stream = _example_stream(builder, data_config, seed, start_step * local_batch)
+    stream = _example_stream(builder, data_config, seed, start_step * local_batch, index,
+                             processes)
   stream = stream.batch(local_batch, drop_remainder=True).map(_to_float)
   _check_channels(stream, data_config)
   options = tf.data.Options()
@@ -394,18 +401,21 @@ def _check_epoch_length(data_config, actual: int, what: str) -> None:
                     expected, data_config.name, actual, what)
 
 
-def _example_stream(builder, data_config, seed: int, start: int) -> tf.data.Dataset:
-  """This process's examples from element `start` of its shard on: single images, or
-  pairs cropped and flipped alike."""
+def _example_stream(builder, data_config, seed: int, start: int, index: int,
+                    processes: int) -> tf.data.Dataset:
+  """Process `index`'s examples (of `processes`) from element `start` of its shard on:
+  single images, or pairs cropped and flipped alike."""
   features = image_features(data_config)
   _check_split(builder, data_config, data_config.split)
   _check_features(builder, data_config, features)
   paired = "input" in features
-  examples = _read_split(builder, tfds.split_for_jax_process(data_config.split), features)
+  shard = tfds.split_for_jax_process(data_config.split, process_index=index,
+                                     process_count=processes)
+  examples = _read_split(builder, shard, features)
   n = int(examples.cardinality())  # this process's shard; TFDS always knows it
   if n <= 0:
     raise DataError(f"{data_config.name} {data_config.split}: no examples for process "
-                    f"{jax.process_index()} of {jax.process_count()}")
+                    f"{index} of {processes}")
   size, channels = data_config.image_size, data_config.channels
   # Paired images are cached at load_size and cropped to image_size per epoch.
   stored = _load_size(data_config) if paired else size
@@ -449,9 +459,10 @@ def _load_domain(builder, data_config, split: str, size: int) -> np.ndarray:
   return np.concatenate(images)
 
 
-def _unpaired_stream(builder, data_config, seed: int, start: int) -> tf.data.Dataset:
-  """This process's {'A', 'B'} examples from global position `start` on (the module
-  docstring: the reference's UnalignedDataset, exactly resumable)."""
+def _unpaired_stream(builder, data_config, seed: int, start: int, index: int,
+                     processes: int) -> tf.data.Dataset:
+  """Process `index`'s {'A', 'B'} examples (of `processes`) from global position `start`
+  on (the module docstring: the reference's UnalignedDataset, exactly resumable)."""
   splits = domain_splits(data_config.split)
   for split in splits.values():
     _check_split(builder, data_config, split)
@@ -480,7 +491,7 @@ def _unpaired_stream(builder, data_config, seed: int, start: int) -> tf.data.Dat
 
   first_epoch, skip = divmod(start, n)
   stream = tf.data.Dataset.range(first_epoch, 2**62).flat_map(epoch).skip(skip)
-  stream = stream.shard(jax.process_count(), jax.process_index())
+  stream = stream.shard(processes, index)
   return stream.map(draw, tf.data.AUTOTUNE, deterministic=True)
 
 

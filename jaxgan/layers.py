@@ -18,6 +18,15 @@ output channels followed by a depth-to-space interleave, so no direction of it
 Likewise a stride-s convolution whose kernel size is a multiple of s is a stride-1
 convolution on a space-to-depth input, which keeps its input gradient from becoming
 a dilated convolution. `tests/layers_test.py` pins both against direct references.
+
+Mixed precision (`config.dtype`): every layer here computes in its `dtype` (None: the
+dtype of its input), with its parameters stored in float32 and cast at use, as Flax's own
+layers do with `dtype` and `param_dtype`; the gradients reaching the parameters are
+float32 again (the transpose of the cast). Sums over the batch stay float32 whatever the
+compute dtype: the weight gradients of `conv_transpose` accumulate in float32, and the
+normalisation layers compute their statistics and their whole normalisation in float32
+and only hand back the compute dtype (as `flax.linen.BatchNorm` keeps its statistics in
+float32 under `dtype=bfloat16`).
 """
 
 import functools
@@ -124,6 +133,12 @@ def _phase_taps(k: int, s: int, p: int):
   return m, offsets, np.array(taps)
 
 
+def _accumulator(dtype):
+  """The dtype sums over a batch are kept in: float32 for bfloat16 (and float16)
+  operands, the operands' own dtype when wider."""
+  return jnp.promote_types(dtype, jnp.float32)
+
+
 def _weight_grad(big: Array, small: Array, k: int, s: int) -> Array:
   """G[t_h, t_w] = sum over n, i, j of big[n, s*i + t_h, s*j + t_w] (outer) small[n, i, j].
 
@@ -143,11 +158,13 @@ def _weight_grad(big: Array, small: Array, k: int, s: int) -> Array:
     cols = []
     for b in range(m):
       shifted = phases[:, a:a + h, b:b + w]
-      cols.append(jnp.einsum("nhwrqc,nhwo->rqco", shifted, small))  # [s, s, C_big, C_small]
+      # Sums over batch and space, kept float32 when the operands are bfloat16.
+      cols.append(jnp.einsum("nhwrqc,nhwo->rqco", shifted, small,
+                             preferred_element_type=_accumulator(small.dtype)))  # [s, s, C_big, C_s]
     rows.append(jnp.stack(cols, axis=2))  # [s(r_h), s(r_w), m(b), C_big, C_small]
   g = jnp.stack(rows, axis=1)  # [s(r_h), m(a), s(r_w), m(b), ...]: tap t = s*a + r
   g = g.transpose(1, 0, 3, 2, 4, 5).reshape(m * s, m * s, g.shape[-2], c_small)
-  return g[:k, :k]
+  return g[:k, :k].astype(small.dtype)
 
 
 def _conv_transpose_subpixel(x: Array, kernel: Array, stride: int, padding: int,
@@ -214,9 +231,11 @@ def _conv_transpose_bwd(stride, padding, output_padding, residuals, dy):
   if x.shape[1] == x.shape[2] == 1:  # the 1x1 projection of z: one outer product
     extra = max(0, k - dy_shifted.shape[1])
     dy_shifted = jnp.pad(dy_shifted, ((0, 0), (0, extra), (0, extra), (0, 0)))[:, :k, :k]
-    return dx, jnp.einsum("nc,nhwo->hwco", x[:, 0, 0], dy_shifted)
+    dw = jnp.einsum("nc,nhwo->hwco", x[:, 0, 0], dy_shifted,
+                    preferred_element_type=_accumulator(x.dtype))
+    return dx, dw.astype(kernel.dtype)
   dw = _weight_grad(dy_shifted, x, k, stride).transpose(0, 1, 3, 2)
-  return dx, dw
+  return dx, dw.astype(kernel.dtype)
 
 
 conv_transpose.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
@@ -241,6 +260,7 @@ class Dense(nn.Module):
   layers (eriklindernoren/PyTorch-GAN's gan.py and cgan.py) train from that.
   """
   features: int
+  dtype: Any = None  # of the computation (None: the input's); parameters are float32
 
   @nn.compact
   def __call__(self, x):
@@ -249,6 +269,7 @@ class Dense(nn.Module):
                                                                          bound)
     kernel = self.param("kernel", uniform, (x.shape[-1], self.features))
     bias = self.param("bias", uniform, (self.features,))
+    x = x.astype(self.dtype or x.dtype)
     return x @ kernel.astype(x.dtype) + bias.astype(x.dtype)
 
 
@@ -261,6 +282,7 @@ class Conv(nn.Module):
   use_bias: bool = True
   kernel_init: Initializer = dcgan_kernel_init
   bias_init: Initializer = nn.initializers.zeros
+  dtype: Any = None  # of the computation (None: the input's); parameters are float32
 
   def apply_kernel(self, x, kernel):
     return conv(x, kernel, self.strides, self.padding)
@@ -269,6 +291,7 @@ class Conv(nn.Module):
   def __call__(self, x):
     kernel = self.param("kernel", self.kernel_init,
                         (self.kernel_size, self.kernel_size, x.shape[-1], self.features))
+    x = x.astype(self.dtype or x.dtype)
     y = self.apply_kernel(x, kernel.astype(x.dtype))
     if self.use_bias:
       y = y + self.param("bias", self.bias_init, (self.features,)).astype(x.dtype)
@@ -336,15 +359,20 @@ class BatchNorm(nn.Module):
   shapes (benchmarks/batch_norm.py). (Folding space into a wide reduced axis, reported
   faster in ../shared/PERF_NOTES.md, was slower here with the CPU flag set.) Scale
   starts from N(1, 0.02) (DCGAN init). Under `jit` on a `Mesh` with the batch sharded,
-  the statistics are reductions over the global batch.
+  the statistics are reductions over the global batch. Whatever the compute `dtype`, the
+  normalisation runs in float32 (statistics, running averages, scale and shift) and only
+  its output is cast to `dtype`.
   """
   train: bool = True
   momentum: float = 0.1  # PyTorch's convention: running = (1 - momentum) * running + momentum * batch
   epsilon: float = 1e-5
   scale_init: Initializer = dcgan_scale_init
+  dtype: Any = None  # of the output (None: the input's)
 
   @nn.compact
   def __call__(self, x):
+    dtype = self.dtype or x.dtype
+    x = x.astype(_accumulator(x.dtype))  # bfloat16 sums lose digits
     c = x.shape[-1]
     scale = self.param("scale", self.scale_init, (c,))
     bias = self.param("bias", nn.initializers.zeros, (c,))
@@ -352,13 +380,13 @@ class BatchNorm(nn.Module):
     ra_var = self.variable("batch_stats", "var", jnp.ones, (c,), jnp.float32)
     if not self.train:
       inv = lax.rsqrt(ra_var.value + self.epsilon) * scale
-      return ((x - ra_mean.value) * inv + bias).astype(x.dtype)
+      return ((x - ra_mean.value) * inv + bias).astype(dtype)
     y, mean, var = _batch_norm_train(x, scale, bias, self.epsilon)
     if not self.is_initializing():
       m = x.size // c
       ra_mean.value = (1 - self.momentum) * ra_mean.value + self.momentum * mean
       ra_var.value = (1 - self.momentum) * ra_var.value + self.momentum * var * m / max(m - 1, 1)
-    return y
+    return y.astype(dtype)
 
 
 def _spatial_sum(x: Array) -> Array:
@@ -400,25 +428,28 @@ class InstanceNorm(nn.Module):
   running statistics, eps 1e-5; each image and channel is normalised over its own H x W
   with the biased variance (Ulyanov et al. 2016). Sums as matrix products and the backward
   pass in closed form (`instance_norm`): forward+backward 2-9x faster than the plain
-  `jnp.mean` form on XLA:CPU at CycleGAN's shapes (1x16x16x64 to 1x256x256x64)."""
+  `jnp.mean` form on XLA:CPU at CycleGAN's shapes (1x16x16x64 to 1x256x256x64). In float32
+  whatever the compute `dtype`, as BatchNorm."""
   epsilon: float = 1e-5
+  dtype: Any = None  # of the output (None: the input's)
 
   @nn.compact
   def __call__(self, x):
-    return instance_norm(x, self.epsilon)
+    dtype = self.dtype or x.dtype
+    return instance_norm(x.astype(_accumulator(x.dtype)), self.epsilon).astype(dtype)
 
 
 NORMS = ("batch", "instance")
 
 
-def norm_layer(kind: str, train: bool, name: str | None = None) -> nn.Module:
+def norm_layer(kind: str, train: bool, name: str | None = None, dtype: Any = None) -> nn.Module:
   """The references' `get_norm_layer(kind)`: BatchNorm2d (affine, running statistics) or
   InstanceNorm2d (neither). Convolutions feeding InstanceNorm keep their bias
   (`uses_bias`), those feeding BatchNorm drop it (BatchNorm's shift replaces it)."""
   if kind == "batch":
-    return BatchNorm(train, name=name)
+    return BatchNorm(train, name=name, dtype=dtype)
   if kind == "instance":
-    return InstanceNorm(name=name)
+    return InstanceNorm(name=name, dtype=dtype)
   raise ConfigError(f"unknown norm {kind!r}; choose one of {', '.join(NORMS)}")
 
 

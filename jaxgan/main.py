@@ -17,6 +17,15 @@ import jaxgan  # noqa: F401  (sets CPU XLA flags before JAX starts its backend)
 
 FLAGS = flags.FLAGS
 
+# --distributed's settings: (flag, type, what it is, the environment variable read when the
+# flag is not given). JAX itself reads $JAX_COORDINATOR_ADDRESS; the other two follow suit.
+DISTRIBUTED_SETTINGS = (
+    ("coordinator_address", str, "host:port of process 0, which runs the coordinator",
+     "JAX_COORDINATOR_ADDRESS"),
+    ("num_processes", int, "the number of processes", "JAX_NUM_PROCESSES"),
+    ("process_id", int, "this process's index, 0 .. num_processes - 1", "JAX_PROCESS_ID"),
+)
+
 
 def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
   """The command line's flags, on `flag_values` (tests parse into a fresh set)."""
@@ -27,8 +36,15 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
                     "a sibling folder <workdir>.old-<time> and start afresh. Nothing is deleted.",
                     flag_values=flag_values)
   flags.DEFINE_bool("distributed", False,
-                    "Call jax.distributed.initialize() first (multi-host GPU/TPU jobs; "
-                    "cluster settings come from the environment).", flag_values=flag_values)
+                    "Join a multi-process job with jax.distributed.initialize() before anything "
+                    "else: each process reads its own shard, process 0 writes the logs. On TPU "
+                    "pods, SLURM and Open MPI JAX finds the job's settings itself; elsewhere "
+                    "give the three flags below (or their environment variables).",
+                    flag_values=flag_values)
+  for name, kind, what, env in DISTRIBUTED_SETTINGS:
+    define = flags.DEFINE_integer if kind is int else flags.DEFINE_string
+    define(name, None, f"With --distributed: {what} (default ${env}, else the cluster's).",
+           flag_values=flag_values)
   config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py).",
                                   lock_config=True, flag_values=flag_values)
   flags.mark_flags_as_required(["config", "workdir"], flag_values=flag_values)
@@ -85,12 +101,71 @@ def parse_flags(argv, flag_values: flags.FlagValues = FLAGS):
     sys.exit(2)
 
 
+def _from_env(name: str, kind: type):
+  value = os.environ.get(name)
+  try:
+    return None if value in (None, "") else kind(value)
+  except ValueError:
+    print(f"error: ${name}={value!r} is not an integer", file=sys.stderr)
+    sys.exit(2)
+
+
+def initialize_distributed(**given) -> None:
+  """`jax.distributed.initialize` with the `DISTRIBUTED_SETTINGS` given (None: not given),
+  else those of the environment.
+
+  JAX itself reads $JAX_COORDINATOR_ADDRESS; $JAX_NUM_PROCESSES and $JAX_PROCESS_ID are
+  read here with the same prefix. Whatever is still unset, JAX detects from the cluster
+  (TPU pods, SLURM, Open MPI, ...). When all three are given, its detection is skipped
+  (`cluster_detection_method="deactivate"`): on a machine outside any cluster it would
+  otherwise still probe for one. Must run before anything touches a JAX backend. On
+  the CPU, processes exchange gradients through gloo collectives (JAX 0.10's default;
+  set here where an older JAX defaults to none, which cannot cross processes).
+  """
+  import jax  # pylint: disable=import-outside-toplevel
+  kwargs = {name: given.get(name) if given.get(name) not in (None, "") else _from_env(env, kind)
+            for name, kind, _, env in DISTRIBUTED_SETTINGS}
+  if None not in kwargs.values():
+    kwargs["cluster_detection_method"] = "deactivate"
+  if getattr(jax.config, "jax_cpu_collectives_implementation", "gloo") in (None, "none"):
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  try:
+    jax.distributed.initialize(**kwargs)
+  except (ValueError, TypeError, RuntimeError) as e:  # missing or wrong settings, no coordinator
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    print(f"error: --distributed: {first} (give --coordinator_address, --num_processes and "
+          "--process_id, or run inside a cluster JAX recognises)", file=sys.stderr)
+    sys.exit(2)
+
+
+def _exit_hard_on_error(kind, value, tb) -> None:
+  """sys.excepthook of a multi-process job: report, then end the process at once.
+
+  A process that raised would otherwise wait in JAX's shutdown for the others, while they
+  wait for it in the step's all-reduce; exiting hard ends the wait for all of them (the
+  others lose their coordinator or their collective peer and stop with an error).
+  """
+  sys.__excepthook__(kind, value, tb)
+  sys.stderr.flush()
+  sys.stdout.flush()
+  os._exit(1)  # pylint: disable=protected-access
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   import jax  # pylint: disable=import-outside-toplevel
+  settings = {name: FLAGS[name].value for name, *_ in DISTRIBUTED_SETTINGS}
+  given = [name for name, value in settings.items() if value is not None]
+  if given and not FLAGS.distributed:  # else the run would silently train alone
+    print(f"error: --{given[0]} is a setting of --distributed, which was not given",
+          file=sys.stderr)
+    sys.exit(2)
   if FLAGS.distributed:
-    jax.distributed.initialize()
+    initialize_distributed(**settings)
+    sys.excepthook = _exit_hard_on_error
+    if jax.process_index() > 0:  # process 0 speaks for the job; the others only warn
+      logging.set_verbosity(logging.WARNING)
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   tf.config.set_visible_devices([], "GPU")  # TF only reads data; keep it off accelerators
 
@@ -100,6 +175,9 @@ def main(argv):
   try:
     train.train_and_evaluate(FLAGS.config, FLAGS.workdir, start_over=FLAGS.start_over)
   except errors.user_errors() as e:  # one clear line, no traceback
+    if jax.process_count() > 1:  # alone: the other processes must not wait for this one
+      print(f"error: {e}", file=sys.stderr, flush=True)
+      os._exit(1)  # pylint: disable=protected-access
     errors.exit_with(e)
 
 

@@ -169,8 +169,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   mesh = make_mesh()
   check_batch_size(config, mesh)
   families.create(config)  # a config mistake stops here, before the workdir is touched
-  # Missing data stops the run now, not after the state and the step have compiled.
-  input_pipeline.prepare_dataset(config.data)
+  # Missing data stops the run now, not after the state and the step have compiled. In a
+  # multi-host job process 0 prepares first: on a shared file system the others then find
+  # the dataset prepared instead of writing the same files at the same time.
+  if is_lead:
+    input_pipeline.prepare_dataset(config.data)
+  workdir_lib.sync_processes("jaxgan_prepare_dataset")
+  if not is_lead:
+    input_pipeline.prepare_dataset(config.data)
   with workdir_lib.claim(workdir, config.to_dict(), start_over, lead=is_lead):
     ckpts = checkpoint.Checkpoints(os.path.join(workdir, "checkpoints"), config.keep_checkpoints,
                                    remove_partial_saves=True)

@@ -39,7 +39,8 @@ class Classifier:
     self.image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
     self.net = models.create(config.model.classifier, "classifier",
                              image_size=config.data.image_size,
-                             num_classes=config.model.num_classes)
+                             num_classes=config.model.num_classes,
+                             dtype=config.get("dtype", "float32"))  # float32 only
     o = config.optimizer
     self.tx = optax.adam(o.learning_rate, b1=o.b1, b2=o.b2)
 

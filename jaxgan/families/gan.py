@@ -83,10 +83,11 @@ class GAN:
                         "config.model.num_classes (10 for MNIST)")
     # A multiclass D classifies instead of reading the label.
     self.d_reads_label = bool(self.num_classes) and not multiclass
+    dtype = config.get("dtype", "float32")  # runs saved before config.dtype existed: float32
     self.g = models.create(m.generator, "noise-to-image generator",
-                           image_size=config.data.image_size,
-                           channels=config.data.channels, ngf=m.ngf, num_classes=self.num_classes)
-    self.d = models.create(m.discriminator, "image discriminator",
+                           image_size=config.data.image_size, channels=config.data.channels,
+                           ngf=m.ngf, num_classes=self.num_classes, dtype=dtype)
+    self.d = models.create(m.discriminator, "image discriminator", dtype=dtype,
                            image_size=config.data.image_size, ndf=m.ndf,
                            num_classes=self.num_classes if self.d_reads_label else 0,
                            num_outputs=self.num_classes + 1 if multiclass else 1)

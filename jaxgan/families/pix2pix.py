@@ -69,10 +69,11 @@ class Pix2Pix:
     losses.gan_loss(self.loss, jnp.zeros(()), True)  # fail early on an unknown name
     self.lambda_l1 = config.loss.lambda_l1
     self.eval_mode = bool(config.get("eval_mode", False))
+    dtype = config.get("dtype", "float32")  # runs saved before config.dtype existed: float32
     self.g = models.create(m.generator, "image-to-image generator", channels=data.channels,
-                           ngf=m.ngf, norm=m.norm, dropout=m.dropout)
+                           ngf=m.ngf, norm=m.norm, dropout=m.dropout, dtype=dtype)
     self.d = models.create(m.discriminator, "patch discriminator", ndf=m.ndf,
-                           n_layers=m.n_layers, norm=m.norm)
+                           n_layers=m.n_layers, norm=m.norm, dtype=dtype)
     self.schedule, self.g_tx, self.d_tx = adam_pair(config)
 
   def init_state(self, rng: Array) -> GANState:

@@ -2,7 +2,9 @@
 
 `create(name, **kwargs)` passes each module only the keyword arguments it declares, so
 a family can hand every network the same description of the task (image size,
-channels, widths, number of classes) and each architecture takes what it uses.
+channels, widths, number of classes) and each architecture takes what it uses. The one
+exception is `dtype` (`config.dtype`, the compute dtype): a model without mixed precision
+is refused a dtype other than float32 rather than silently computing in float32.
 """
 
 import dataclasses
@@ -10,6 +12,7 @@ import functools
 from typing import Any, Callable
 
 import flax.linen as nn
+import jax.numpy as jnp
 
 from jaxgan.config import ConfigError
 
@@ -74,4 +77,8 @@ def create(name: str, kind: str | None = None, **kwargs: Any) -> nn.Module:
                       f"{', '.join(sorted(n for n, k in KINDS.items() if k == kind))}")
   factory = MODELS[name]
   fields = _fields(factory)
+  if "dtype" in kwargs:
+    kwargs["dtype"] = jnp.dtype(kwargs["dtype"])
+    if "dtype" not in fields and kwargs["dtype"] != jnp.float32:
+      raise ConfigError(f"model {name!r} computes in float32 only; set config.dtype='float32'")
   return factory(**{k: v for k, v in kwargs.items() if k in fields})

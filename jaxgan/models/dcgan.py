@@ -18,9 +18,13 @@ its first transposed convolution) and D reads the image with K label maps as ext
 input channels (channel k is 1 where the label is k). With `num_outputs` K + 1, D
 instead classifies: its last convolution gives K digit logits and one "fake" logit
 (Salimans et al. 2016, sec. 5), and takes no label.
+
+`dtype` is the compute dtype (`config.dtype`; `jaxgan.layers` on mixed precision):
+parameters and BatchNorm statistics stay float32, and both nets hand back float32 (images,
+logits), so that the losses are computed in float32.
 """
 
-from typing import Sequence, Tuple
+from typing import Any, Sequence, Tuple
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -53,17 +57,18 @@ class DCGANGenerator(nn.Module):
   channels: int = 3
   ngf: int = 64
   num_classes: int = 0
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, z, labels=None, train: bool = True):
     _check_size(self.image_size)
-    z = one_hot_concat(z, labels, self.num_classes)
+    z = one_hot_concat(z.astype(self.dtype), labels, self.num_classes)
     x = z.reshape(z.shape[0], 1, 1, z.shape[-1])
     for mult, k, s, p in GENERATOR_BLOCKS[self.image_size]:
-      x = ConvTranspose(self.ngf * mult, k, s, p, use_bias=False)(x)
-      x = nn.relu(BatchNorm(train)(x))
-    x = ConvTranspose(self.channels, 4, 2, 1, use_bias=False)(x)
-    return jnp.tanh(x)
+      x = ConvTranspose(self.ngf * mult, k, s, p, use_bias=False, dtype=self.dtype)(x)
+      x = nn.relu(BatchNorm(train, dtype=self.dtype)(x))
+    x = ConvTranspose(self.channels, 4, 2, 1, use_bias=False, dtype=self.dtype)(x)
+    return jnp.tanh(x).astype(jnp.float32)
 
 
 class DCGANDiscriminator(nn.Module):
@@ -75,6 +80,7 @@ class DCGANDiscriminator(nn.Module):
   ndf: int = 64
   num_classes: int = 0
   num_outputs: int = 1
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, labels=None, train: bool = True):
@@ -82,10 +88,10 @@ class DCGANDiscriminator(nn.Module):
     if x.shape[1:3] != (self.image_size, self.image_size):
       raise ConfigError(f"DCGAN discriminator for {self.image_size}x{self.image_size} "
                        f"images got shape {tuple(x.shape)}")
-    x = label_maps(x, labels, self.num_classes)
-    x = nn.leaky_relu(Conv(self.ndf, 4, 2, 1, use_bias=False)(x), 0.2)
+    x = label_maps(x.astype(self.dtype), labels, self.num_classes)
+    x = nn.leaky_relu(Conv(self.ndf, 4, 2, 1, use_bias=False, dtype=self.dtype)(x), 0.2)
     for mult, k, s, p in DISCRIMINATOR_BLOCKS[self.image_size]:
-      x = Conv(self.ndf * mult, k, s, p, use_bias=False)(x)
-      x = nn.leaky_relu(BatchNorm(train)(x), 0.2)
-    x = Conv(self.num_outputs, 4, 1, 0, use_bias=False)(x)
+      x = Conv(self.ndf * mult, k, s, p, use_bias=False, dtype=self.dtype)(x)
+      x = nn.leaky_relu(BatchNorm(train, dtype=self.dtype)(x), 0.2)
+    x = Conv(self.num_outputs, 4, 1, 0, use_bias=False, dtype=self.dtype)(x).astype(jnp.float32)
     return x.reshape(x.shape[0]) if self.num_outputs == 1 else x.reshape(x.shape[0], -1)

@@ -17,9 +17,13 @@ gan.py`, `implementations/cgan/cgan.py`), the most used PyTorch port of both:
 Linear layers keep PyTorch's default initialisation (the references never re-initialise
 them), embeddings N(0, 1) as `nn.Embedding`. D returns a logit (the sigmoid lives in the
 loss).
+
+`dtype` is the compute dtype (`config.dtype`): the input is cast to it at the entry and
+the layers of `jaxgan.layers` compute in the dtype they are given (BatchNorm in float32,
+parameters float32); images and logits come back float32.
 """
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -46,10 +50,11 @@ class MLPGenerator(nn.Module):
   channels: int = 1
   num_classes: int = 0
   hidden: Sequence[int] = (128, 256, 512, 1024)
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, z, labels=None, train: bool = True):
-    x = z
+    x = z = z.astype(self.dtype)
     embedding = _label_embedding(labels, self.num_classes, "the generator")
     if embedding is not None:
       x = jnp.concatenate([embedding.astype(z.dtype), z], axis=-1)  # the reference: cat(emb(y), z)
@@ -59,7 +64,8 @@ class MLPGenerator(nn.Module):
         x = BatchNorm(train, epsilon=REFERENCE_BATCHNORM_EPS, scale_init=nn.initializers.ones)(x)
       x = nn.leaky_relu(x, 0.2)
     x = Dense(self.image_size * self.image_size * self.channels)(x)
-    return jnp.tanh(x).reshape(z.shape[0], self.image_size, self.image_size, self.channels)
+    x = jnp.tanh(x).astype(jnp.float32)
+    return x.reshape(z.shape[0], self.image_size, self.image_size, self.channels)
 
 
 class MLPDiscriminator(nn.Module):
@@ -68,13 +74,14 @@ class MLPDiscriminator(nn.Module):
   num_classes: int = 0
   hidden: Sequence[int] = (512, 256)
   dropout: float = 0.0
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, images, labels=None, train: bool = True):
     if images.shape[1:3] != (self.image_size, self.image_size):
       raise ConfigError(f"MLP discriminator for {self.image_size}x{self.image_size} images got "
                         f"shape {tuple(images.shape)}")
-    x = images.reshape(images.shape[0], -1)
+    x = images.reshape(images.shape[0], -1).astype(self.dtype)
     embedding = _label_embedding(labels, self.num_classes, "the discriminator")
     if embedding is not None:
       x = jnp.concatenate([x, embedding.astype(x.dtype)], axis=-1)  # cat(flat image, emb(y))
@@ -83,4 +90,4 @@ class MLPDiscriminator(nn.Module):
       if i > 0 and self.dropout:
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
       x = nn.leaky_relu(x, 0.2)
-    return Dense(1)(x).reshape(images.shape[0])
+    return Dense(1)(x).astype(jnp.float32).reshape(images.shape[0])

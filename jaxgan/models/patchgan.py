@@ -8,10 +8,14 @@ channel (stride 1, bias). Its output is a map of logits, one per overlapping inp
 of side `receptive_field(n_layers)`: n = 3 (the paper's 70x70 PatchGAN) maps a 256x256
 input to 30x30. pix2pix feeds it the 6-channel concatenation (input, output), with
 BatchNorm (2,768,705 parameters at ndf 64); CycleGAN feeds it 3-channel images, with
-InstanceNorm (2,764,737).
+InstanceNorm (2,764,737). `dtype` is the compute dtype (`config.dtype`; `jaxgan.layers` on
+mixed precision); the logits come back float32, for losses in float32.
 """
 
+from typing import Any
+
 import flax.linen as nn
+import jax.numpy as jnp
 
 from jaxgan.config import ConfigError
 from jaxgan.layers import Conv, norm_layer, uses_bias
@@ -49,6 +53,7 @@ class PatchDiscriminator(nn.Module):
   ndf: int = 64
   n_layers: int = 3
   norm: str = "batch"  # jaxgan.layers.NORMS
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool = True):
@@ -60,12 +65,13 @@ class PatchDiscriminator(nn.Module):
     layers = patch_layers(self.n_layers, self.ndf)
     for i, (features, stride) in enumerate(layers):
       hidden = 0 < i < len(layers) - 1
-      x = Conv(features, KERNEL, stride, PADDING, use_bias=not hidden or uses_bias(self.norm))(x)
+      x = Conv(features, KERNEL, stride, PADDING, use_bias=not hidden or uses_bias(self.norm),
+               dtype=self.dtype)(x)
       if hidden:
-        x = norm_layer(self.norm, train)(x)
+        x = norm_layer(self.norm, train, dtype=self.dtype)(x)
       if i < len(layers) - 1:
         x = nn.leaky_relu(x, 0.2)
-    return x[..., 0]
+    return x[..., 0].astype(jnp.float32)
 
 
 def _smallest_input(n_layers: int) -> int:

@@ -39,7 +39,13 @@ differs from the course, and why:
   2023 course code upsamples by nearest-neighbour and a 5x5 convolution instead);
 - biases follow the reference's rule (a bias where InstanceNorm follows and on the last
   layer) where the course's `conv` drops them whenever a norm follows.
+
+`dtype` is the compute dtype (`config.dtype`): the input is cast to it at the entry and
+every layer of `jaxgan.layers` computes in the dtype it is given (norms in float32,
+parameters float32); the output image is float32.
 """
+
+from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -79,11 +85,13 @@ class ResnetGenerator(nn.Module):
   channels: int = 3   # the reference's output_nc
   ngf: int = 64
   norm: str = "instance"
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool = True):
     _check_input(x, 4, f"resnet_{self.n_blocks}blocks (two stride-2 downsamplings)")
     bias = uses_bias(self.norm)
+    x = x.astype(self.dtype)
     h = Conv(self.ngf, 7, use_bias=bias, name="c7s1_in")(reflect_pad(x, 3))
     h = nn.relu(norm_layer(self.norm, train, name="c7s1_in_norm")(h))
     for i in (1, 2):  # d128, d256
@@ -96,7 +104,7 @@ class ResnetGenerator(nn.Module):
                         name=f"u_{i}")(h)
       h = nn.relu(norm_layer(self.norm, train, name=f"u_{i}_norm")(h))
     h = Conv(self.channels, 7, use_bias=True, name="c7s1_out")(reflect_pad(h, 3))
-    return jnp.tanh(h)
+    return jnp.tanh(h).astype(jnp.float32)
 
 
 class CycleGenerator64(nn.Module):
@@ -106,12 +114,13 @@ class CycleGenerator64(nn.Module):
   channels: int = 3
   ngf: int = 32
   norm: str = "instance"
+  dtype: Any = jnp.float32  # as ResnetGenerator's
 
   @nn.compact
   def __call__(self, x, train: bool = True):
     _check_input(x, 4, "cycle_generator_64 (two stride-2 downsamplings)")
     bias = uses_bias(self.norm)
-    h = x
+    h = x.astype(self.dtype)
     for i in (1, 2):  # encoder: 64 -> 32 -> 16
       h = Conv(self.ngf * i, 4, 2, 1, use_bias=bias, name=f"conv_{i}")(h)
       h = nn.relu(norm_layer(self.norm, train, name=f"conv_{i}_norm")(h))
@@ -120,4 +129,4 @@ class CycleGenerator64(nn.Module):
     h = ConvTranspose(self.ngf, 4, 2, 1, use_bias=bias, name="deconv_1")(h)  # 16 -> 32
     h = nn.relu(norm_layer(self.norm, train, name="deconv_1_norm")(h))
     h = ConvTranspose(self.channels, 4, 2, 1, use_bias=True, name="deconv_2")(h)  # 32 -> 64
-    return jnp.tanh(h)
+    return jnp.tanh(h).astype(jnp.float32)

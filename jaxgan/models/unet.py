@@ -29,7 +29,12 @@ down path; `decoder_i` (i >= 1), level i's block output, i.e. the concatenation
 [encoder_{i-1}, up_i] that level i-1's transposed conv reads. For a 256x256x3 input to
 unet_256 the reference's [batch, 512, 32, 32] map (NCHW) is `decoder_3` here:
 [batch, 32, 32, 512] = encoder_2 (256 channels) joined with level 3's upsampled 256.
+
+`dtype` is the compute dtype (`config.dtype`; `jaxgan.layers` on mixed precision): the
+parameters and BatchNorm statistics stay float32 and the output image is float32.
 """
+
+from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -62,6 +67,7 @@ class UNetGenerator(nn.Module):
   ngf: int = 64
   norm: str = "batch"   # jaxgan.layers.NORMS
   dropout: float = 0.5  # 0 is the reference's --no_dropout
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool = True):
@@ -75,25 +81,28 @@ class UNetGenerator(nn.Module):
     widths = unet_widths(d, self.ngf)
     bias = uses_bias(self.norm)
 
-    skips = [Conv(widths[0], KERNEL, STRIDE, PADDING, use_bias=bias, name="down_0")(x)]
+    dt = self.dtype
+    skips = [Conv(widths[0], KERNEL, STRIDE, PADDING, use_bias=bias, name="down_0", dtype=dt)(x)]
     self.sow("intermediates", "encoder_0", skips[0])
     for i in range(1, d):
       h = nn.leaky_relu(skips[-1], 0.2)
-      h = Conv(widths[i], KERNEL, STRIDE, PADDING, use_bias=bias, name=f"down_{i}")(h)
+      h = Conv(widths[i], KERNEL, STRIDE, PADDING, use_bias=bias, name=f"down_{i}", dtype=dt)(h)
       if i < d - 1:
-        h = norm_layer(self.norm, train, name=f"down_norm_{i}")(h)
+        h = norm_layer(self.norm, train, name=f"down_norm_{i}", dtype=dt)(h)
       skips.append(h)
       self.sow("intermediates", f"encoder_{i}", h)
 
     h = skips[-1]
     for i in reversed(range(1, d)):
       h = nn.relu(h)
-      h = ConvTranspose(widths[i - 1], KERNEL, STRIDE, PADDING, use_bias=bias, name=f"up_{i}")(h)
-      h = norm_layer(self.norm, train, name=f"up_norm_{i}")(h)
+      h = ConvTranspose(widths[i - 1], KERNEL, STRIDE, PADDING, use_bias=bias, name=f"up_{i}",
+                        dtype=dt)(h)
+      h = norm_layer(self.norm, train, name=f"up_norm_{i}", dtype=dt)(h)
       if i in dropout_levels(d) and self.dropout > 0:
         h = nn.Dropout(self.dropout, deterministic=not train)(h)
       h = jnp.concatenate([skips[i - 1], h], axis=-1)
       self.sow("intermediates", f"decoder_{i}", h)
 
-    h = ConvTranspose(self.channels, KERNEL, STRIDE, PADDING, use_bias=True, name="up_0")(nn.relu(h))
-    return jnp.tanh(h)
+    h = ConvTranspose(self.channels, KERNEL, STRIDE, PADDING, use_bias=True, name="up_0",
+                      dtype=dt)(nn.relu(h))
+    return jnp.tanh(h).astype(jnp.float32)
