@@ -43,6 +43,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.split = "train"
   c.data.data_dir = config_dict.placeholder(str)    # TFDS data dir (default ~/tensorflow_datasets)
   c.data.manual_dir = config_dict.placeholder(str)  # pre-downloaded files, for offline machines
+  c.data.path = config_dict.placeholder(str)        # the folder of images of data.name=folder
   c.data.image_size = 28
   c.data.channels = 1
   c.data.shuffle_buffer = 0     # 0: the whole split when it is small, else 10_000
@@ -124,6 +125,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
     value = _get(config, name)
     if value is not None and not 0 <= value < 1:
       raise ConfigError(f"config.{name} must be in [0, 1), got {value}")
+  path, name = _get(config, "data.path"), _get(config, "data.name")
+  if path and name != "folder":  # a path that would be silently ignored
+    raise ConfigError(f"config.data.path is read by config.data.name=folder only (this config "
+                      f"reads {name!r}): drop it or pass --config.data.name=folder")
   on_nonfinite = _get(config, "divergence.on_nonfinite")
   if on_nonfinite is not None and on_nonfinite not in ("stop", "rollback"):
     raise ConfigError(f"config.divergence.on_nonfinite must be 'stop' or 'rollback', got "

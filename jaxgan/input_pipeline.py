@@ -51,6 +51,7 @@ from tensorflow_datasets.core.download import download_manager
 
 from jaxgan import datasets as _datasets  # noqa: F401  (registers jaxgan's TFDS builders)
 from jaxgan.datasets import DataError
+from jaxgan.datasets import folder as folder_dataset
 from jaxgan.config import ConfigError
 
 # TF only reads data here: keep it off any accelerator JAX will use.
@@ -68,6 +69,8 @@ NETWORK_TIMEOUT = 3.0
 # Paired datasets: the stored halves (jaxgan.datasets.pix2pix) that become (input, target)
 # for each `config.data.direction`, the reference's --direction.
 DIRECTIONS = {"AtoB": ("image_a", "image_b"), "BtoA": ("image_b", "image_a")}
+# The dataset name of any folder of images, `config.data.path` (jaxgan.datasets.folder).
+FOLDER = "folder"
 # Unpaired datasets: the two domains, each a split named phase + domain (trainA, testB, ...).
 DOMAINS = ("A", "B")
 
@@ -142,7 +145,13 @@ def prepare_dataset(data_config) -> tfds.core.DatasetBuilder:
 
 def _builder(data_config) -> tfds.core.DatasetBuilder:
   """TFDS's builder for config.data.name, or a ConfigError when TFDS has no such dataset
-  (or config of one)."""
+  (or config of one). `folder` is the folder `config.data.path` (jaxgan.datasets.folder)."""
+  if data_config.name == FOLDER:
+    if not data_config.get("path"):
+      raise ConfigError("config.data.name=folder reads the images of a folder: pass "
+                        "--config.data.path=DIR")
+    return folder_dataset.builder(data_config.path, data_config.channels,
+                                  data_config.get("data_dir"))
   try:
     return tfds.builder(data_config.name, data_dir=data_config.get("data_dir"))
   except ValueError as e:  # TFDS's DatasetNotFoundError, or an unknown builder config
