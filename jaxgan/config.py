@@ -137,8 +137,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
       raise ConfigError(f"config.{name} must be in [0, 1), got {value}")
   path, name = _get(config, "data.path"), _get(config, "data.name")
   if path and name != "folder":  # a path that would be silently ignored
-    raise ConfigError(f"config.data.path is read by config.data.name=folder only (this config "
-                      f"reads {name!r}): drop it or pass --config.data.name=folder")
+    raise ConfigError(f"config.data.path={path} is read by config.data.name=folder only (this "
+                      f"config reads {name!r}): pass --config.data.name=folder, or clear the "
+                      "path with --config.data.path=")
   _check_augment(config)
   on_nonfinite = _get(config, "divergence.on_nonfinite")
   if on_nonfinite is not None and on_nonfinite not in ("stop", "rollback"):

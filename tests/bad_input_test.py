@@ -48,7 +48,8 @@ from jaxgan import (checkpoint, config as config_lib, errors, families, inferenc
 from jaxgan.datasets import DataError
 
 CONFIGS = ["dcgan_mnist.py", "cdcgan_mnist.py", "cgan_multiclass_mnist.py", "gan_mnist.py",
-           "mnist_classifier.py", "pix2pix_facades_cpu.py", "cyclegan_grumpycat.py"]
+           "mnist_classifier.py", "pix2pix_facades_cpu.py", "cyclegan_grumpycat.py",
+           "dcgan_grumpycat.py"]
 CASES = collections.Counter()
 # JAXGAN_BAD_INPUT_SCALE=k runs k times the examples of each hypothesis test.
 SCALE = float(os.environ.get("JAXGAN_BAD_INPUT_SCALE", "1"))
@@ -95,7 +96,8 @@ NAMES = st.sampled_from(["", "x", "None", "mnist", "celeb_a", "pix2pix/facades",
                          "multiclass", "AtoB", "BtoA", "train", "test", "val[:1]", "rollback",
                          "unet_32", "dcgan_generator", "mlp_discriminator", "instance", "gan",
                          "classifier", "pix2pix", "cyclegan", "unpaired/grumpifycat",
-                         "resnet_9blocks", "cycle_generator_64", "/nonexistent", "folder"])
+                         "resnet_9blocks", "cycle_generator_64", "/nonexistent", "folder", "deluxe",
+                         "diffaugment", "color,cutout"])
 TEXT = st.text(st.characters(codec="ascii", exclude_categories=["Cc"]), max_size=8)
 ANY = st.one_of(INTS.map(str), FLOATS.map(repr), NAMES, TEXT, st.sampled_from(["true", "[1, 2]"]))
 
@@ -159,7 +161,8 @@ def start_of_training(config):
   train.check_batch_size(config, mesh)
   family = families.create(config)
   state = jax.eval_shape(family.init_state, jax.random.PRNGKey(config.seed))
-  batch = next(input_pipeline.create_train_iterator(config.data, config.batch_size, config.seed))
+  batch = next(input_pipeline.create_train_iterator(config.data, config.batch_size, config.seed,
+                                                    augment_config=config.get("augment")))
   jax.eval_shape(family.train_step, state, batch)
   if config.num_grid_images > 0:
     inputs = family.fixed_inputs(jax.random.PRNGKey(config.seed + 1), config.num_grid_images)

@@ -50,3 +50,27 @@ def test_unknown_model_and_size():
     models.create("stylegan")
   with pytest.raises(ConfigError, match="image sizes"):
     models.create("dcgan_generator", image_size=32).init(jax.random.PRNGKey(0), jnp.zeros((1, 100)))
+
+
+def test_course_dcgan_shapes_counts_and_layers():
+  """The CMU 16-726 course's DCGenerator / DCDiscriminator at conv_dim 32 (course_dcgan.py):
+  G 100*256*16 + 256*128*9 + 128*64*9 + 64*32*9 + (32*3*9 + 3), D 3*32*16 + 32*64*16 +
+  64*128*16 + 128*256*16 + (256*16 + 1); biases only on the last layers; PyTorch's
+  default initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+  g = models.create("course_dcgan_generator", image_size=64, channels=3, ngf=32)
+  d = models.create("course_dcgan_discriminator", image_size=64, ndf=32)
+  z = jnp.ones((2, 100))
+  g_vars = g.init(jax.random.PRNGKey(0), z, train=False)
+  images = g.apply(g_vars, z)
+  assert images.shape == (2, 64, 64, 3) and float(jnp.abs(images).max()) <= 1
+  d_vars = d.init(jax.random.PRNGKey(0), images, train=False)
+  assert d.apply(d_vars, images).shape == (2,)
+  assert count(g_vars) == 797_539 == 100*256*16 + 256*128*9 + 128*64*9 + 64*32*9 + 32*3*9 + 3
+  assert count(d_vars) == 693_761 == 3*32*16 + 32*64*16 + 64*128*16 + 128*256*16 + 256*16 + 1
+  assert set(g_vars) == {"params"} and set(d_vars) == {"params"}  # InstanceNorm: no state
+  biased = {name for name, p in {**g_vars["params"], **d_vars["params"]}.items() if "bias" in p}
+  assert biased == {"up_conv5", "conv5"}
+  kernel = g_vars["params"]["up_conv2"]["kernel"]  # fan_in 256 * 3 * 3
+  assert 0.8 / 48 < float(jnp.abs(kernel).max()) <= 1 / 48
+  with pytest.raises(ConfigError, match="defined for 64x64 images, not 32"):
+    models.create("course_dcgan_generator", image_size=32).init(jax.random.PRNGKey(0), z)

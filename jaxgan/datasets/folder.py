@@ -73,7 +73,7 @@ class Folder(tfds.core.GeneratorBasedBuilder):
 
   def _split_generators(self, dl_manager):
     del dl_manager  # nothing is downloaded
-    root = epath.Path(self.builder_config.path)
+    root = check_folder(self.builder_config.path)
     paths = image_files_below(root)
     if not paths:  # TFDS would fail on the empty split with an AssertionError
       raise DataError(f"{root} holds no images ({', '.join(IMAGE_EXTENSIONS)}, searched in "
@@ -143,12 +143,14 @@ def fingerprint(folder: epath.Path, channels: int) -> str:
 
 def builder(path, channels: int, data_dir=None) -> Folder:
   """The builder for the folder `path` at `channels` (1 or 3), prepared under
-  `<data_dir>/folder/` (module docstring); DataError for a missing folder, ConfigError for
-other channel counts."""
+  `<data_dir>/folder/` (module docstring); ConfigError for other channel counts. The
+folder is looked at only to name the dataset: a missing one is a DataError when the
+dataset is prepared, so that a config naming a folder this machine lacks still loads
+(under TFDS's mock data, say)."""
   if channels not in MODES:
     raise ConfigError(f"config.data.channels={channels}: the folder dataset gives 1-channel "
                       "(L) or 3-channel (RGB) images")
-  folder = check_folder(path)
+  folder = epath.Path(os.path.abspath(os.path.expanduser(str(path))))
   slug = re.sub(r"[^a-z0-9_]+", "_", folder.name.lower()).strip("_") or "root"
   config = FolderConfig(name=f"{slug}-{fingerprint(folder, channels)}", path=str(folder),
                         channels=channels, description=f"images of {folder}")
