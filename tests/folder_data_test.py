@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from conftest import SHARED_DATA, write_images
+from train_test import mock_data  # noqa: F401
 from jaxgan import config as config_lib, input_pipeline
 from jaxgan.datasets import DataError, folder
 
@@ -141,6 +142,14 @@ def test_one_prepared_dataset_per_folder_and_contents(tmp_path):
   assert name(tmp_path / "a") != first
   config = data_config(tmp_path / "a", tmp_path / "tfds")
   assert len(stored(config)) == 3
+
+
+def test_a_config_naming_a_missing_folder_loads_under_mock_data(tmp_path, mock_data):
+  """The folder is read when the dataset is prepared, not when it is named: configs whose
+  default folder this machine lacks (dcgan_grumpycat.py elsewhere) still run on mock data."""
+  config = data_config(tmp_path / "not_here", tmp_path / "tfds")
+  input_pipeline.prepare_dataset(config)
+  assert next(input_pipeline.create_train_iterator(config, 2, seed=0))["image"].shape == (2, 8, 8, 3)
 
 
 @pytest.mark.skipif(not GRUMPY_B.is_dir(), reason="the shared grumpy cats are not here")

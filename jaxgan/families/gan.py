@@ -14,7 +14,8 @@ mnist_gan in form: one pure function over explicit state):
 With `config.augment.kind=diffaugment` (DiffAugment, Zhao et al. 2020; jaxgan/augment.py)
 D sees T(x) wherever it sees an image: T(real) and T(G(z)) in step 2, T(G(z)) in step 3,
 each a fresh per-example draw, and G's gradient flows back through T. The keys come from
-a fold of z's key, so runs without augmentation draw exactly what they drew before.
+a fold of z's key, so runs without augmentation draw exactly what they drew before. The
+metrics D(x) and D(G(z)) are then D's scores of the augmented images, as D sees them.
 (`deluxe` augments the real images in the input pipeline instead.)
 
 Class-conditional models (`config.model.num_classes` K > 0; Mirza and Osindero 2014):
