@@ -196,3 +196,46 @@ def test_deluxe_refuses_paired_and_unpaired_data(cats):
   data.unpaired = True
   with pytest.raises(config_lib.ConfigError, match="deluxe augments single images"):
     input_pipeline.create_train_iterator(data, 4, 0, 0, augment_config)
+
+
+# ---------------------------------------------------------------------------------------
+# Against the reference's index arithmetic (DiffAugment_pytorch.py), draws given.
+
+
+def torch_translation(torch, x, tx, ty):
+  """The reference's rand_translation on NCHW with its shifts given: a gather from the
+  image zero-padded by one, at the grid + shift + 1 clamped to [0, side + 1]."""
+  n, _, h, w = x.shape
+  gb, gx, gy = torch.meshgrid(torch.arange(n), torch.arange(h), torch.arange(w), indexing="ij")
+  gx = torch.clamp(gx + tx.view(n, 1, 1) + 1, 0, h + 1)
+  gy = torch.clamp(gy + ty.view(n, 1, 1) + 1, 0, w + 1)
+  padded = torch.nn.functional.pad(x, [1, 1, 1, 1])
+  return padded.permute(0, 2, 3, 1)[gb, gx, gy].permute(0, 3, 1, 2)
+
+
+def torch_cutout(torch, x, ox, oy, size):
+  """The reference's rand_cutout on NCHW with its centres given: the size x size grid at
+  centre - size // 2, clamped to the image, set to 0 in a mask."""
+  n, _, h, w = x.shape
+  gb, gx, gy = torch.meshgrid(torch.arange(n), torch.arange(size), torch.arange(size),
+                              indexing="ij")
+  gx = torch.clamp(gx + ox.view(n, 1, 1) - size // 2, 0, h - 1)
+  gy = torch.clamp(gy + oy.view(n, 1, 1) - size // 2, 0, w - 1)
+  mask = torch.ones(n, h, w)
+  mask[gb, gx, gy] = 0
+  return x * mask.unsqueeze(1)
+
+
+def test_translation_and_cutout_equal_the_reference_index_arithmetic():
+  torch = pytest.importorskip("torch")
+  x = jax.random.uniform(KEY, (64, 16, 16, 3), minval=-1, maxval=1)
+  x_nchw = torch.from_numpy(np.asarray(x).transpose(0, 3, 1, 2).copy())
+  shifts = augment.translation_draws(jax.random.PRNGKey(1), x)
+  s = torch.from_numpy(np.asarray(shifts, np.int64))
+  want = torch_translation(torch, x_nchw, s[:, 0], s[:, 1]).numpy().transpose(0, 2, 3, 1)
+  np.testing.assert_array_equal(augment.translate(x, shifts), want)
+  centres = augment.cutout_draws(jax.random.PRNGKey(2), x)
+  c = torch.from_numpy(np.asarray(centres, np.int64))
+  want = torch_cutout(torch, x_nchw, c[:, 0], c[:, 1], 8).numpy().transpose(0, 2, 3, 1)
+  got = x * augment.cutout_mask(x.shape, centres)
+  np.testing.assert_array_equal(got, want)
