@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO, write_images
-from train_test import mock_data, tiny  # noqa: F401
+from train_test import assert_trees_equal, mock_data, params_of, tiny  # noqa: F401
 from jaxgan import augment, config as config_lib, families, input_pipeline, train
 
 KEY = jax.random.PRNGKey(0)
@@ -48,7 +48,8 @@ def test_translation_fills_vacated_pixels_with_zero():
 def test_cutout_is_a_32x32_zero_square_at_64_clipped_at_the_edges():
   assert augment.cutout_size(64) == 32
   ones = jnp.ones((3, 64, 64, 3))
-  mask = np.asarray(augment.cutout_mask(ones.shape, jnp.array([[32, 32], [0, 64], [10, 63]])))[..., 0]
+  centres = jnp.array([[32, 32], [0, 64], [10, 63]])
+  mask = np.asarray(augment.cutout_mask(ones.shape, centres))[..., 0]
   expected = np.ones((3, 64, 64))
   expected[0, 16:48, 16:48] = 0   # the whole square
   expected[1, 0:16, 48:64] = 0    # centre in the corner: a quarter of it
@@ -138,6 +139,19 @@ def test_one_step_with_augmentation(kind, tmp_path, mock_data):
                                                       "augment.color_jitter": True}),
                                    str(tmp_path))
   assert int(state.step) == 1
+
+
+@pytest.mark.parametrize("kind", ["diffaugment", "deluxe"])
+def test_resume_with_augmentation_equals_uninterrupted(kind, tmp_path, mock_data):
+  """T's keys come from the checkpointed RNG, deluxe's from (seed, epoch, position)."""
+  def config(steps):
+    return tiny(GRUMPYCAT, steps, **{"augment.kind": kind, "augment.color_jitter": True})
+
+  straight = train.train_and_evaluate(config(2), str(tmp_path / "straight"))
+  train.train_and_evaluate(config(1), str(tmp_path / "resumed"))
+  resumed = train.train_and_evaluate(config(2), str(tmp_path / "resumed"))
+  assert int(resumed.step) == 2
+  assert_trees_equal(params_of(resumed), params_of(straight))
 
 
 # ---------------------------------------------------------------------------------------

@@ -78,7 +78,8 @@ def test_a_one_channel_model_gets_grayscale(tmp_path):
   images = stored(config)
   assert all(image.shape[-1] == 1 for image in images.values())
   rgb = np.asarray(Image.open(tmp_path / "set" / "rgb.png"))
-  np.testing.assert_array_equal(images["rgb.png"][..., 0], np.asarray(Image.fromarray(rgb).convert("L")))
+  np.testing.assert_array_equal(images["rgb.png"][..., 0],
+                                np.asarray(Image.fromarray(rgb).convert("L")))
   batch = next(input_pipeline.create_train_iterator(config, 3, seed=0))
   assert batch["image"].shape == (3, 4, 4, 1)
 
@@ -149,7 +150,8 @@ def test_a_config_naming_a_missing_folder_loads_under_mock_data(tmp_path, mock_d
   default folder this machine lacks (dcgan_grumpycat.py elsewhere) still run on mock data."""
   config = data_config(tmp_path / "not_here", tmp_path / "tfds")
   input_pipeline.prepare_dataset(config)
-  assert next(input_pipeline.create_train_iterator(config, 2, seed=0))["image"].shape == (2, 8, 8, 3)
+  batch = next(input_pipeline.create_train_iterator(config, 2, seed=0))
+  assert batch["image"].shape == (2, 8, 8, 3)
 
 
 @pytest.mark.skipif(not GRUMPY_B.is_dir(), reason="the shared grumpy cats are not here")
