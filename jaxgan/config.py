@@ -5,7 +5,7 @@ sets (big_vision's habit: a docstring with the command, the machine, the wall ti
 the figure it reaches). Top-level names follow the Flax examples: `num_train_steps`,
 `batch_size` (global, over all devices and processes), `seed`, `log_every_steps`,
 `checkpoint_every_steps`. Nested sections group what belongs together: `data`, `model`,
-`loss`, `optimizer`, `divergence`.
+`loss`, `optimizer`, `augment`, `divergence`.
 
 A config file is Python that the user runs (as in the Flax examples); a run's
 `config.json` is plain JSON, read back with `json` (`load_json`), so nothing a workdir
@@ -47,6 +47,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.split = "train"
   c.data.data_dir = config_dict.placeholder(str)    # TFDS data dir (default ~/tensorflow_datasets)
   c.data.manual_dir = config_dict.placeholder(str)  # pre-downloaded files, for offline machines
+  c.data.path = config_dict.placeholder(str)        # the folder of images of data.name=folder
   c.data.image_size = 28
   c.data.channels = 1
   c.data.shuffle_buffer = 0     # 0: the whole split when it is small, else 10_000
@@ -66,6 +67,16 @@ def base_config() -> ml_collections.ConfigDict:
   c.optimizer.learning_rate = 2e-4
   c.optimizer.b1 = 0.5
   c.optimizer.b2 = 0.999
+
+  # Augmentation for small data (GANs of the `gan` family on single-image datasets):
+  # "none"; "deluxe": the course's random 1.1x resize-and-crop and flip of real images in
+  # the input pipeline (plus a colour jitter with color_jitter=True); "diffaugment": T(x)
+  # of DiffAugment (Zhao et al. 2020) on real and fake images wherever D sees them, with
+  # `policy` any comma-separated list of color, translation, cutout (jaxgan/augment.py).
+  c.augment = ml_collections.ConfigDict()
+  c.augment.kind = "none"
+  c.augment.policy = "color,translation,cutout"
+  c.augment.color_jitter = False
 
   # What the loop does when a loss or a part of the state becomes NaN or infinite
   # (jaxgan.divergence): "stop" (exit with the step and the quantities named), or
@@ -133,6 +144,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
   dtype = _get(config, "dtype")
   if dtype is not None and dtype not in DTYPES:
     raise ConfigError(f"config.dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+  path, name = _get(config, "data.path"), _get(config, "data.name")
+  if path and name != "folder":  # a path that would be silently ignored
+    raise ConfigError(f"config.data.path={path} is read by config.data.name=folder only (this "
+                      f"config reads {name!r}): pass --config.data.name=folder, or clear the "
+                      "path with --config.data.path=")
+  _check_augment(config)
   on_nonfinite = _get(config, "divergence.on_nonfinite")
   if on_nonfinite is not None and on_nonfinite not in ("stop", "rollback"):
     raise ConfigError(f"config.divergence.on_nonfinite must be 'stop' or 'rollback', got "
@@ -140,6 +157,24 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if (_get(config, "divergence.lr_factor") or 0) >= 1:
     raise ConfigError("config.divergence.lr_factor must be below 1 (it lowers the learning "
                       f"rate), got {config.divergence.lr_factor}")
+
+
+AUGMENT_KINDS = ("none", "deluxe", "diffaugment")
+
+
+def _check_augment(config) -> None:
+  kind = _get(config, "augment.kind")
+  if kind is None or kind == "none":
+    return
+  if kind not in AUGMENT_KINDS:
+    raise ConfigError(f"config.augment.kind must be one of {', '.join(AUGMENT_KINDS)}, got "
+                      f"{kind!r}")
+  if _get(config, "family") != "gan":
+    raise ConfigError(f"config.augment.kind={kind} is for the gan family (this config trains "
+                      f"{_get(config, 'family')!r}); set it to none")
+  if kind == "diffaugment":
+    from jaxgan import augment  # pylint: disable=import-outside-toplevel  (brings JAX)
+    augment.parse_policy(_get(config, "augment.policy") or "")
 
 
 def load(path: str) -> ml_collections.ConfigDict:

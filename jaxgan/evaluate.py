@@ -97,13 +97,13 @@ def test_accuracy(family, state, data_config) -> float:
   return float(np.mean(np.argmax(probs, -1) == test["label"]))
 
 
-def load_classifier(classifier_dir: str, data_config, config_file=CLASSIFIER_CONFIG,
-                    **data_overrides):
+def load_classifier(classifier_dir: str, data_config, config_file=None, **data_overrides):
   """(family, state) of the classifier in `classifier_dir`; when there is none, it is first
-  trained there with `config_file`, the run's data_dir and manual_dir and `data_overrides`
-  (config.data fields)."""
+  trained there with `config_file` (default: the MNIST classifier's), the run's data_dir and
+  manual_dir and `data_overrides` (config.data fields)."""
   from jaxgan import checkpoint, config as config_lib, train  # pylint: disable=import-outside-toplevel
   from jaxgan.inference import load_run  # pylint: disable=import-outside-toplevel
+  config_file = config_file or CLASSIFIER_CONFIG  # read at call time (tests replace it)
   if checkpoint.Checkpoints(os.path.join(classifier_dir, "checkpoints")).latest_step() is None:
     if not config_file.exists():
       raise FileNotFoundError(f"no classifier in {classifier_dir} and no {config_file} "

@@ -24,6 +24,14 @@ stays a pure function of (seed, start step). `create_eval_iterator` reads a spli
 its stored order, preprocessed as the reference's test.py does (resized straight to
 `image_size`, no crop, no flip).
 
+Single-image datasets can be augmented with `deluxe` (`config.augment.kind`; the CMU
+16-726 course's "deluxe" preprocessing, on real images only): each image, already resized
+and center-cropped to `image_size`, is resized to int(1.1 * image_size) (bicubic, as the
+course's `Resize(osize, BICUBIC)`), and each example gets a random `image_size` crop, a
+random horizontal flip and, with `config.augment.color_jitter`, a random brightness,
+contrast and saturation (`color_jitter`), all drawn from stateless seeds (seed, epoch,
+position) as the pairs' crops are, so exact resumption holds.
+
 Unpaired datasets (CycleGAN's, `config.data.unpaired`: TFDS `cycle_gan/*` and the package's
 `unpaired/*`, splits `trainA`, `trainB`, `testA`, `testB`) give batches of `A` and `B`
 images drawn independently, as the reference's `UnalignedDataset` with serial_batches off:
@@ -51,6 +59,7 @@ from tensorflow_datasets.core.download import download_manager
 
 from jaxgan import datasets as _datasets  # noqa: F401  (registers jaxgan's TFDS builders)
 from jaxgan.datasets import DataError
+from jaxgan.datasets import folder as folder_dataset
 from jaxgan.config import ConfigError
 
 # TF only reads data here: keep it off any accelerator JAX will use.
@@ -68,8 +77,19 @@ NETWORK_TIMEOUT = 3.0
 # Paired datasets: the stored halves (jaxgan.datasets.pix2pix) that become (input, target)
 # for each `config.data.direction`, the reference's --direction.
 DIRECTIONS = {"AtoB": ("image_a", "image_b"), "BtoA": ("image_b", "image_a")}
+# The dataset name of any folder of images, `config.data.path` (jaxgan.datasets.folder).
+FOLDER = "folder"
 # Unpaired datasets: the two domains, each a split named phase + domain (trainA, testB, ...).
 DOMAINS = ("A", "B")
+# `deluxe`: images are resized to this times image_size before the random crop (the
+# course's load_size = int(1.1 * opts.image_size)).
+DELUXE_LOAD_FACTOR = 1.1
+# `deluxe` with color_jitter: brightness + U(-d, d) on [0, 1] values, contrast and
+# saturation x U(1 - f, 1 + f). Our choice (the course leaves the jitter open): mild, so
+# that the cats keep their colours.
+JITTER_BRIGHTNESS = 0.1
+JITTER_CONTRAST = 0.1
+JITTER_SATURATION = 0.1
 
 
 class DataNotFoundError(DataError):
@@ -142,7 +162,13 @@ def prepare_dataset(data_config) -> tfds.core.DatasetBuilder:
 
 def _builder(data_config) -> tfds.core.DatasetBuilder:
   """TFDS's builder for config.data.name, or a ConfigError when TFDS has no such dataset
-  (or config of one)."""
+  (or config of one). `folder` is the folder `config.data.path` (jaxgan.datasets.folder)."""
+  if data_config.name == FOLDER:
+    if not data_config.get("path"):
+      raise ConfigError("config.data.name=folder reads the images of a folder: pass "
+                        "--config.data.path=DIR")
+    return folder_dataset.builder(data_config.path, data_config.channels,
+                                  data_config.get("data_dir"))
   try:
     return tfds.builder(data_config.name, data_dir=data_config.get("data_dir"))
   except ValueError as e:  # TFDS's DatasetNotFoundError, or an unknown builder config
@@ -264,6 +290,37 @@ def random_crop_and_flip(images: dict[str, tf.Tensor], size: int, flip: bool,
   return out
 
 
+def augment_kind(augment_config) -> str:
+  """`config.augment.kind`, "none" where a config has no augment section."""
+  return (augment_config or {}).get("kind", "none") or "none"
+
+
+def deluxe_load_size(size: int) -> int:
+  return int(DELUXE_LOAD_FACTOR * size)
+
+
+def color_jitter(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+  """uint8 [h, w, c] -> uint8: random brightness, contrast and saturation (the constants
+  JITTER_*), from the stateless seed `seed`; saturation only for RGB images."""
+  seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+  x = tf.cast(image, tf.float32) / 255.0
+  x = tf.image.stateless_random_brightness(x, JITTER_BRIGHTNESS, seeds[0])
+  x = tf.image.stateless_random_contrast(x, 1 - JITTER_CONTRAST, 1 + JITTER_CONTRAST, seeds[1])
+  if image.shape[-1] == 3:
+    x = tf.image.stateless_random_saturation(x, 1 - JITTER_SATURATION, 1 + JITTER_SATURATION,
+                                             seeds[2])
+  return tf.cast(tf.clip_by_value(tf.round(x * 255.0), 0, 255), tf.uint8)
+
+
+def deluxe(image: tf.Tensor, size: int, jitter: bool, seed: tf.Tensor) -> tf.Tensor:
+  """The course's deluxe augmentation of one image already resized to
+  `deluxe_load_size(size)`: a random size x size crop, a random horizontal flip, and
+  with `jitter` a random colour jitter (`color_jitter`); `seed`: stateless, int64 [2]."""
+  crop_seed, jitter_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+  image = random_crop_and_flip({"image": image}, size, True, crop_seed)["image"]
+  return color_jitter(image, jitter_seed) if jitter else image
+
+
 def _read_split(builder: tfds.core.DatasetBuilder, split, features: dict[str, str]):
   """The split in its stored order, images still encoded, only the images and label kept."""
   # shuffle_files=False and one file at a time: the same order on every run, so the
@@ -296,6 +353,16 @@ def _decoder(builder, data_config, features: dict[str, str], size: int):
     return out
 
   return decode
+
+
+def _then_resized(decode, size: int):
+  """`decode`, its image then resized to `size` x `size` (bicubic: `resize_bicubic`)."""
+
+  def decode_and_resize(ex):
+    ex = decode(ex)
+    return {**ex, "image": resize_bicubic(ex["image"], size)}
+
+  return decode_and_resize
 
 
 def _epochs(examples: tf.data.Dataset, buffer: int, seed: int, first_epoch: int,
@@ -352,10 +419,12 @@ def _check_channels(stream: tf.data.Dataset, data_config) -> None:
 
 def create_train_iterator(data_config, global_batch_size: int, seed: int,
                           start_step: int = 0, process_index: int | None = None,
-                          process_count: int | None = None) -> Iterator[dict[str, np.ndarray]]:
+                          process_count: int | None = None,
+                          augment_config=None) -> Iterator[dict[str, np.ndarray]]:
   """Endless batches {'image': float32 [B/P, S, S, C] in [-1, 1], 'label': int32 [B/P]}
   (paired datasets: 'input' and 'target' instead of 'image'; unpaired ones: 'A' and 'B'
-  and no label).
+  and no label). `augment_config` (`config.augment`): kind `deluxe` augments the images
+  of single-image datasets (module docstring); other kinds happen in the step.
 
   B is the global batch, P the number of processes; each process reads its own shard.
   Batch k of `start_step=s` equals batch s + k of `start_step=0`. `process_index` and
@@ -370,12 +439,17 @@ def create_train_iterator(data_config, global_batch_size: int, seed: int,
                      f"{processes} processes")
   local_batch = global_batch_size // processes
   builder = prepare_dataset(data_config)
+  deluxe_config = augment_config if augment_kind(augment_config) == "deluxe" else None
+  if deluxe_config and (is_unpaired(data_config) or data_config.get("direction")):
+    raise ConfigError("config.augment.kind=deluxe augments single images; pix2pix's and "
+                      "CycleGAN's data get their own crops and flips (config.data.load_size, "
+                      "config.data.flip)")
   if is_unpaired(data_config):
     stream = _unpaired_stream(builder, data_config, seed, start_step * global_batch_size,
                               index, processes)
   else:
     stream = _example_stream(builder, data_config, seed, start_step * local_batch, index,
-                             processes)
+                             processes, deluxe_config)
   stream = stream.batch(local_batch, drop_remainder=True).map(_to_float)
   _check_channels(stream, data_config)
   options = tf.data.Options()
@@ -402,9 +476,10 @@ def _check_epoch_length(data_config, actual: int, what: str) -> None:
 
 
 def _example_stream(builder, data_config, seed: int, start: int, index: int,
-                    processes: int) -> tf.data.Dataset:
+                    processes: int, deluxe_config=None) -> tf.data.Dataset:
   """Process `index`'s examples (of `processes`) from element `start` of its shard on:
-  single images, or pairs cropped and flipped alike."""
+  single images (with `deluxe_config`, the `deluxe` augmentation), or pairs cropped and
+  flipped alike."""
   features = image_features(data_config)
   _check_split(builder, data_config, data_config.split)
   _check_features(builder, data_config, features)
@@ -423,6 +498,9 @@ def _example_stream(builder, data_config, seed: int, start: int, index: int,
     _check_epoch_length(data_config,
                         builder.info.splits[data_config.split].num_examples, data_config.split)
   decode = _decoder(builder, data_config, features, stored)
+  if deluxe_config:  # cached at 1.1 x image_size, cropped back per epoch
+    stored = deluxe_load_size(size)
+    decode = _then_resized(decode, stored)
 
   cached = n * len(features) * stored * stored * channels <= CACHE_BYTES
   if cached:
@@ -432,7 +510,8 @@ def _example_stream(builder, data_config, seed: int, start: int, index: int,
   # The elements this process consumed before start: whole epochs are skipped by starting
   # the epoch counter later, the rest element by element.
   first_epoch, skip = divmod(start, n)
-  stream = _epochs(examples, buffer, seed, first_epoch, with_seeds=paired).skip(skip)
+  stream = _epochs(examples, buffer, seed, first_epoch,
+                   with_seeds=paired or bool(deluxe_config)).skip(skip)
   if not cached:  # shuffled and skipped as bytes: decode only what is trained on
     stream = stream.map(decode, tf.data.AUTOTUNE, deterministic=True)
   if paired:
@@ -443,6 +522,11 @@ def _example_stream(builder, data_config, seed: int, start: int, index: int,
       return {**images, "label": ex["label"]}
 
     stream = stream.map(augment, tf.data.AUTOTUNE, deterministic=True)
+  elif deluxe_config:
+    jitter = bool(deluxe_config.get("color_jitter", False))
+    stream = stream.map(
+        lambda ex: {"image": deluxe(ex["image"], size, jitter, ex["augment_seed"]),
+                    "label": ex["label"]}, tf.data.AUTOTUNE, deterministic=True)
   return stream
 
 

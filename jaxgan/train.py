@@ -204,7 +204,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
                "resuming" if start_step else "starting", start_step)
 
   data = input_pipeline.create_train_iterator(config.data, config.batch_size, config.seed,
-                                              start_step)
+                                              start_step, augment_config=config.get("augment"))
   train_step = compile_train_step(family, mesh)
   generate = jax.jit(family.generate, out_shardings=replicated(mesh))
   fixed = None

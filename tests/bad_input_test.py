@@ -8,9 +8,11 @@ checkpoint gives one clear line and a non-zero exit status, never a traceback.
   one line, a `jaxgan.errors.user_errors()` exception whose message is one line, or a
   config that trains.
 - Image folders (hypothesis): facades-style folders (train/ and val/ of side-by-side
-  pairs) and unpaired ones (trainA/ and trainB/ of single images) holding good pairs, grayscale, RGBA, palette and 16-bit images, mixed and odd
+  pairs), unpaired ones (trainA/, trainB/) and any folder of images (`folder`) holding
+  good pairs, grayscale, RGBA, palette and 16-bit images, mixed and odd
   sizes, other files, and broken ones (truncated, not an image, empty, a folder named
-  like an image, too small to be a pair), or no image at all. A broken file gives a
+  like an image (searched by `folder`, which looks in subfolders), too small to be a
+  pair), or no image at all. A broken file gives a
   DataError naming it; anything else prepares and yields batches of the configured shape.
   `FOLDER_CASES` lists the kinds; a new folder dataset adds its own `prepare` here.
 - Checkpoints: missing, half-written, truncated or emptied, each one line with the files
@@ -46,7 +48,8 @@ from jaxgan import (checkpoint, config as config_lib, errors, families, inferenc
 from jaxgan.datasets import DataError
 
 CONFIGS = ["dcgan_mnist.py", "cdcgan_mnist.py", "cgan_multiclass_mnist.py", "gan_mnist.py",
-           "mnist_classifier.py", "pix2pix_facades_cpu.py", "cyclegan_grumpycat.py"]
+           "mnist_classifier.py", "pix2pix_facades_cpu.py", "cyclegan_grumpycat.py",
+           "dcgan_grumpycat.py"]
 CASES = collections.Counter()
 # JAXGAN_BAD_INPUT_SCALE=k runs k times the examples of each hypothesis test.
 SCALE = float(os.environ.get("JAXGAN_BAD_INPUT_SCALE", "1"))
@@ -93,7 +96,8 @@ NAMES = st.sampled_from(["", "x", "None", "mnist", "celeb_a", "pix2pix/facades",
                          "multiclass", "AtoB", "BtoA", "train", "test", "val[:1]", "rollback",
                          "unet_32", "dcgan_generator", "mlp_discriminator", "instance", "gan",
                          "classifier", "pix2pix", "cyclegan", "unpaired/grumpifycat",
-                         "resnet_9blocks", "cycle_generator_64", "/nonexistent"])
+                         "resnet_9blocks", "cycle_generator_64", "/nonexistent", "folder", "deluxe",
+                         "diffaugment", "color,cutout"])
 TEXT = st.text(st.characters(codec="ascii", exclude_categories=["Cc"]), max_size=8)
 ANY = st.one_of(INTS.map(str), FLOATS.map(repr), NAMES, TEXT, st.sampled_from(["true", "[1, 2]"]))
 
@@ -157,7 +161,8 @@ def start_of_training(config):
   train.check_batch_size(config, mesh)
   family = families.create(config)
   state = jax.eval_shape(family.init_state, jax.random.PRNGKey(config.seed))
-  batch = next(input_pipeline.create_train_iterator(config.data, config.batch_size, config.seed))
+  batch = next(input_pipeline.create_train_iterator(config.data, config.batch_size, config.seed,
+                                                    augment_config=config.get("augment")))
   jax.eval_shape(family.train_step, state, batch)
   if config.num_grid_images > 0:
     inputs = family.fixed_inputs(jax.random.PRNGKey(config.seed + 1), config.num_grid_images)
@@ -236,7 +241,8 @@ def pair(rng, height, width, mode="RGB") -> Image.Image:
 
 # kind -> (suffix, bytes from (rng, height, width) or None for a folder, must fail: True,
 # False, or None when either is right (a truncated JPEG may still decode)). "too_small"
-# fails only as a pair (a 1x1 file cannot hold two images side by side).
+# fails only as a pair (a 1x1 file cannot hold two images side by side); "folder" only
+# where images are not searched for in subfolders.
 FOLDER_CASES = {
     "rgb_jpeg": (".jpg", lambda rng, h, w: encoded(pair(rng, h, w), "JPEG"), False),
     "rgb_png": (".png", lambda rng, h, w: encoded(pair(rng, h, w), "PNG"), False),
@@ -253,8 +259,9 @@ FOLDER_CASES = {
     "empty": (".jpg", lambda rng, h, w: b"", True),
     "html": (".jpg", lambda rng, h, w: b"<html>rate limited</html>", True),
     "too_small": (".png", lambda rng, h, w: encoded(pair(rng, 1, 1), "PNG"), "pairs"),
-    "folder": (".jpg", None, True),
+    "folder": (".jpg", None, "flat"),
 }
+IGNORED = "ignored"  # an entry that is no image to the dataset (a text file; a subfolder)
 
 
 @st.composite
@@ -272,7 +279,7 @@ def facades_dataset(root: pathlib.Path, data_dir):
   config = tiny(str(REPO / "configs" / "pix2pix_facades_cpu.py"), **{
       "data.manual_dir": str(root), "data.data_dir": str(data_dir), "data.image_size": 16,
       "data.load_size": 18, "data.num_train_examples": 1, "batch_size": 2})
-  return root / "train", config, ("input", "target"), True
+  return root / "train", config, ("input", "target"), "pairs"
 
 
 def unpaired_dataset(root: pathlib.Path, data_dir):
@@ -281,14 +288,24 @@ def unpaired_dataset(root: pathlib.Path, data_dir):
   config = tiny(str(REPO / "configs" / "cyclegan_grumpycat.py"), **{
       "data.manual_dir": str(root), "data.data_dir": str(data_dir), "data.image_size": 16,
       "data.load_size": 18, "data.num_train_examples": 1, "batch_size": 2})
-  return root / "trainA", config, ("A", "B"), False
+  return root / "trainA", config, ("A", "B"), "flat"
 
 
-DATASETS = {"facades": facades_dataset, "unpaired": unpaired_dataset}
+def folder_dataset(root: pathlib.Path, data_dir):
+  """folder: the drawn folder is the whole dataset, searched recursively; a tiny config."""
+  config = tiny(str(REPO / "configs" / "dcgan_mnist.py"), **{
+      "data.name": "folder", "data.path": str(root / "images"), "data.data_dir": str(data_dir),
+      "data.image_size": 16, "data.channels": 3, "batch_size": 2})
+  return root / "images", config, ("image",), "tree"
 
 
-def write_folder(folder: pathlib.Path, files, seed: int, pairs: bool) -> dict[str, bool]:
-  """Writes the drawn files into `folder`; returns {path: must fail}."""
+DATASETS = {"facades": facades_dataset, "unpaired": unpaired_dataset, "folder": folder_dataset}
+
+
+def write_folder(folder: pathlib.Path, files, seed: int, layout: str) -> dict[str, bool | str]:
+  """Writes the drawn files into `folder`; returns {path: must fail, or IGNORED}. `layout`:
+  "pairs" (side-by-side images), "flat" (single images, no subfolders), "tree" (single
+  images, subfolders searched)."""
   rng = np.random.default_rng(seed)
   folder.mkdir(parents=True)
   outcome = {}
@@ -299,7 +316,13 @@ def write_folder(folder: pathlib.Path, files, seed: int, pairs: bool) -> dict[st
       path.mkdir()
     else:
       path.write_bytes(make(rng, height, width))
-    outcome[str(path)] = pairs if fails == "pairs" else fails
+    if suffix == ".txt" or (make is None and layout == "tree"):
+      fails = IGNORED
+    elif fails == "pairs":  # a 1x1 image is too small only to be a pair
+      fails = layout == "pairs"
+    elif fails == "flat":  # a folder named like an image, where none is searched
+      fails = True
+    outcome[str(path)] = fails
   return outcome
 
 
@@ -312,9 +335,9 @@ def test_image_folders_prepare_or_name_the_bad_file(dataset, files, seed, tmp_pa
   CASES[f"image folders ({dataset})"] += 1
   monkeypatch.setattr(input_pipeline, "network_available", lambda url: False)
   root = tmp_path_factory.mktemp("folder")
-  folder, config, keys, pairs = DATASETS[dataset](root / "set", root / "tfds")
-  outcome = write_folder(folder, files, seed, pairs)
-  images = sorted(p for p in outcome if os.path.splitext(p)[1].lower() != ".txt")
+  folder, config, keys, layout = DATASETS[dataset](root / "set", root / "tfds")
+  outcome = write_folder(folder, files, seed, layout)
+  images = sorted(p for p in outcome if outcome[p] != IGNORED)
   try:
     input_pipeline.prepare_dataset(config.data)
     batch = next(input_pipeline.create_train_iterator(config.data, config.batch_size,

@@ -4,6 +4,8 @@
 - `unpaired/grumpifycat`, `unpaired/apple2orange64`, `unpaired/apple2orange`
   (`unpaired.py`): CycleGAN's two-folder sets (trainA/ trainB/ [testA/ testB/]) from
   local folders, as TFDS's `cycle_gan/*` gives them.
+- `folder` (`folder.py`): any folder of images (`--config.data.path=DIR`), one unlabelled
+  split `train`, prepared once per folder and its contents.
 """
 
 
@@ -14,5 +16,6 @@ class DataError(Exception):
   `jaxgan.input_pipeline` exports it."""
 
 
+from jaxgan.datasets import folder  # noqa: E402,F401  (registers folder)
 from jaxgan.datasets import pix2pix  # noqa: E402,F401  (registers pix2pix/*)
 from jaxgan.datasets import unpaired  # noqa: E402,F401  (registers unpaired/*)

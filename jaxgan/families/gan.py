@@ -11,6 +11,13 @@ mnist_gan in form: one pure function over explicit state):
 3. update G on `generator_loss(D'(G(z)))` through the updated D', reusing the forward
    pass of step 1 (its vjp), as the tutorial backpropagates through the same `fake`.
 
+With `config.augment.kind=diffaugment` (DiffAugment, Zhao et al. 2020; jaxgan/augment.py)
+D sees T(x) wherever it sees an image: T(real) and T(G(z)) in step 2, T(G(z)) in step 3,
+each a fresh per-example draw, and G's gradient flows back through T. The keys come from
+a fold of z's key, so runs without augmentation draw exactly what they drew before. The
+metrics D(x) and D(G(z)) are then D's scores of the augmented images, as D sees them.
+(`deluxe` augments the real images in the input pipeline instead.)
+
 Class-conditional models (`config.model.num_classes` K > 0; Mirza and Osindero 2014):
 each generated image is asked for a label drawn uniformly from the K classes; G
 receives it, and D scores the image against that same label (D reads the label with
@@ -27,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxgan import losses, models, visualize
+from jaxgan import augment, losses, models, visualize
 from jaxgan.config import ConfigError
 
 Array = jax.Array
@@ -93,6 +100,11 @@ class GAN:
                            num_outputs=self.num_classes + 1 if multiclass else 1)
     self.g_tx = adam(config.optimizer)
     self.d_tx = adam(config.optimizer)
+    # DiffAugment's T, or None: the policy is checked here, before anything compiles.
+    augment_config = config.get("augment") or {}
+    self.policy = None
+    if augment_config.get("kind") == "diffaugment":
+      self.policy = ",".join(augment.parse_policy(augment_config.get("policy") or ""))
     # Conditional grids: one row per class, the same noise down each column.
     self.grid_columns = max(1, config.num_grid_images // self.num_classes) if self.num_classes else 0
 
@@ -117,12 +129,17 @@ class GAN:
                                    mutable=["batch_stats"], rngs={"dropout": rng})
     return logits, updates["batch_stats"]
 
+  def _t(self, images: Array, rng: Array) -> Array:
+    """DiffAugment's T(images) under the configured policy; the images themselves without."""
+    return images if self.policy is None else augment.diff_augment(images, rng, self.policy)
+
   def train_step(self, state: GANState, batch: dict[str, Array]):
     real = batch["image"]
     rng, z_rng = jax.random.split(state.rng)
     # Keys for labels and dropout come from a fold of z's key, so unconditional models
     # without dropout draw exactly the noise they drew before these existed.
     label_rng, *d_rngs = jax.random.split(jax.random.fold_in(z_rng, 1), 4)
+    t_rngs = jax.random.split(jax.random.fold_in(z_rng, 2), 3)  # T in D's and G's steps
     z = jax.random.normal(z_rng, (real.shape[0], self.latent_dim), real.dtype)
     # The label each generated image is asked for; D scores it against the same label.
     real_labels = fake_labels = None
@@ -139,8 +156,10 @@ class GAN:
     fake, g_vjp, g_batch_stats = jax.vjp(generate, g.params, has_aux=True)
 
     def d_loss_fn(params):
-      real_logits, stats = self._apply_d(params, d.batch_stats, real, real_labels, d_rngs[0])
-      fake_logits, stats = self._apply_d(params, stats, fake, fake_labels, d_rngs[1])
+      real_logits, stats = self._apply_d(params, d.batch_stats, self._t(real, t_rngs[0]),
+                                         real_labels, d_rngs[0])
+      fake_logits, stats = self._apply_d(params, stats, self._t(fake, t_rngs[1]), fake_labels,
+                                         d_rngs[1])
       loss = losses.discriminator_loss(self.loss, real_logits, fake_logits, real_labels)
       return loss, (stats, real_logits, fake_logits)
 
@@ -149,7 +168,8 @@ class GAN:
     d = optimizer_step(self.d_tx, d, d_grads, d_stats)
 
     def g_loss_fn(fake_images):
-      logits, stats = self._apply_d(d.params, d.batch_stats, fake_images, fake_labels, d_rngs[2])
+      logits, stats = self._apply_d(d.params, d.batch_stats, self._t(fake_images, t_rngs[2]),
+                                    fake_labels, d_rngs[2])
       return losses.generator_loss(self.loss, logits, fake_labels), (stats, logits)
 
     (g_loss, (d_stats, fake_logits_after)), fake_grad = jax.value_and_grad(

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from jaxgan.config import ConfigError
 
 from jaxgan.models.classifier import DomainClassifier, MNISTClassifier
+from jaxgan.models.course_dcgan import DCDiscriminator, DCGenerator
 from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
 from jaxgan.models.patchgan import PatchDiscriminator
@@ -26,6 +27,9 @@ from jaxgan.models.unet import UNetGenerator
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "dcgan_generator": DCGANGenerator,
     "dcgan_discriminator": DCGANDiscriminator,
+    # CMU 16-726 "When Cats meet GANs": the course's smaller 64x64 DCGAN (conv_dim 32).
+    "course_dcgan_generator": DCGenerator,
+    "course_dcgan_discriminator": DCDiscriminator,
     "mlp_generator": MLPGenerator,
     # eriklindernoren/PyTorch-GAN gan.py: 784 -> 512 -> 256 -> 1.
     "mlp_discriminator": functools.partial(MLPDiscriminator, hidden=(512, 256), dropout=0.0),
@@ -49,11 +53,13 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 # belongs would fail deep in Flax). Models not listed here are not checked.
 KINDS: dict[str, str] = {
     "dcgan_generator": "noise-to-image generator",
+    "course_dcgan_generator": "noise-to-image generator",
     "mlp_generator": "noise-to-image generator",
     **{f"unet_{2 ** d}": "image-to-image generator" for d in range(5, 9)},
     **{f"resnet_{n}blocks": "image-to-image generator" for n in (6, 9)},
     "cycle_generator_64": "image-to-image generator",
     "dcgan_discriminator": "image discriminator",
+    "course_dcgan_discriminator": "image discriminator",
     "mlp_discriminator": "image discriminator",
     "cgan_mlp_discriminator": "image discriminator",
     "patch_discriminator": "patch discriminator",
