@@ -24,7 +24,9 @@ measured 0.096 s per step (30 steps after 14 s of initialisation and compilation
 per epoch, about 26 min for the 16,304 steps, plus evaluation grids and checkpoints.
 `python benchmarks/cyclegan_step.py --threads 1` timed the same step of the reference in
 PyTorch at 0.104-0.107 s against jaxgan's 0.099-0.101 s.
-Expected figures (eval.json on the training images): not measured yet.
+Measured (seed 0, 43 min wall on the shared CPU; README "CycleGAN"): in the target domain
+A -> B 0.935, B -> A 0.929; cycle L1 0.139 / 0.139 (eval.json on the training images;
+domain classifier 0.955 on held-out images).
 """
 
 from jaxgan.config import load_sibling
