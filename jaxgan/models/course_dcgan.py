@@ -22,6 +22,7 @@ D 3*32*16 + 32*64*16 + 64*128*16 + 128*256*16 + (256*16 + 1) = 693,761.
 """
 
 import math
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -41,11 +42,12 @@ def torch_default_init(fan_in: int):
   return lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -bound, bound)
 
 
-def course_conv(x, features: int, k: int, stride: int, padding: int, bias: bool, name: str):
-  """The course's `nn.Conv2d` with its default initialisation."""
+def course_conv(x, features: int, k: int, stride: int, padding: int, bias: bool, name: str,
+                dtype=jnp.float32):
+  """The course's `nn.Conv2d` with its default initialisation, computing in `dtype`."""
   init = torch_default_init(x.shape[-1] * k * k)
   return Conv(features, k, stride, padding, use_bias=bias, kernel_init=init, bias_init=init,
-              name=name)(x)
+              name=name, dtype=dtype)(x)
 
 
 def _check(image_size: int, num_classes: int, what: str) -> None:
@@ -68,19 +70,20 @@ class DCGenerator(nn.Module):
   ngf: int = 32  # the course's conv_dim
   num_classes: int = 0
   norm: str = "instance"
+  dtype: Any = jnp.float32  # compute dtype (config.dtype); images come out float32
 
   @nn.compact
   def __call__(self, z, labels=None, train: bool = True):
     del labels  # unconditional (checked below)
     _check(self.image_size, self.num_classes, "DCGenerator")
-    x = z.reshape(z.shape[0], 1, 1, z.shape[-1])
-    x = course_conv(x, self.ngf * WIDTHS[0], 4, 1, 3, False, "up_conv1")  # 1x1 -> 4x4
-    x = nn.relu(norm_layer(self.norm, train, name="up_conv1_norm")(x))
+    x = z.reshape(z.shape[0], 1, 1, z.shape[-1]).astype(self.dtype)
+    x = course_conv(x, self.ngf * WIDTHS[0], 4, 1, 3, False, "up_conv1", self.dtype)  # 1 -> 4
+    x = nn.relu(norm_layer(self.norm, train, name="up_conv1_norm", dtype=self.dtype)(x))
     for i, mult in enumerate(WIDTHS[1:], start=2):  # 4 -> 8 -> 16 -> 32
-      x = course_conv(upsample(x), self.ngf * mult, 3, 1, 1, False, f"up_conv{i}")
-      x = nn.relu(norm_layer(self.norm, train, name=f"up_conv{i}_norm")(x))
-    x = course_conv(upsample(x), self.channels, 3, 1, 1, True, "up_conv5")  # 32 -> 64
-    return jnp.tanh(x)
+      x = course_conv(upsample(x), self.ngf * mult, 3, 1, 1, False, f"up_conv{i}", self.dtype)
+      x = nn.relu(norm_layer(self.norm, train, name=f"up_conv{i}_norm", dtype=self.dtype)(x))
+    x = course_conv(upsample(x), self.channels, 3, 1, 1, True, "up_conv5", self.dtype)  # 64
+    return jnp.tanh(x).astype(jnp.float32)
 
 
 class DCDiscriminator(nn.Module):
@@ -89,6 +92,7 @@ class DCDiscriminator(nn.Module):
   ndf: int = 32  # the course's conv_dim
   num_classes: int = 0
   norm: str = "instance"
+  dtype: Any = jnp.float32  # compute dtype (config.dtype); logits come out float32
 
   @nn.compact
   def __call__(self, x, labels=None, train: bool = True):
@@ -97,8 +101,9 @@ class DCDiscriminator(nn.Module):
     if x.shape[1:3] != (IMAGE_SIZE, IMAGE_SIZE):
       raise ConfigError(f"the course's DCDiscriminator takes {IMAGE_SIZE}x{IMAGE_SIZE} images, "
                         f"got shape {tuple(x.shape)}")
+    x = x.astype(self.dtype)
     for i, mult in enumerate(WIDTHS[::-1], start=1):  # 64 -> 32 -> 16 -> 8 -> 4
-      x = course_conv(x, self.ndf * mult, 4, 2, 1, False, f"conv{i}")
-      x = nn.relu(norm_layer(self.norm, train, name=f"conv{i}_norm")(x))
-    x = course_conv(x, 1, 4, 1, 0, True, "conv5")  # 4 -> 1
-    return x.reshape(x.shape[0])
+      x = course_conv(x, self.ndf * mult, 4, 2, 1, False, f"conv{i}", self.dtype)
+      x = nn.relu(norm_layer(self.norm, train, name=f"conv{i}_norm", dtype=self.dtype)(x))
+    x = course_conv(x, 1, 4, 1, 0, True, "conv5", self.dtype)  # 4 -> 1
+    return x.reshape(x.shape[0]).astype(jnp.float32)
