@@ -37,6 +37,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.sample_every_steps = 500    # fixed-noise grid to samples/ and TensorBoard
   c.num_grid_images = 64
   c.keep_checkpoints = 3
+  c.overfit_every_steps = 0     # D on held-out vs training images (data.holdout); 0: at logs
   # The networks' compute dtype, one of DTYPES: "bfloat16" is mixed precision (the
   # networks compute in bfloat16; parameters, optimizer states, normalisation statistics
   # and losses stay float32). Not an architecture field: a run may switch it on resume.
@@ -51,6 +52,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.image_size = 28
   c.data.channels = 1
   c.data.shuffle_buffer = 0     # 0: the whole split when it is small, else 10_000
+  # The first `holdout` images of the split (stored order) are never trained on: the loop
+  # scores them with D next to as many training images (d_real_heldout, d_real_train,
+  # d_real_gap in metrics.jsonl; overfitting.png) every `overfit_every_steps` steps (0: at
+  # every log). Families with `discriminator_scores` (gan); 0: off.
+  c.data.holdout = 0
 
   c.model = ml_collections.ConfigDict()
   c.model.generator = "dcgan_generator"
@@ -132,7 +138,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
                "optimizer.learning_rate", "divergence.lr_factor"]:
     _check_positive(config, name)
   for name in ["num_grid_images", "model.num_classes", "divergence.max_rollbacks",
-               "data.shuffle_buffer", "schedule.n_epochs", "schedule.n_epochs_decay",
+               "data.shuffle_buffer", "data.holdout", "overfit_every_steps", "schedule.n_epochs", "schedule.n_epochs_decay",
                "loss.lambda_l1"]:
     value = _get(config, name)
     if value is not None and not 0 <= value < math.inf:

@@ -290,6 +290,34 @@ def random_crop_and_flip(images: dict[str, tf.Tensor], size: int, flip: bool,
   return out
 
 
+def holdout_count(data_config) -> int:
+  """`config.data.holdout`: how many images of the split's stored head are held out."""
+  return int(data_config.get("holdout") or 0)
+
+
+def _check_holdout(data_config) -> int:
+  k = holdout_count(data_config)
+  if k and (is_unpaired(data_config) or "[" in data_config.split or "+" in data_config.split):
+    raise ConfigError(f"config.data.holdout={k} holds out the first images of one whole split "
+                      f"of single or paired images; {data_config.name} {data_config.split!r} "
+                      "is not one: set config.data.holdout=0")
+  return k
+
+
+def training_split(data_config) -> str:
+  """The split that is trained on: `config.data.split` without its first
+  `config.data.holdout` images (`train[24:]`), all of it without a holdout."""
+  k = _check_holdout(data_config)
+  return f"{data_config.split}[{k}:]" if k else data_config.split
+
+
+def heldout_split(data_config) -> str | None:
+  """The held-out head of `config.data.split` (`train[:24]`), never trained on; None
+  without a holdout."""
+  k = _check_holdout(data_config)
+  return f"{data_config.split}[:{k}]" if k else None
+
+
 def augment_kind(augment_config) -> str:
   """`config.augment.kind`, "none" where a config has no augment section."""
   return (augment_config or {}).get("kind", "none") or "none"
@@ -484,19 +512,18 @@ def _example_stream(builder, data_config, seed: int, start: int, index: int,
   _check_split(builder, data_config, data_config.split)
   _check_features(builder, data_config, features)
   paired = "input" in features
-  shard = tfds.split_for_jax_process(data_config.split, process_index=index,
-                                     process_count=processes)
+  split = training_split(data_config)  # without the held-out images
+  shard = tfds.split_for_jax_process(split, process_index=index, process_count=processes)
   examples = _read_split(builder, shard, features)
   n = int(examples.cardinality())  # this process's shard; TFDS always knows it
   if n <= 0:
-    raise DataError(f"{data_config.name} {data_config.split}: no examples for process "
+    raise DataError(f"{data_config.name} {split}: no examples for process "
                     f"{index} of {processes}")
   size, channels = data_config.image_size, data_config.channels
   # Paired images are cached at load_size and cropped to image_size per epoch.
   stored = _load_size(data_config) if paired else size
-  if data_config.split in builder.info.splits:
-    _check_epoch_length(data_config,
-                        builder.info.splits[data_config.split].num_examples, data_config.split)
+  if split in builder.info.splits:
+    _check_epoch_length(data_config, builder.info.splits[split].num_examples, split)
   decode = _decoder(builder, data_config, features, stored)
   if deluxe_config:  # cached at 1.1 x image_size, cropped back per epoch
     stored = deluxe_load_size(size)

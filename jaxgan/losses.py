@@ -86,10 +86,23 @@ def generator_loss(kind: str, fake_logits: Array, fake_labels: Array | None = No
   return gan_loss(kind, fake_logits, True)
 
 
+def _real_scores(kind: str, logits: Array) -> Array:
+  """D's output per logit as `discriminator_score` reads it (the last axis is the classes'
+  for `multiclass`)."""
+  check_name(kind)
+  if kind == "multiclass":
+    return 1.0 - jax.nn.softmax(logits, axis=-1)[..., -1]
+  return logits if kind == "lsgan" else jax.nn.sigmoid(logits)
+
+
 def discriminator_score(kind: str, logits: Array) -> Array:
   """D's mean output as papers plot it: a probability for BCE losses, raw for LSGAN,
   1 - P(fake) for `multiclass`."""
-  check_name(kind)
-  if kind == "multiclass":
-    return 1.0 - jnp.mean(jax.nn.softmax(logits, axis=-1)[..., -1])
-  return jnp.mean(logits if kind == "lsgan" else jax.nn.sigmoid(logits))
+  return jnp.mean(_real_scores(kind, logits))
+
+
+def discriminator_scores(kind: str, logits: Array) -> Array:
+  """`discriminator_score` of each example: logits [N, ...] -> [N] (a PatchGAN's map
+  averaged per image)."""
+  scores = _real_scores(kind, logits)
+  return jnp.mean(scores.reshape(scores.shape[0], -1), axis=1)

@@ -147,6 +147,56 @@ class Progress:
       self.bar.close()
 
 
+# The overfitting probe's scalars (`config.data.holdout`): D's mean score of held-out real
+# images, of as many training images, and train minus held-out.
+OVERFIT_METRICS = ("d_real_train", "d_real_heldout", "d_real_gap")
+# Images per call of the probe's scoring (bounds its memory on a large holdout).
+PROBE_BATCH = 256
+
+
+def overfit_images(config, family, mesh: Mesh):
+  """[{'heldout': batch, 'train': batch}, ...], chunks of the images the probe scores, or
+  None without a holdout.
+
+  The held-out images are the first `config.data.holdout` of the split's stored order (no
+  process trains on them); the training images are as many from the head of what is
+  trained on, both preprocessed as in evaluation (no augmentation). Every process holds all
+  of both, as replicated global arrays, so the scores are those of the replicated state.
+  """
+  if not input_pipeline.holdout_count(config.data):
+    return None
+  if not hasattr(family, "discriminator_scores"):
+    raise config_lib.ConfigError(f"config.data.holdout scores real images with a GAN's D: "
+                                 f"the {config.family} family has none; set it to 0")
+  heldout = input_pipeline.load_split(config.data, input_pipeline.heldout_split(config.data))
+  n = len(heldout["image"])
+  sets = {"heldout": heldout,
+          "train": input_pipeline.load_split(config.data, input_pipeline.training_split(
+              config.data), num=n)}
+  n = min(n, len(sets["train"]["image"]))
+  if not n:
+    raise input_pipeline.DataError(f"config.data.holdout: {config.data.name} "
+                                   f"{config.data.split} has no images to hold out or train on")
+
+  def chunk(batch, i):  # every process passes all of it: a replicated global array
+    return {k: jax.make_array_from_process_local_data(replicated(mesh), v[i:i + PROBE_BATCH])
+            for k, v in batch.items()}
+
+  return [{name: chunk(batch, i) for name, batch in sets.items()}
+          for i in range(0, n, PROBE_BATCH)]
+
+
+def overfit_scalars(scores, state, chunks) -> dict[str, float]:
+  """OVERFIT_METRICS of `state` on `overfit_images`' chunks; `scores` the jitted
+  `family.discriminator_scores`."""
+  means = {}
+  for name in ("train", "heldout"):
+    values = np.concatenate([jax.device_get(scores(state, chunk[name])) for chunk in chunks])
+    means[name] = float(np.mean(values))
+  return dict(zip(OVERFIT_METRICS, (means["train"], means["heldout"],
+                                    means["train"] - means["heldout"])))
+
+
 def _truncate_metrics(path: str, step: int) -> None:
   """Drops rows logged after `step`: a run killed after its last checkpoint logged them,
   and the resumed run will log those steps again."""
@@ -207,6 +257,10 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
                                               start_step, augment_config=config.get("augment"))
   train_step = compile_train_step(family, mesh)
   generate = jax.jit(family.generate, out_shardings=replicated(mesh))
+  probe = overfit_images(config, family, mesh)
+  if probe:
+    scores = jax.jit(family.discriminator_scores, out_shardings=replicated(mesh))
+  overfit_every = config.get("overfit_every_steps") or config.log_every_steps
   fixed = None
   if config.num_grid_images > 0:
     fixed = jax.device_get(family.fixed_inputs(jax.random.PRNGKey(config.seed + 1),
@@ -252,15 +306,19 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
           if diverged:
             raise diverged
           unchecked = []
+        scalars = {}
         if log:
           scalars = {k: float(np.mean(v)) for k, v in
                      jax.tree.map(lambda *xs: np.stack(xs), *jax.device_get(pending)).items()}
           pending = []
+        if probe and (step % overfit_every == 0 or last):
+          scalars.update(overfit_scalars(scores, state, probe))
+        if log:
           scalars["steps_per_sec"] = progress.report(step, scalars)
-          if is_lead:
-            writer.write_scalars(step, scalars)
-            metrics_file.write(json.dumps({"step": step, **scalars}) + "\n")
-            metrics_file.flush()
+        if scalars and is_lead:
+          writer.write_scalars(step, scalars)
+          metrics_file.write(json.dumps({"step": step, **scalars}) + "\n")
+          metrics_file.flush()
         if sample:
           fake = write_grid(step)
         if save:
@@ -282,12 +340,14 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
 
 
 def _final_figures(family, fixed, fake, batch, workdir) -> None:
-  """losses.png, and real_vs_fake.png from the last grid's images (`fake`) next to the
-  real images they should resemble: the fixed inputs' targets where they have them
-  (pix2pix), else the last batch's images."""
+  """losses.png, overfitting.png (runs with `config.data.holdout`), and real_vs_fake.png
+  from the last grid's images (`fake`) next to the real images they should resemble: the
+  fixed inputs' targets where they have them (pix2pix), else the last batch's images."""
   metrics_path = os.path.join(workdir, "metrics.jsonl")
   if os.path.exists(metrics_path):
     visualize.plot_losses(metrics_path, family.loss_metrics, os.path.join(workdir, "losses.png"))
+    visualize.plot_overfitting(metrics_path, OVERFIT_METRICS,
+                               os.path.join(workdir, "overfitting.png"))
   real = fixed.get("target") if isinstance(fixed, dict) else None
   if real is None and batch is not None:
     real = batch.get("image")

@@ -59,25 +59,43 @@ def read_metrics(path: str) -> list[dict]:
   return rows
 
 
-def plot_losses(metrics_path: str, names: Sequence[str], out_path: str) -> None:
-  """Loss curves against the step from metrics.jsonl, as the DCGAN tutorial plots G and D."""
+def plot_curves(metrics_path: str, names: Sequence[str], out_path: str, ylabel: str,
+                title: str) -> bool:
+  """The metrics `names` of metrics.jsonl against the step, in one plot; False (nothing
+  written) when none of them was logged."""
+  rows = read_metrics(metrics_path)
+  curves = {name: [(r["step"], r[name]) for r in rows if name in r] for name in names}
+  curves = {name: points for name, points in curves.items() if points}
+  if not curves:
+    return False
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
 
-  rows = read_metrics(metrics_path)
   fig, ax = plt.subplots(figsize=(8, 4))
-  for name in names:
-    points = [(r["step"], r[name]) for r in rows if name in r]
-    if points:
-      ax.plot(*zip(*points), label=name)
+  for name, points in curves.items():
+    ax.plot(*zip(*points), label=name)
   ax.set_xlabel("step")
-  ax.set_ylabel("loss")
-  ax.set_title("Losses during training")
+  ax.set_ylabel(ylabel)
+  ax.set_title(title)
   ax.legend()
   fig.tight_layout()
   fig.savefig(out_path, dpi=100)
   plt.close(fig)
+  return True
+
+
+def plot_losses(metrics_path: str, names: Sequence[str], out_path: str) -> None:
+  """Loss curves against the step from metrics.jsonl, as the DCGAN tutorial plots G and D."""
+  plot_curves(metrics_path, names, out_path, "loss", "Losses during training")
+
+
+def plot_overfitting(metrics_path: str, names: Sequence[str], out_path: str) -> bool:
+  """D's mean score of training and of held-out real images and their gap (`names`, the
+  loop's OVERFIT_METRICS) against the step (`config.data.holdout`); False (nothing written) for a run without them."""
+  return plot_curves(metrics_path, names, out_path,
+                     "D's mean score of real images",
+                     "D on training vs held-out real images (gap = train - held-out)")
 
 
 def real_vs_fake(real, fake, out_path: str) -> None:

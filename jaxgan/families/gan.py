@@ -191,6 +191,19 @@ class GAN:
     new_state = GANState(step=state.step + 1, rng=rng, generator=g, discriminator=d)
     return new_state, metrics
 
+  def discriminator_scores(self, state: GANState, batch: dict[str, Array]) -> Array:
+    """D's score of each real image of `batch` ({'image', 'label'}), float32 [N]: what the
+    metric d_real averages (`losses.discriminator_score`: a probability for the BCE losses,
+    the raw output for LSGAN, 1 - P(fake) for `multiclass`), but on the images as given (no
+    DiffAugment) and in inference mode (no dropout; BatchNorm, where a D has it, with its
+    running statistics; InstanceNorm is the same in both modes). The loop logs it on
+    held-out and training images (`config.data.holdout`)."""
+    d = state.discriminator
+    labels = batch.get("label") if self.d_reads_label else None
+    logits = self.d.apply({"params": d.params, "batch_stats": d.batch_stats}, batch["image"],
+                          labels, train=False)
+    return losses.discriminator_scores(self.loss, logits.astype(jnp.float32))
+
   def latent_inputs(self, rng: Array, num: int, labels=None) -> dict[str, Array]:
     """Noise for `num` images; conditional models also take the labels asked for
     (default: 0, 1, ..., K-1, 0, 1, ...)."""
