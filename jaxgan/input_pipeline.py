@@ -32,6 +32,11 @@ random horizontal flip and, with `config.augment.color_jitter`, a random brightn
 contrast and saturation (`color_jitter`), all drawn from stateless seeds (seed, epoch,
 position) as the pairs' crops are, so exact resumption holds.
 
+`config.data.holdout` = k > 0 holds out the first k examples of the split in stored order
+(`heldout_split`: the TFDS slice `train[:k]`): the training stream reads `train[k:]`
+(`training_split`) on every process, so no process ever trains on them; the loop reads
+them with `load_split` for its overfitting probe (jaxgan/train.py).
+
 Unpaired datasets (CycleGAN's, `config.data.unpaired`: TFDS `cycle_gan/*` and the package's
 `unpaired/*`, splits `trainA`, `trainB`, `testA`, `testB`) give batches of `A` and `B`
 images drawn independently, as the reference's `UnalignedDataset` with serial_batches off:

@@ -24,6 +24,9 @@ Optional:
 - `translate(state, images, rngs) -> images` and `image_size`: image-to-image families;
   `python -m jaxgan.sample --input_dir` (`jaxgan.translate`) runs it on a folder. A family
   that translates both ways (CycleGAN) lists its `directions` and takes `direction=`.
+- `discriminator_scores(state, batch) -> [N]`: D's score of each real image of `batch`, in
+  inference mode (the `gan` family); what the loop's overfitting probe logs on held-out and
+  training images (`config.data.holdout`).
 
 `config.family` picks the family from `FAMILIES`.
 """
