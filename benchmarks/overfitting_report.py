@@ -9,8 +9,8 @@ into `--out`: `results.md` / `results.csv` (one row per run: steps, wall time, t
 logged losses and probe values averaged over the last `--tail` log points, the largest
 smoothed gap), `overfitting.png` (the runs' d_real_train, d_real_heldout and gap),
 `losses.png` (their D and G losses), `grids.png` (their last sample grids, as
-`jaxgan.compare` draws them), and each run's own `<name>_overfitting.png`,
-`<name>_losses.png` and `<name>_samples.png`.
+`jaxgan.compare` draws them), and each run's own `<name>_overfitting.png` and
+`<name>_losses.png`.
 """
 
 import argparse
@@ -140,9 +140,7 @@ def main():
                       os.path.join(args.out, "grids.png"))
   for n in names:
     run_dir = os.path.join(args.runs, n)
-    samples = sorted(os.listdir(os.path.join(run_dir, "samples")))
-    for source, target in [("overfitting.png", "overfitting"), ("losses.png", "losses"),
-                           (os.path.join("samples", samples[-1]), "samples")]:
+    for source, target in [("overfitting.png", "overfitting"), ("losses.png", "losses")]:
       if os.path.exists(os.path.join(run_dir, source)):
         shutil.copy(os.path.join(run_dir, source), os.path.join(args.out, f"{n}_{target}.png"))
 

@@ -138,8 +138,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
                "optimizer.learning_rate", "divergence.lr_factor"]:
     _check_positive(config, name)
   for name in ["num_grid_images", "model.num_classes", "divergence.max_rollbacks",
-               "data.shuffle_buffer", "data.holdout", "overfit_every_steps", "schedule.n_epochs", "schedule.n_epochs_decay",
-               "loss.lambda_l1"]:
+               "data.shuffle_buffer", "data.holdout", "overfit_every_steps", "schedule.n_epochs",
+               "schedule.n_epochs_decay", "loss.lambda_l1"]:
     value = _get(config, name)
     if value is not None and not 0 <= value < math.inf:
       raise ConfigError(f"config.{name} must be >= 0, got {value}")

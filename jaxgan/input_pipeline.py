@@ -49,7 +49,12 @@ process k of P takes positions k, k + P, ... of the global stream, so the stream
 pure function of (seed, start step) on any number of processes.
 """
 
+import contextlib
+import fcntl
+import hashlib
+import os
 import socket
+import tempfile
 import threading
 import urllib.parse
 import urllib.request
@@ -143,6 +148,30 @@ def prepare_dataset(data_config) -> tfds.core.DatasetBuilder:
   builder = _builder(data_config)
   if builder.is_prepared():
     return builder
+  # Runs started together on one machine (a sweep, several augmentations) would each
+  # prepare the same dataset and race on TFDS's final rename; the first prepares it while
+  # the others wait here, then find it prepared.
+  with _preparation_lock(builder.data_dir):
+    builder = _builder(data_config)
+    if builder.is_prepared():
+      return builder
+    return _download_and_prepare(builder, data_config)
+
+
+@contextlib.contextmanager
+def _preparation_lock(data_dir: str) -> Iterator[None]:
+  """An exclusive `flock` on a file named after `data_dir` in the temporary folder."""
+  digest = hashlib.sha1(os.path.abspath(data_dir).encode()).hexdigest()[:16]
+  with open(os.path.join(tempfile.gettempdir(), f"jaxgan-prepare-{digest}.lock"), "a") as f:
+    fcntl.flock(f, fcntl.LOCK_EX)
+    try:
+      yield
+    finally:
+      fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _download_and_prepare(builder: tfds.core.DatasetBuilder,
+                          data_config) -> tfds.core.DatasetBuilder:
   files = expected_files(builder)
   manual_dir = data_config.get("manual_dir")
   missing = _missing_files(files, manual_dir)

@@ -92,7 +92,8 @@ def plot_losses(metrics_path: str, names: Sequence[str], out_path: str) -> None:
 
 def plot_overfitting(metrics_path: str, names: Sequence[str], out_path: str) -> bool:
   """D's mean score of training and of held-out real images and their gap (`names`, the
-  loop's OVERFIT_METRICS) against the step (`config.data.holdout`); False (nothing written) for a run without them."""
+  loop's OVERFIT_METRICS) against the step (`config.data.holdout`); False (nothing written)
+  for a run without them."""
   return plot_curves(metrics_path, names, out_path,
                      "D's mean score of real images",
                      "D on training vs held-out real images (gap = train - held-out)")

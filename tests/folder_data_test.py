@@ -161,3 +161,23 @@ def test_the_grumpy_cats_of_the_course(tmp_path):
   assert builder.info.splits["train"].num_examples == 204
   batch = next(input_pipeline.create_train_iterator(config, 4, seed=0))
   assert batch["image"].shape == (4, 64, 64, 3) and np.abs(batch["image"]).max() <= 1
+
+
+def test_concurrent_runs_prepare_once_the_others_wait(tmp_path):
+  """Runs started together (three augmentations, a sweep) each call prepare_dataset; TFDS's
+  final rename failed for all but the first (FileExistsError). A second caller now waits
+  for the preparation lock and then finds the dataset prepared."""
+  import threading
+  root = tmp_path / "set"
+  write_images(root, 3, side=4)
+  config = data_config(root, tmp_path / "tfds")
+  data_dir = input_pipeline._builder(config).data_dir
+  done = []
+  with input_pipeline._preparation_lock(data_dir):  # a first run, mid-preparation
+    waiter = threading.Thread(target=lambda: done.append(input_pipeline.prepare_dataset(config)))
+    waiter.start()
+    waiter.join(timeout=3)
+    assert waiter.is_alive() and not done  # it waits instead of preparing alongside
+  waiter.join(timeout=60)
+  assert done and done[0].is_prepared()
+  assert len(stored(config)) == 3
