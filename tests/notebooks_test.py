@@ -60,8 +60,9 @@ def tagged(nb, tag):
 
 
 def code_without_magics(source: str) -> str:
-  """A code cell's Python, with IPython's `!` and `%` lines blanked."""
-  return "\n".join("" if line.lstrip().startswith(("!", "%")) else line
+  """A code cell's Python, with IPython's `!` and `%` lines made `pass`."""
+  return "\n".join(line[:len(line) - len(line.lstrip())] + "pass"
+                   if line.lstrip().startswith(("!", "%")) else line
                    for line in source.splitlines())
 
 
