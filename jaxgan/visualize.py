@@ -65,19 +65,26 @@ def plot_losses(metrics_path: str, names: Sequence[str], out_path: str) -> None:
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
 
-  rows = read_metrics(metrics_path)
   fig, ax = plt.subplots(figsize=(8, 4))
+  loss_axes(ax, metrics_path, names)
+  fig.tight_layout()
+  fig.savefig(out_path, dpi=100)
+  plt.close(fig)
+
+
+def loss_axes(ax, metrics_path: str, names: Sequence[str],
+              title: str = "Losses during training") -> None:
+  """Draws the curves of `plot_losses` on a matplotlib axes (`jaxgan.compare` puts
+  several runs' side by side)."""
+  rows = read_metrics(metrics_path)
   for name in names:
     points = [(r["step"], r[name]) for r in rows if name in r]
     if points:
       ax.plot(*zip(*points), label=name)
   ax.set_xlabel("step")
   ax.set_ylabel("loss")
-  ax.set_title("Losses during training")
+  ax.set_title(title)
   ax.legend()
-  fig.tight_layout()
-  fig.savefig(out_path, dpi=100)
-  plt.close(fig)
 
 
 def real_vs_fake(real, fake, out_path: str) -> None:
