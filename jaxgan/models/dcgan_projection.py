@@ -50,7 +50,9 @@ WIDTHS = (8, 4, 2, 1)  # multiples of ngf at 4x4, 8x8, 16x16, 32x32
 SAME_PADDING = {4: (1, 0), 5: (2, 1)}
 
 
-def _check(image_size: int, kernel_size: int) -> None:
+def _check(image_size: int, kernel_size: int, labels) -> None:
+  if labels is not None:
+    raise ConfigError("the dense-projection DCGAN is unconditional: set config.model.num_classes=0")
   if image_size != 64:
     raise ConfigError(f"the dense-projection DCGAN is defined for 64x64 images, not {image_size}")
   if kernel_size not in SAME_PADDING:
@@ -68,9 +70,7 @@ class ProjectionGenerator(nn.Module):
 
   @nn.compact
   def __call__(self, z, labels=None, train: bool = True):
-    _check(self.image_size, self.kernel_size)
-    if labels is not None:
-      raise ConfigError("the dense-projection DCGAN is unconditional: set config.model.num_classes=0")
+    _check(self.image_size, self.kernel_size, labels)
     k, (p, op) = self.kernel_size, SAME_PADDING[self.kernel_size]
     side, width = PROJECTION_SIDE, self.ngf * WIDTHS[0]
     x = Dense(side * side * width, use_bias=False, kernel_init=dcgan_kernel_init,
@@ -95,9 +95,7 @@ class ProjectionDiscriminator(nn.Module):
 
   @nn.compact
   def __call__(self, x, labels=None, train: bool = True):
-    _check(self.image_size, self.kernel_size)
-    if labels is not None:
-      raise ConfigError("the dense-projection DCGAN is unconditional: set config.model.num_classes=0")
+    _check(self.image_size, self.kernel_size, labels)
     if x.shape[1:3] != (self.image_size, self.image_size):
       raise ConfigError(f"dense-projection discriminator for 64x64 images got shape "
                         f"{tuple(x.shape)}")
