@@ -13,6 +13,15 @@ again, and an interrupted one continues from its checkpoint. `--set name=value`
 overrides a config field in every run (the same budget for all: e.g.
 `--set num_train_steps=2000`). Training wall time (child process, compilation
 included) is summed over sessions in `<run>/wall_time.json`.
+
+For models without an evaluation (faces: no FID here), `--noevaluate` trains and compares
+by what the runs wrote: the last logging interval's losses and D scores in the table,
+`<workdir>/losses.png` with each run's D and G loss curves side by side, and
+`--grid_steps` (comma-separated steps, e.g. one per epoch) puts each run's grids at those
+steps in a row of `grids.png`:
+
+  python -m jaxgan.compare --workdir runs/celeba --noevaluate \
+      --configs configs/celeba_gan.py,configs/celeba_dcgan.py --grid_steps 0,93,186
 """
 
 import csv
@@ -34,15 +43,20 @@ COLUMNS = (
     ("steps", lambda r: r["steps"], "{}"),
     ("batch", lambda r: r["batch_size"], "{}"),
     ("train wall time (s)", lambda r: r["wall_seconds"], "{:.0f}"),
-    ("FID", lambda r: r["fid"], "{:.2f}"),
-    ("FID of real train images", lambda r: r["fid_train_reference"], "{:.2f}"),
+    ("FID", lambda r: r.get("fid"), "{:.2f}"),
+    ("FID of real train images", lambda r: r.get("fid_train_reference"), "{:.2f}"),
     ("accuracy", lambda r: r.get("accuracy"), "{:.3f}"),
     ("3->7", lambda r: r.get("pair_confusion", {}).get("3_vs_7", {}).get("3->7"), "{:.3f}"),
     ("7->3", lambda r: r.get("pair_confusion", {}).get("3_vs_7", {}).get("7->3"), "{:.3f}"),
     ("4->9", lambda r: r.get("pair_confusion", {}).get("4_vs_9", {}).get("4->9"), "{:.3f}"),
     ("9->4", lambda r: r.get("pair_confusion", {}).get("4_vs_9", {}).get("9->4"), "{:.3f}"),
-    ("class entropy (bits)", lambda r: r["class_entropy_bits"], "{:.3f}"),
-    ("confident share", lambda r: r["confident_share"], "{:.3f}"),
+    ("class entropy (bits)", lambda r: r.get("class_entropy_bits"), "{:.3f}"),
+    ("confident share", lambda r: r.get("confident_share"), "{:.3f}"),
+    # The last logging interval's means (metrics.jsonl).
+    ("final D loss", lambda r: r.get("last_metrics", {}).get("d_loss"), "{:.3f}"),
+    ("final G loss", lambda r: r.get("last_metrics", {}).get("g_loss"), "{:.3f}"),
+    ("final D(x)", lambda r: r.get("last_metrics", {}).get("d_real"), "{:.3f}"),
+    ("final D(G(z))", lambda r: r.get("last_metrics", {}).get("d_fake"), "{:.3f}"),
 )
 
 
@@ -53,6 +67,10 @@ def define_flags() -> None:
   flags.DEFINE_multi_string("set", [], "name=value: a config override for every run.")
   flags.DEFINE_integer("num", 10_000, "Generated images per evaluation.")
   flags.DEFINE_string("classifier_dir", None, "Workdir of the MNIST classifier.")
+  flags.DEFINE_bool("evaluate", True, "Evaluate each run (jaxgan.evaluate); --noevaluate "
+                    "for models without an evaluation: train and compare losses and grids.")
+  flags.DEFINE_list("grid_steps", [], "Steps whose grids grids.png shows for each run "
+                    "(default: the last grid).")
   flags.mark_flags_as_required(["workdir", "configs"])
 
 
@@ -82,22 +100,37 @@ def train(config_path: str, run_dir: str, overrides: list[str]) -> float:
   return sum(sessions)
 
 
+def _last_metrics(run_dir: str) -> dict:
+  """The last row of the run's metrics.jsonl ({} before its first log)."""
+  from jaxgan import visualize  # pylint: disable=import-outside-toplevel
+  path = os.path.join(run_dir, "metrics.jsonl")
+  rows = visualize.read_metrics(path) if os.path.exists(path) else []
+  return rows[-1] if rows else {}
+
+
 def run_one(config_path: str, workdir: str, overrides: list[str], num: int,
-            classifier_dir: str | None) -> dict:
-  """Trains and evaluates one config unless already done; returns its results row."""
+            classifier_dir: str | None, evaluate_run: bool = True) -> dict:
+  """Trains and (with `evaluate_run`) evaluates one config unless already done; returns
+  its results row."""
   from jaxgan import config as config_lib, evaluate  # pylint: disable=import-outside-toplevel
   name = os.path.splitext(os.path.basename(config_path))[0]
   run_dir = os.path.join(workdir, name)
-  done = _read_json(os.path.join(run_dir, "eval.json"))
   saved = _read_json(os.path.join(run_dir, "config.json"))
-  if not (done and saved and done["step"] == saved["num_train_steps"]
-          and done.get("num_samples") == num):
-    train(config_path, run_dir, overrides)
-    done = evaluate.evaluate(run_dir, num=num, classifier_dir=classifier_dir)
+  if evaluate_run:
+    done = _read_json(os.path.join(run_dir, "eval.json"))
+    if not (done and saved and done["step"] == saved["num_train_steps"]
+            and done.get("num_samples") == num):
+      train(config_path, run_dir, overrides)
+      done = evaluate.evaluate(run_dir, num=num, classifier_dir=classifier_dir)
+  else:
+    done = {}
+    if not (saved and _last_metrics(run_dir).get("step") == saved["num_train_steps"]):
+      train(config_path, run_dir, overrides)
   config = config_lib.load_json(run_dir)
   wall = _read_json(os.path.join(run_dir, "wall_time.json")) or {"seconds": float("nan")}
   return {"name": name, "steps": config.num_train_steps, "batch_size": config.batch_size,
-          "wall_seconds": wall["seconds"], "run_dir": run_dir, **done}
+          "wall_seconds": wall["seconds"], "run_dir": run_dir,
+          "last_metrics": _last_metrics(run_dir), **done}
 
 
 def _cell(row, read, fmt) -> str:
@@ -120,26 +153,57 @@ def write_results(rows: list[dict], workdir: str) -> str:
   return table
 
 
-def write_grids(rows: list[dict], out_path: str) -> None:
-  """The last sample grid of each run, side by side, titled by run name."""
+def write_grids(rows: list[dict], out_path: str, steps=()) -> None:
+  """Each run's sample grids at `steps` in a row (default: its last grid), titled by run
+  name and step; a run's last grid when `steps` is empty, side by side."""
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
   from PIL import Image  # pylint: disable=import-outside-toplevel
 
-  grids = []
+  panels = []  # one list of (title, image) per run
   for row in rows:
     folder = os.path.join(row["run_dir"], "samples")
     names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    if steps:
+      names = [f"step_{int(s):06d}.png" for s in steps]
+      missing = [n for n in names if not os.path.exists(os.path.join(folder, n))]
+      if missing:
+        raise SystemExit(f"error: {row['run_dir']} has no grid {missing[0]} (its grids are "
+                         f"every sample_every_steps steps)")
+    elif names:
+      names = names[-1:]
     if names:
-      grids.append((row["name"], Image.open(os.path.join(folder, names[-1]))))
-  if not grids:
+      panels.append([(f"{row['name']}, step {int(n[5:11])}", Image.open(os.path.join(folder, n)))
+                     for n in names])
+  if not panels:
     return
-  fig, axes = plt.subplots(1, len(grids), figsize=(4 * len(grids), 4.4), squeeze=False)
-  for ax, (name, image) in zip(axes[0], grids):
-    ax.imshow(image, cmap="gray")
-    ax.set_title(name)
+  if not steps:  # the last grids in one row
+    panels = [[p[0] for p in panels]]
+  nrow, ncol = len(panels), max(len(p) for p in panels)
+  fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 4.4 * nrow), squeeze=False)
+  for ax in axes.flat:
     ax.axis("off")
+  for r, run_panels in enumerate(panels):
+    for c, (title, image) in enumerate(run_panels):
+      axes[r, c].imshow(image, cmap="gray")
+      axes[r, c].set_title(title)
+  fig.tight_layout()
+  fig.savefig(out_path, dpi=100)
+  plt.close(fig)
+
+
+def write_losses(rows: list[dict], out_path: str, names=("d_loss", "g_loss")) -> None:
+  """Each run's loss curves (metrics.jsonl), side by side, one panel per run."""
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  from jaxgan import visualize  # pylint: disable=import-outside-toplevel
+
+  fig, axes = plt.subplots(1, len(rows), figsize=(6 * len(rows), 4), squeeze=False)
+  for ax, row in zip(axes[0], rows):
+    visualize.curve_axes(ax, os.path.join(row["run_dir"], "metrics.jsonl"), names,
+                         title=f"{row['name']}, batch {row['batch_size']}")
   fig.tight_layout()
   fig.savefig(out_path, dpi=100)
   plt.close(fig)
@@ -149,10 +213,11 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   os.makedirs(FLAGS.workdir, exist_ok=True)
-  rows = [run_one(c, FLAGS.workdir, FLAGS.set, FLAGS.num, FLAGS.classifier_dir)
+  rows = [run_one(c, FLAGS.workdir, FLAGS.set, FLAGS.num, FLAGS.classifier_dir, FLAGS.evaluate)
           for c in FLAGS.configs]
   print(write_results(rows, FLAGS.workdir))
-  write_grids(rows, os.path.join(FLAGS.workdir, "grids.png"))
+  write_grids(rows, os.path.join(FLAGS.workdir, "grids.png"), FLAGS.grid_steps)
+  write_losses(rows, os.path.join(FLAGS.workdir, "losses.png"))
 
 
 if __name__ == "__main__":

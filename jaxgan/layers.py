@@ -257,9 +257,13 @@ class Dense(nn.Module):
 
   PyTorch draws both the weight (kaiming_uniform with a=sqrt(5)) and the bias from
   U(-1/sqrt(fan_in), 1/sqrt(fan_in)); references that never re-initialise their linear
-  layers (eriklindernoren/PyTorch-GAN's gan.py and cgan.py) train from that.
+  layers (eriklindernoren/PyTorch-GAN's gan.py and cgan.py) train from that. A
+  `kernel_init` replaces the kernel's draw (DCGAN's N(0, 0.02): `dcgan_kernel_init`), and
+  `use_bias=False` drops the bias (a layer feeding a BatchNorm).
   """
   features: int
+  use_bias: bool = True
+  kernel_init: Initializer | None = None  # None: PyTorch's default
   dtype: Any = None  # of the computation (None: the input's); parameters are float32
 
   @nn.compact
@@ -267,10 +271,12 @@ class Dense(nn.Module):
     bound = 1.0 / math.sqrt(x.shape[-1])
     uniform = lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -bound,
                                                                          bound)
-    kernel = self.param("kernel", uniform, (x.shape[-1], self.features))
-    bias = self.param("bias", uniform, (self.features,))
+    kernel = self.param("kernel", self.kernel_init or uniform, (x.shape[-1], self.features))
     x = x.astype(self.dtype or x.dtype)
-    return x @ kernel.astype(x.dtype) + bias.astype(x.dtype)
+    y = x @ kernel.astype(x.dtype)
+    if self.use_bias:
+      y = y + self.param("bias", uniform, (self.features,)).astype(x.dtype)
+    return y
 
 
 class Conv(nn.Module):

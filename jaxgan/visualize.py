@@ -59,26 +59,40 @@ def read_metrics(path: str) -> list[dict]:
   return rows
 
 
+def metric_curves(metrics_path: str, names: Sequence[str]) -> dict[str, list]:
+  """{name: [(step, value), ...]} of the metrics `names` that metrics.jsonl logged."""
+  rows = read_metrics(metrics_path)
+  curves = {name: [(r["step"], r[name]) for r in rows if name in r] for name in names}
+  return {name: points for name, points in curves.items() if points}
+
+
+def curve_axes(ax, metrics_path: str, names: Sequence[str], ylabel: str = "loss",
+               title: str = "Losses during training") -> bool:
+  """Draws the metrics `names` against the step on a matplotlib axes (`jaxgan.compare`
+  puts several runs' side by side); False when none of them was logged."""
+  curves = metric_curves(metrics_path, names)
+  for name, points in curves.items():
+    ax.plot(*zip(*points), label=name)
+  ax.set_xlabel("step")
+  ax.set_ylabel(ylabel)
+  ax.set_title(title)
+  if curves:
+    ax.legend()
+  return bool(curves)
+
+
 def plot_curves(metrics_path: str, names: Sequence[str], out_path: str, ylabel: str,
                 title: str) -> bool:
   """The metrics `names` of metrics.jsonl against the step, in one plot; False (nothing
   written) when none of them was logged."""
-  rows = read_metrics(metrics_path)
-  curves = {name: [(r["step"], r[name]) for r in rows if name in r] for name in names}
-  curves = {name: points for name, points in curves.items() if points}
-  if not curves:
+  if not metric_curves(metrics_path, names):
     return False
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
 
   fig, ax = plt.subplots(figsize=(8, 4))
-  for name, points in curves.items():
-    ax.plot(*zip(*points), label=name)
-  ax.set_xlabel("step")
-  ax.set_ylabel(ylabel)
-  ax.set_title(title)
-  ax.legend()
+  curve_axes(ax, metrics_path, names, ylabel, title)
   fig.tight_layout()
   fig.savefig(out_path, dpi=100)
   plt.close(fig)

@@ -32,3 +32,38 @@ def test_finished_runs_are_not_trained_again_and_unfinished_ones_are(tmp_path, m
   table = compare.write_results(rows, str(tmp_path))
   assert "| done | 10 | 64 | 64 | 3.14 | 0.50 | 0.875 | 0.010 | 0.020 | - | - | 3.300 | 0.900 |" in table
   assert (tmp_path / "results.csv").read_text().splitlines()[1].startswith("done,10,64,64,3.14")
+
+
+def test_without_evaluation_runs_compare_by_losses_and_grids_at_chosen_steps(tmp_path,
+                                                                              monkeypatch):
+  """--noevaluate: a run logged to its last step is not trained again; the table takes
+  the last logged losses, losses.png and a grid per run and chosen step are drawn."""
+  import numpy as np
+  import pytest
+  from PIL import Image
+  for name, last in (("done", 4), ("partial", 2)):
+    run_dir = tmp_path / name
+    (run_dir / "samples").mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps({"num_train_steps": 4, "batch_size": 64}))
+    (run_dir / "metrics.jsonl").write_text("".join(
+        json.dumps({"step": s, "d_loss": 1.0 / s, "g_loss": 2.0 * s, "d_real": 0.5,
+                    "d_fake": 0.25}) + "\n" for s in range(2, last + 1, 2)))
+    for s in (0, 2, 4):
+      Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(run_dir / "samples" / f"step_{s:06d}.png")
+  trained = []
+  monkeypatch.setattr(compare, "train", lambda path, run_dir, overrides: trained.append(run_dir))
+  rows = [compare.run_one(f"configs/{name}.py", str(tmp_path), [], 100, None, evaluate_run=False)
+          for name in ("done", "partial")]
+  assert trained == [str(tmp_path / "partial")]
+  table = compare.write_results(rows, str(tmp_path))
+  assert table.splitlines()[2].endswith("| - | 0.250 | 8.000 | 0.500 | 0.250 |")
+  compare.write_grids(rows, str(tmp_path / "grids.png"), steps=["0", "4"])
+  width, height = Image.open(tmp_path / "grids.png").size
+  assert height > width  # a row per run, a column per step: 2 x 2 panels 4 x 4.4 inches
+  compare.write_grids(rows, str(tmp_path / "grids.png"))
+  width, height = Image.open(tmp_path / "grids.png").size
+  assert width > 1.5 * height  # the last grids in one row
+  compare.write_losses(rows, str(tmp_path / "losses.png"))
+  assert Image.open(tmp_path / "losses.png").size == (1200, 400)  # one 6 x 4 inch panel per run
+  with pytest.raises(SystemExit, match="has no grid step_000003.png"):
+    compare.write_grids(rows, str(tmp_path / "grids.png"), steps=["3"])
