@@ -84,13 +84,25 @@ def train(config_path: str, run_dir: str, overrides: list[str]) -> float:
 
 def run_one(config_path: str, workdir: str, overrides: list[str], num: int,
             classifier_dir: str | None) -> dict:
-  """Trains and evaluates one config unless already done; returns its results row."""
-  from jaxgan import config as config_lib, evaluate  # pylint: disable=import-outside-toplevel
+  """Trains and evaluates one config in `<workdir>/<config name>` unless already done;
+  returns its results row."""
   name = os.path.splitext(os.path.basename(config_path))[0]
-  run_dir = os.path.join(workdir, name)
+  return train_and_evaluate(config_path, os.path.join(workdir, name), name, overrides, num,
+                            classifier_dir)
+
+
+def train_and_evaluate(config_path: str, run_dir: str, name: str, overrides: list[str],
+                       num: int, classifier_dir: str | None,
+                       num_train_steps: int | None = None) -> dict:
+  """Trains (or resumes) and evaluates one run unless its `eval.json` is already at its last
+  step (`num_train_steps`, default: the one its saved config asks for) with `num` samples;
+  returns its results row."""
+  from jaxgan import config as config_lib, evaluate  # pylint: disable=import-outside-toplevel
   done = _read_json(os.path.join(run_dir, "eval.json"))
   saved = _read_json(os.path.join(run_dir, "config.json"))
-  if not (done and saved and done["step"] == saved["num_train_steps"]
+  if num_train_steps is None and saved:
+    num_train_steps = saved["num_train_steps"]
+  if not (done and saved and done["step"] == num_train_steps
           and done.get("num_samples") == num):
     train(config_path, run_dir, overrides)
     done = evaluate.evaluate(run_dir, num=num, classifier_dir=classifier_dir)
@@ -105,43 +117,78 @@ def _cell(row, read, fmt) -> str:
   return "-" if value is None else fmt.format(value)
 
 
-def write_results(rows: list[dict], workdir: str) -> str:
-  """results.md (returned) and results.csv in `workdir`."""
-  header = [c[0] for c in COLUMNS]
+def markdown_table(rows: list[dict], columns=COLUMNS) -> str:
+  """`rows` as a Markdown table of `columns` ((header, read, format) each)."""
+  header = [c[0] for c in columns]
   lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-  lines += ["| " + " | ".join(_cell(r, read, fmt) for _, read, fmt in COLUMNS) + " |" for r in rows]
-  table = "\n".join(lines) + "\n"
+  lines += ["| " + " | ".join(_cell(r, read, fmt) for _, read, fmt in columns) + " |" for r in rows]
+  return "\n".join(lines) + "\n"
+
+
+def write_results(rows: list[dict], workdir: str, columns=COLUMNS, notes: str = "") -> str:
+  """results.md (returned; the table, then `notes`) and results.csv (the table) in `workdir`."""
+  text = markdown_table(rows, columns) + notes
   with open(os.path.join(workdir, "results.md"), "w") as f:
-    f.write(table)
+    f.write(text)
   with open(os.path.join(workdir, "results.csv"), "w", newline="") as f:
     writer = csv.writer(f)
-    writer.writerow(header)
-    writer.writerows([[_cell(r, read, fmt) for _, read, fmt in COLUMNS] for r in rows])
-  return table
+    writer.writerow([c[0] for c in columns])
+    writer.writerows([[_cell(r, read, fmt) for _, read, fmt in columns] for r in rows])
+  return text
 
 
-def write_grids(rows: list[dict], out_path: str) -> None:
-  """The last sample grid of each run, side by side, titled by run name."""
+def _pyplot():
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
-  from PIL import Image  # pylint: disable=import-outside-toplevel
+  return plt
 
-  grids = []
-  for row in rows:
-    folder = os.path.join(row["run_dir"], "samples")
-    names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
-    if names:
-      grids.append((row["name"], Image.open(os.path.join(folder, names[-1]))))
-  if not grids:
+
+def _last_grid(run_dir: str):
+  """The run's last fixed-noise sample grid (a PIL image), or None."""
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  folder = os.path.join(run_dir, "samples")
+  names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+  return Image.open(os.path.join(folder, names[-1])) if names else None
+
+
+def write_grids(rows: list[dict], out_path: str, ncols: int = 0,
+                loss_names: tuple[str, ...] = ()) -> None:
+  """The last sample grid of each run, titled by run name, `ncols` a row (0: all in one).
+  With `loss_names`, each grid has the run's loss curves (metrics.jsonl) under it."""
+  from jaxgan import visualize  # pylint: disable=import-outside-toplevel
+  runs = [(r, _last_grid(r["run_dir"])) for r in rows]
+  runs = [(r, grid) for r, grid in runs if grid is not None]
+  if not runs:
     return
-  fig, axes = plt.subplots(1, len(grids), figsize=(4 * len(grids), 4.4), squeeze=False)
-  for ax, (name, image) in zip(axes[0], grids):
-    ax.imshow(image, cmap="gray")
-    ax.set_title(name)
+  plt = _pyplot()
+  ncols = min(ncols or len(runs), len(runs))
+  nrows = -(-len(runs) // ncols)
+  per_run = 2 if loss_names else 1
+  fig, axes = plt.subplots(nrows * per_run, ncols, squeeze=False,
+                           figsize=(4 * ncols, (4.4 + 2.2 * bool(loss_names)) * nrows),
+                           gridspec_kw={"height_ratios": [4, 2] * nrows if loss_names else None})
+  for ax in axes.flat:
     ax.axis("off")
+  for i, (row, grid) in enumerate(runs):
+    r, c = divmod(i, ncols)
+    ax = axes[r * per_run, c]
+    ax.imshow(grid, cmap="gray")
+    ax.set_title(row["name"], fontsize=9)
+    metrics_path = os.path.join(row["run_dir"], "metrics.jsonl")
+    if loss_names and os.path.exists(metrics_path):
+      ax = axes[r * per_run + 1, c]
+      ax.axis("on")
+      metrics = visualize.read_metrics(metrics_path)
+      for name in loss_names:
+        points = [(m["step"], m[name]) for m in metrics if name in m]
+        if points:
+          ax.plot(*zip(*points), label=name)
+      ax.set_xlabel("step", fontsize=8)
+      ax.tick_params(labelsize=7)
+      ax.legend(fontsize=7)
   fig.tight_layout()
-  fig.savefig(out_path, dpi=100)
+  fig.savefig(out_path, dpi=80 if loss_names else 100)
   plt.close(fig)
 
 
