@@ -91,6 +91,18 @@ def run_one(config_path: str, workdir: str, overrides: list[str], num: int,
                             classifier_dir)
 
 
+def finished(run_dir: str, num: int, num_train_steps: int | None = None) -> dict | None:
+  """The run's `eval.json` when it is at its last step (`num_train_steps`, default: the one
+  its saved config asks for) with `num` samples, else None."""
+  done = _read_json(os.path.join(run_dir, "eval.json"))
+  saved = _read_json(os.path.join(run_dir, "config.json"))
+  if num_train_steps is None and saved:
+    num_train_steps = saved["num_train_steps"]
+  if done and saved and done["step"] == num_train_steps and done.get("num_samples") == num:
+    return done
+  return None
+
+
 def train_and_evaluate(config_path: str, run_dir: str, name: str, overrides: list[str],
                        num: int, classifier_dir: str | None,
                        num_train_steps: int | None = None) -> dict:
@@ -98,12 +110,8 @@ def train_and_evaluate(config_path: str, run_dir: str, name: str, overrides: lis
   step (`num_train_steps`, default: the one its saved config asks for) with `num` samples;
   returns its results row."""
   from jaxgan import config as config_lib, evaluate  # pylint: disable=import-outside-toplevel
-  done = _read_json(os.path.join(run_dir, "eval.json"))
-  saved = _read_json(os.path.join(run_dir, "config.json"))
-  if num_train_steps is None and saved:
-    num_train_steps = saved["num_train_steps"]
-  if not (done and saved and done["step"] == num_train_steps
-          and done.get("num_samples") == num):
+  done = finished(run_dir, num, num_train_steps)
+  if not done:
     train(config_path, run_dir, overrides)
     done = evaluate.evaluate(run_dir, num=num, classifier_dir=classifier_dir)
   config = config_lib.load_json(run_dir)

@@ -20,7 +20,8 @@ field, an empty value, a value of the wrong type or out of range is one line on 
 
 Writes `<workdir>/results.md` and `results.csv` (a row per combination; results.md adds
 the mean of each metric over the runs that share an axis value) and `<workdir>/grids.png`
-(each run's last sample grid over its loss curves).
+(each run's last sample grid over its loss curves), after every run that trains (the
+runs so far) and at the end.
 """
 
 import itertools
@@ -213,13 +214,22 @@ def sweep(config_path: str, workdir: str, settings: list[str], num: int,
   for i, run in enumerate(runs):
     print(f"[{i + 1}/{len(runs)}] {run['name']}", flush=True)
     run_dir = os.path.join(workdir, run["name"])
+    was_done = compare.finished(run_dir, num, run["config"].num_train_steps) is not None
     row = compare.train_and_evaluate(config_path, run_dir, run["name"], run["overrides"], num,
                                      classifier_dir, run["config"].num_train_steps)
     rows.append({**row, **_final_losses(run_dir), "values": run["values"]})
-  compare.write_results(rows, workdir, columns(runs), marginals(rows))
+    # The results so far after every run that trained (a long sweep shows where it stands),
+    # and at the end.
+    if not was_done or i == len(runs) - 1:
+      write_results(rows, workdir, columns(runs), grid_columns)
+  return rows
+
+
+def write_results(rows: list[dict], workdir: str, table_columns, grid_columns: int) -> None:
+  """results.md, results.csv and grids.png of `rows` in `workdir`."""
+  compare.write_results(rows, workdir, table_columns, marginals(rows))
   compare.write_grids(rows, os.path.join(workdir, "grids.png"), grid_columns,
                       loss_names=("d_loss", "g_loss"))
-  return rows
 
 
 def main(argv):
