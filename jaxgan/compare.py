@@ -161,9 +161,10 @@ def _last_grid(run_dir: str):
 
 
 def write_grids(rows: list[dict], out_path: str, ncols: int = 0,
-                loss_names: tuple[str, ...] = ()) -> None:
+                loss_names: tuple[str, ...] = (), colors: int = 0) -> None:
   """The last sample grid of each run, titled by run name, `ncols` a row (0: all in one).
-  With `loss_names`, each grid has the run's loss curves (metrics.jsonl) under it."""
+  With `loss_names`, each grid has the run's loss curves (metrics.jsonl) under it. With
+  `colors`, the PNG has a palette of that many colours (a file a third the size)."""
   from jaxgan import visualize  # pylint: disable=import-outside-toplevel
   runs = [(r, _last_grid(r["run_dir"])) for r in rows]
   runs = [(r, grid) for r, grid in runs if grid is not None]
@@ -174,15 +175,15 @@ def write_grids(rows: list[dict], out_path: str, ncols: int = 0,
   nrows = -(-len(runs) // ncols)
   per_run = 2 if loss_names else 1
   fig, axes = plt.subplots(nrows * per_run, ncols, squeeze=False,
-                           figsize=(4 * ncols, (4.4 + 2.2 * bool(loss_names)) * nrows),
+                           figsize=(3.3 * ncols, (3.6 + 1.8 * bool(loss_names)) * nrows),
                            gridspec_kw={"height_ratios": [4, 2] * nrows if loss_names else None})
   for ax in axes.flat:
     ax.axis("off")
   for i, (row, grid) in enumerate(runs):
     r, c = divmod(i, ncols)
     ax = axes[r * per_run, c]
-    ax.imshow(grid, cmap="gray")
-    ax.set_title(row["name"], fontsize=9)
+    ax.imshow(grid, cmap="gray", interpolation="nearest")
+    ax.set_title(row["name"], fontsize=8)
     metrics_path = os.path.join(row["run_dir"], "metrics.jsonl")
     if loss_names and os.path.exists(metrics_path):
       ax = axes[r * per_run + 1, c]
@@ -198,6 +199,11 @@ def write_grids(rows: list[dict], out_path: str, ncols: int = 0,
   fig.tight_layout()
   fig.savefig(out_path, dpi=80 if loss_names else 100)
   plt.close(fig)
+  if colors:
+    from PIL import Image  # pylint: disable=import-outside-toplevel
+    with Image.open(out_path) as image:
+      image = image.convert("RGB").quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
+    image.save(out_path, optimize=True)
 
 
 def main(argv):

@@ -229,7 +229,7 @@ def write_results(rows: list[dict], workdir: str, table_columns, grid_columns: i
   """results.md, results.csv and grids.png of `rows` in `workdir`."""
   compare.write_results(rows, workdir, table_columns, marginals(rows))
   compare.write_grids(rows, os.path.join(workdir, "grids.png"), grid_columns,
-                      loss_names=("d_loss", "g_loss"))
+                      loss_names=("d_loss", "g_loss"), colors=64)
 
 
 def main(argv):
