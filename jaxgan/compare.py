@@ -145,65 +145,29 @@ def write_results(rows: list[dict], workdir: str, columns=COLUMNS, notes: str = 
   return text
 
 
-def _pyplot():
+def write_grids(rows: list[dict], out_path: str) -> None:
+  """The last sample grid of each run, side by side, titled by run name."""
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
-  return plt
-
-
-def _last_grid(run_dir: str):
-  """The run's last fixed-noise sample grid (a PIL image), or None."""
   from PIL import Image  # pylint: disable=import-outside-toplevel
-  folder = os.path.join(run_dir, "samples")
-  names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
-  return Image.open(os.path.join(folder, names[-1])) if names else None
 
-
-def write_grids(rows: list[dict], out_path: str, ncols: int = 0,
-                loss_names: tuple[str, ...] = (), colors: int = 0) -> None:
-  """The last sample grid of each run, titled by run name, `ncols` a row (0: all in one).
-  With `loss_names`, each grid has the run's loss curves (metrics.jsonl) under it. With
-  `colors`, the PNG has a palette of that many colours (a file a third the size)."""
-  from jaxgan import visualize  # pylint: disable=import-outside-toplevel
-  runs = [(r, _last_grid(r["run_dir"])) for r in rows]
-  runs = [(r, grid) for r, grid in runs if grid is not None]
-  if not runs:
+  grids = []
+  for row in rows:
+    folder = os.path.join(row["run_dir"], "samples")
+    names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    if names:
+      grids.append((row["name"], Image.open(os.path.join(folder, names[-1]))))
+  if not grids:
     return
-  plt = _pyplot()
-  ncols = min(ncols or len(runs), len(runs))
-  nrows = -(-len(runs) // ncols)
-  per_run = 2 if loss_names else 1
-  fig, axes = plt.subplots(nrows * per_run, ncols, squeeze=False,
-                           figsize=(3.3 * ncols, (3.6 + 1.8 * bool(loss_names)) * nrows),
-                           gridspec_kw={"height_ratios": [4, 2] * nrows if loss_names else None})
-  for ax in axes.flat:
+  fig, axes = plt.subplots(1, len(grids), figsize=(4 * len(grids), 4.4), squeeze=False)
+  for ax, (name, image) in zip(axes[0], grids):
+    ax.imshow(image, cmap="gray")
+    ax.set_title(name)
     ax.axis("off")
-  for i, (row, grid) in enumerate(runs):
-    r, c = divmod(i, ncols)
-    ax = axes[r * per_run, c]
-    ax.imshow(grid, cmap="gray", interpolation="nearest")
-    ax.set_title(row["name"], fontsize=8)
-    metrics_path = os.path.join(row["run_dir"], "metrics.jsonl")
-    if loss_names and os.path.exists(metrics_path):
-      ax = axes[r * per_run + 1, c]
-      ax.axis("on")
-      metrics = visualize.read_metrics(metrics_path)
-      for name in loss_names:
-        points = [(m["step"], m[name]) for m in metrics if name in m]
-        if points:
-          ax.plot(*zip(*points), label=name)
-      ax.set_xlabel("step", fontsize=8)
-      ax.tick_params(labelsize=7)
-      ax.legend(fontsize=7)
   fig.tight_layout()
-  fig.savefig(out_path, dpi=80 if loss_names else 100)
+  fig.savefig(out_path, dpi=100)
   plt.close(fig)
-  if colors:
-    from PIL import Image  # pylint: disable=import-outside-toplevel
-    with Image.open(out_path) as image:
-      image = image.convert("RGB").quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
-    image.save(out_path, optimize=True)
 
 
 def main(argv):

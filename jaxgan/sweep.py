@@ -228,8 +228,50 @@ def sweep(config_path: str, workdir: str, settings: list[str], num: int,
 def write_results(rows: list[dict], workdir: str, table_columns, grid_columns: int) -> None:
   """results.md, results.csv and grids.png of `rows` in `workdir`."""
   compare.write_results(rows, workdir, table_columns, marginals(rows))
-  compare.write_grids(rows, os.path.join(workdir, "grids.png"), grid_columns,
-                      loss_names=("d_loss", "g_loss"), colors=64)
+  write_grids(rows, os.path.join(workdir, "grids.png"), grid_columns)
+
+
+def write_grids(rows: list[dict], out_path: str, ncols: int,
+                loss_names: tuple[str, ...] = ("d_loss", "g_loss"), colors: int = 64) -> None:
+  """Each run's last sample grid over its loss curves (metrics.jsonl), titled by run name,
+  `ncols` runs a row; a PNG with a palette of `colors` colours (a third of the file)."""
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  from jaxgan import visualize  # pylint: disable=import-outside-toplevel
+
+  ncols = max(1, min(ncols, len(rows)))
+  nrows = -(-len(rows) // ncols)
+  fig, axes = plt.subplots(2 * nrows, ncols, squeeze=False, figsize=(3.3 * ncols, 5.4 * nrows),
+                           gridspec_kw={"height_ratios": [4, 2] * nrows})
+  for ax in axes.flat:
+    ax.axis("off")
+  for i, row in enumerate(rows):
+    r, c = divmod(i, ncols)
+    folder = os.path.join(row["run_dir"], "samples")
+    names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    if names:  # at the grid's own resolution
+      axes[2 * r, c].imshow(Image.open(os.path.join(folder, names[-1])), cmap="gray",
+                            interpolation="nearest")
+    axes[2 * r, c].set_title(row["name"], fontsize=8)
+    path = os.path.join(row["run_dir"], "metrics.jsonl")
+    metrics = visualize.read_metrics(path) if os.path.exists(path) else []
+    ax = axes[2 * r + 1, c]
+    ax.axis("on")
+    for name in loss_names:
+      points = [(m["step"], m[name]) for m in metrics if name in m]
+      if points:
+        ax.plot(*zip(*points), label=name)
+    ax.set_xlabel("step", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(out_path, dpi=80)
+  plt.close(fig)
+  with Image.open(out_path) as image:
+    image = image.convert("RGB").quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
+  image.save(out_path, optimize=True)
 
 
 def main(argv):
