@@ -3,7 +3,8 @@
   python -m jaxgan.sweep --config configs/dcgan_mnist.py --workdir runs/sweep_mnist \
       --set optimizer.learning_rate=1e-3,2e-4 --set optimizer.b1=0.5,0.9 \
       --set model.latent_dim=10,100,1000 \
-      --set num_train_steps=600 --set batch_size=64 --set data.manual_dir=../shared/data/mnist
+      --set num_train_steps=200 --set batch_size=64 --set log_every_steps=10 \
+      --set data.manual_dir=../shared/data/mnist --num 2000
 
 Each `--set name=v1,v2,...` is an axis of the grid (a single value: the same override for
 every run); the runs are their Cartesian product, in the order given (the last axis varies
@@ -196,9 +197,9 @@ def marginals(rows: list[dict]) -> str:
   for name in rows[0]["values"]:
     for value in dict.fromkeys(r["values"][name] for r in rows):
       group = [r for r in rows if r["values"][name] == value]
-      means = [sum(r[m] for r in group) / len(group) for m in MARGINALS]
+      values = [[r[m] for r in group if r.get(m) is not None] for m in MARGINALS]
       lines.append(f"| {name} | {value} | {len(group)} | "
-                   + " | ".join(f"{v:.3f}" for v in means) + " |")
+                   + " | ".join(f"{sum(v) / len(v):.3f}" if v else "-" for v in values) + " |")
   return "\n".join(lines) + "\n"
 
 
