@@ -110,22 +110,42 @@ def _last_metrics(run_dir: str) -> dict:
 
 def run_one(config_path: str, workdir: str, overrides: list[str], num: int,
             classifier_dir: str | None, evaluate_run: bool = True) -> dict:
-  """Trains and (with `evaluate_run`) evaluates one config unless already done; returns
-  its results row."""
-  from jaxgan import config as config_lib, evaluate  # pylint: disable=import-outside-toplevel
+  """Trains and (with `evaluate_run`) evaluates one config in `<workdir>/<config name>`
+  unless already done; returns its results row."""
   name = os.path.splitext(os.path.basename(config_path))[0]
-  run_dir = os.path.join(workdir, name)
+  return train_and_evaluate(config_path, os.path.join(workdir, name), name, overrides, num,
+                            classifier_dir, evaluate_run=evaluate_run)
+
+
+def finished(run_dir: str, num: int, num_train_steps: int | None = None,
+             evaluate_run: bool = True) -> dict | None:
+  """The run's `eval.json` when it is at its last step (`num_train_steps`, default: the one
+  its saved config asks for) with `num` samples, else None; without `evaluate_run`, {} when
+  its metrics.jsonl has reached that step."""
   saved = _read_json(os.path.join(run_dir, "config.json"))
-  if evaluate_run:
-    done = _read_json(os.path.join(run_dir, "eval.json"))
-    if not (done and saved and done["step"] == saved["num_train_steps"]
-            and done.get("num_samples") == num):
-      train(config_path, run_dir, overrides)
-      done = evaluate.evaluate(run_dir, num=num, classifier_dir=classifier_dir)
-  else:
-    done = {}
-    if not (saved and _last_metrics(run_dir).get("step") == saved["num_train_steps"]):
-      train(config_path, run_dir, overrides)
+  if num_train_steps is None and saved:
+    num_train_steps = saved["num_train_steps"]
+  if not saved:
+    return None
+  if not evaluate_run:
+    return {} if _last_metrics(run_dir).get("step") == num_train_steps else None
+  done = _read_json(os.path.join(run_dir, "eval.json"))
+  if done and done["step"] == num_train_steps and done.get("num_samples") == num:
+    return done
+  return None
+
+
+def train_and_evaluate(config_path: str, run_dir: str, name: str, overrides: list[str],
+                       num: int, classifier_dir: str | None,
+                       num_train_steps: int | None = None, evaluate_run: bool = True) -> dict:
+  """Trains (or resumes) and, with `evaluate_run`, evaluates one run unless `finished`;
+  returns its results row."""
+  from jaxgan import config as config_lib, evaluate  # pylint: disable=import-outside-toplevel
+  done = finished(run_dir, num, num_train_steps, evaluate_run)
+  if done is None:
+    train(config_path, run_dir, overrides)
+    done = (evaluate.evaluate(run_dir, num=num, classifier_dir=classifier_dir)
+            if evaluate_run else {})
   config = config_lib.load_json(run_dir)
   wall = _read_json(os.path.join(run_dir, "wall_time.json")) or {"seconds": float("nan")}
   return {"name": name, "steps": config.num_train_steps, "batch_size": config.batch_size,
@@ -138,19 +158,24 @@ def _cell(row, read, fmt) -> str:
   return "-" if value is None else fmt.format(value)
 
 
-def write_results(rows: list[dict], workdir: str) -> str:
-  """results.md (returned) and results.csv in `workdir`."""
-  header = [c[0] for c in COLUMNS]
+def markdown_table(rows: list[dict], columns=COLUMNS) -> str:
+  """`rows` as a Markdown table of `columns` ((header, read, format) each)."""
+  header = [c[0] for c in columns]
   lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-  lines += ["| " + " | ".join(_cell(r, read, fmt) for _, read, fmt in COLUMNS) + " |" for r in rows]
-  table = "\n".join(lines) + "\n"
+  lines += ["| " + " | ".join(_cell(r, read, fmt) for _, read, fmt in columns) + " |" for r in rows]
+  return "\n".join(lines) + "\n"
+
+
+def write_results(rows: list[dict], workdir: str, columns=COLUMNS, notes: str = "") -> str:
+  """results.md (returned; the table, then `notes`) and results.csv (the table) in `workdir`."""
+  text = markdown_table(rows, columns) + notes
   with open(os.path.join(workdir, "results.md"), "w") as f:
-    f.write(table)
+    f.write(text)
   with open(os.path.join(workdir, "results.csv"), "w", newline="") as f:
     writer = csv.writer(f)
-    writer.writerow(header)
-    writer.writerows([[_cell(r, read, fmt) for _, read, fmt in COLUMNS] for r in rows])
-  return table
+    writer.writerow([c[0] for c in columns])
+    writer.writerows([[_cell(r, read, fmt) for _, read, fmt in columns] for r in rows])
+  return text
 
 
 def write_grids(rows: list[dict], out_path: str, steps=()) -> None:
