@@ -48,9 +48,9 @@ METRICS = (
     ("FID of real train images", "fid_train_reference", "{:.2f}"),
     ("class entropy (bits)", "class_entropy_bits", "{:.3f}"),
     ("confident share", "confident_share", "{:.3f}"),
-    ("final d_loss", "final_d_loss", "{:.3f}"),
-    ("final g_loss", "final_g_loss", "{:.3f}"),
 )
+# The last logging interval's losses (`compare`'s row holds metrics.jsonl's last row).
+FINAL_LOSSES = (("final d_loss", "d_loss"), ("final g_loss", "g_loss"))
 # Metrics averaged per axis value in results.md.
 MARGINALS = ("fid", "class_entropy_bits", "confident_share")
 
@@ -171,20 +171,13 @@ def expand(config_path: str, settings: list[str]) -> list[dict]:
   return runs
 
 
-def _final_losses(run_dir: str) -> dict:
-  """The d_loss and g_loss of the last logging interval (metrics.jsonl)."""
-  from jaxgan import visualize  # pylint: disable=import-outside-toplevel
-  path = os.path.join(run_dir, "metrics.jsonl")
-  metrics = visualize.read_metrics(path) if os.path.exists(path) else []
-  last = metrics[-1] if metrics else {}
-  return {f"final_{k}": last.get(k) for k in ("d_loss", "g_loss")}
-
-
 def columns(runs: list[dict]):
   """The table's columns: the swept fields, then `METRICS`."""
   swept = list(runs[0]["values"]) if runs else []
   return ([(name, lambda r, name=name: r["values"][name], "{}") for name in swept]
-          + [(header, lambda r, key=key: r.get(key), fmt) for header, key, fmt in METRICS])
+          + [(header, lambda r, key=key: r.get(key), fmt) for header, key, fmt in METRICS]
+          + [(header, lambda r, key=key: r["last_metrics"].get(key), "{:.3f}")
+             for header, key in FINAL_LOSSES])
 
 
 def marginals(rows: list[dict]) -> str:
@@ -218,7 +211,7 @@ def sweep(config_path: str, workdir: str, settings: list[str], num: int,
     was_done = compare.finished(run_dir, num, run["config"].num_train_steps) is not None
     row = compare.train_and_evaluate(config_path, run_dir, run["name"], run["overrides"], num,
                                      classifier_dir, run["config"].num_train_steps)
-    rows.append({**row, **_final_losses(run_dir), "values": run["values"]})
+    rows.append({**row, "values": run["values"]})
     # The results so far after every run that trained (a long sweep shows where it stands),
     # and at the end.
     if not was_done or i == len(runs) - 1:
