@@ -72,6 +72,23 @@ def measure(case_name: str, variant: str, steps: int, batch: int | None) -> dict
   }
 
 
+def markdown(out: dict) -> str:
+  """The README's table of a result."""
+  rows = ["| case | batch | variant | XLA: arguments + outputs - aliased + temporaries = "
+          "total, MiB | process RSS before the steps, MiB | peak RSS during the steps, MiB | "
+          "s/step |", "|---|---|---|---|---|---|---|"]
+  mib = lambda b: b / 2**20
+  for r in out["results"]:
+    m = r["xla_memory_bytes"]
+    rows.append(
+        f"| {r['case']} | {r['batch']} | {r['variant']} | {mib(m['argument_size_in_bytes']):.0f}"
+        f" + {mib(m['output_size_in_bytes']):.0f} - {mib(m['alias_size_in_bytes']):.0f} + "
+        f"{mib(m['temp_size_in_bytes']):.0f} = **{mib(m['total_bytes']):.0f}** | "
+        f"{r['rss_before_steps_mib']:.0f} | {r['peak_rss_during_steps_mib']:.0f} | "
+        f"{r['s_per_step_median']:.2f} |")
+  return "\n".join(rows) + "\n"
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--case", default=",".join(BATCHES))
@@ -81,7 +98,13 @@ def main():
                       help="override the batch (default: issue 8's, per case)")
   parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # case:variant, in-process
   parser.add_argument("--out", default=None)
+  parser.add_argument("--markdown", default=None, metavar="JSON",
+                      help="only print the README's table of an earlier result")
   args = parser.parse_args()
+  if args.markdown:
+    with open(args.markdown) as f:
+      print(markdown(json.load(f)))
+    return
   if args.one:
     case_name, variant = args.one.split(":")
     batch = args.batch or BATCHES.get(case_name)

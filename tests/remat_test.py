@@ -1,6 +1,7 @@
-"""Rematerialising the generator (`config.model.remat`) trades compute for memory only:
-the same parameters, outputs, losses and gradients as without, in every family that has a
-generator; and the flag reaches the step (its program holds a remat region)."""
+"""Rematerialising the generator (`config.model.remat`) changes nothing but what is kept
+for the backward pass: the same parameters, outputs, losses and gradients as without; the
+flag reaches every family's generator (and only it), and the step runs it in a remat
+region."""
 
 import jax
 import jax.numpy as jnp
@@ -9,7 +10,7 @@ import pytest
 
 from conftest import REPO
 from train_test import tiny
-from jaxgan import families, models
+from jaxgan import families, models, workdir
 
 TINY = {  # family configs at tiny shapes (the tests' usual ones)
     "gan": (REPO / "configs" / "dcgan_mnist.py", {"batch_size": 4, "model.ngf": 4,
@@ -58,13 +59,11 @@ def test_rematerialised_module_is_the_same_function(name):
 
 @pytest.mark.parametrize("family_name", sorted(TINY))
 def test_flag_reaches_the_generator(family_name):
-  """Traced only (no compilation): the generator runs inside a remat region with the flag."""
   path, overrides = TINY[family_name]
-  programs = []
   for remat in (False, True):
     family = families.create(tiny(str(path), 1, **overrides, **{"model.remat": remat}))
-    programs.append(str(jax.make_jaxpr(family.init_state)(jax.random.PRNGKey(0))))
-  assert "remat" not in programs[0] and "remat" in programs[1]
+    assert getattr(family.g, "rematerialised", False) == remat
+    assert not getattr(family.d, "rematerialised", False)
 
 
 def test_pix2pix_step_is_unchanged():
@@ -75,6 +74,8 @@ def test_pix2pix_step_is_unchanged():
     config = tiny(str(path), 1, **overrides, **{"model.remat": remat})
     family = families.create(config)
     state = family.init_state(jax.random.PRNGKey(0))
+    program = str(jax.make_jaxpr(family.train_step)(state, batch_for(config)))
+    assert ("remat" in program) == remat  # the step runs the generator in a remat region
     results.append(jax.jit(family.train_step)(state, batch_for(config)))
   (plain_state, plain_metrics), (state, metrics) = results
   for key in plain_metrics:
@@ -83,3 +84,9 @@ def test_pix2pix_step_is_unchanged():
   # One Adam step from the same state: equal parameters mean equal gradients' directions.
   for a, b in zip(jax.tree.leaves(plain_state), jax.tree.leaves(state)):
     np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+
+
+def test_a_run_may_switch_remat_on_resume():
+  saved, new = {"model": {"remat": False, "ngf": 64}}, {"model": {"remat": True, "ngf": 64}}
+  assert workdir.architecture_changes(saved, new) == []
+  assert workdir.architecture_changes(saved, {"model": {"remat": False, "ngf": 8}})
