@@ -50,8 +50,8 @@ def test_rematerialised_module_is_the_same_function(name):
                           rngs={"dropout": jax.random.PRNGKey(3)})
     return jnp.mean(jnp.square(out - 0.3))
 
-  value, grads = jax.value_and_grad(lambda p: loss(plain, p))(variables["params"])
-  value_r, grads_r = jax.value_and_grad(lambda p: loss(remat, p))(variables["params"])
+  value, grads = jax.jit(jax.value_and_grad(lambda p: loss(plain, p)))(variables["params"])
+  value_r, grads_r = jax.jit(jax.value_and_grad(lambda p: loss(remat, p)))(variables["params"])
   np.testing.assert_allclose(value_r, value, rtol=1e-6)
   for g, g_r in zip(jax.tree.leaves(grads), jax.tree.leaves(grads_r)):
     np.testing.assert_allclose(g_r, g, rtol=1e-4, atol=1e-6)
