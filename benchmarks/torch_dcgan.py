@@ -1,6 +1,6 @@
 """PyTorch reference DCGANs and the PyTorch DCGAN tutorial's train step.
 
-The reference side of `benchmarks/dcgan_step.py`. The nets are written from one table
+The reference side of `benchmarks/train_step.py` for the DCGANs. The nets are written from one table
 per model (`SPECS`, right below) in the same form as `jaxgan/models/dcgan.py`
 (`GENERATOR_BLOCKS`/`DISCRIMINATOR_BLOCKS`), so that matching the two is a matter of
 comparing a few tuples:

@@ -22,8 +22,8 @@ Hardware and time: this project's 2-core AMD EPYC VM (no GPU), another training 
 sharing the CPU. `python benchmarks/step_time.py --config configs/cyclegan_apple2orange64.py`
 measured 0.096 s per step (30 steps after 14 s of initialisation and compilation): 1.6 min
 per epoch, about 26 min for the 16,304 steps, plus evaluation grids and checkpoints.
-`python benchmarks/cyclegan_step.py --threads 1` timed the same step of the reference in
-PyTorch at 0.104-0.107 s against jaxgan's 0.099-0.101 s.
+`python benchmarks/train_step.py --case cyclegan64` times it against the reference's step
+in PyTorch (README "The whole train step against PyTorch").
 Measured (seed 0, 43 min wall on the shared CPU; README "CycleGAN"): in the target domain
 A -> B 0.935, B -> A 0.929; cycle L1 0.139 / 0.139 (eval.json on the training images;
 domain classifier 0.955 on held-out images).

@@ -65,6 +65,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.ngf = 64
   c.model.ndf = 64
   c.model.num_classes = 0       # > 0: class-conditional (G and D receive the label)
+  # Rematerialise the generator: recompute its activations in the backward pass instead of
+  # keeping them (less memory, more compute; README "Memory of a train step").
+  c.model.remat = False
 
   c.loss = ml_collections.ConfigDict()
   c.loss.name = "non_saturating"  # jaxgan.losses.NAMES

@@ -54,8 +54,9 @@ def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array
   return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in batch.items()}
 
 
-def compile_train_step(family: families.Family, mesh: Mesh):
-  """The family's step, jitted: batch sharded, state replicated and donated.
+def compile_train_step(family: families.Family, mesh: Mesh, donate: bool = True):
+  """The family's step, jitted: batch sharded, state replicated and donated (its buffers
+  reused for the new state; `donate=False` only to measure what that saves).
 
   Returns (state, metrics, finite): `finite` is `divergence.finite_flags` of the new state
   and the metrics, computed on the device with the step.
@@ -65,7 +66,7 @@ def compile_train_step(family: families.Family, mesh: Mesh):
     return state, metrics, divergence.finite_flags(state, metrics)
 
   return jax.jit(step, in_shardings=(replicated(mesh), batch_sharding(mesh)),
-                 out_shardings=(replicated(mesh),) * 3, donate_argnums=0)
+                 out_shardings=(replicated(mesh),) * 3, donate_argnums=0 if donate else ())
 
 
 def create_train_state(family: families.Family, config, mesh: Mesh):

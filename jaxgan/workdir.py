@@ -32,6 +32,9 @@ CONFIG_FILE = "config.json"
 # What fixes the networks and so the shapes of the state: a run that changes any of these
 # cannot continue from the old checkpoints. "model" covers every field under it.
 ARCHITECTURE_FIELDS = ("family", "model", "data.image_size", "data.channels")
+# Fields under those that change how the networks are computed, not what they are: a run
+# may switch them on resume.
+NOT_ARCHITECTURE_FIELDS = ("model.remat",)
 
 
 class WorkdirError(Exception):
@@ -106,6 +109,8 @@ def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
 
 
 def _is_architecture(field: str) -> bool:
+  if field in NOT_ARCHITECTURE_FIELDS:
+    return False
   return any(field == f or field.startswith(f + ".") for f in ARCHITECTURE_FIELDS)
 
 

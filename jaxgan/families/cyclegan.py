@@ -98,7 +98,8 @@ class CycleGAN:
       raise ConfigError(f"config.loss.pool_size must be >= 0, got {self.pool_size}")
     self.image_size, self.channels = data.image_size, data.channels
     dtype = config.get("dtype", "float32")  # runs saved before config.dtype existed: float32
-    self.g = models.create(m.generator, "image-to-image generator", channels=data.channels,
+    self.g = models.create(m.generator, "image-to-image generator",
+                           remat=m.get("remat", False), channels=data.channels,
                            ngf=m.ngf, norm=m.norm, dtype=dtype)
     self.d = models.create(m.discriminator, "patch discriminator", ndf=m.ndf,
                            n_layers=m.n_layers, norm=m.norm, dtype=dtype)

@@ -92,6 +92,7 @@ class GAN:
     self.d_reads_label = bool(self.num_classes) and not multiclass
     dtype = config.get("dtype", "float32")  # runs saved before config.dtype existed: float32
     self.g = models.create(m.generator, "noise-to-image generator",
+                           remat=m.get("remat", False),
                            image_size=config.data.image_size, channels=config.data.channels,
                            ngf=m.ngf, num_classes=self.num_classes, dtype=dtype)
     self.d = models.create(m.discriminator, "image discriminator", dtype=dtype,

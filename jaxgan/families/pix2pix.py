@@ -70,7 +70,8 @@ class Pix2Pix:
     self.lambda_l1 = config.loss.lambda_l1
     self.eval_mode = bool(config.get("eval_mode", False))
     dtype = config.get("dtype", "float32")  # runs saved before config.dtype existed: float32
-    self.g = models.create(m.generator, "image-to-image generator", channels=data.channels,
+    self.g = models.create(m.generator, "image-to-image generator",
+                           remat=m.get("remat", False), channels=data.channels,
                            ngf=m.ngf, norm=m.norm, dropout=m.dropout, dtype=dtype)
     self.d = models.create(m.discriminator, "patch discriminator", ndf=m.ndf,
                            n_layers=m.n_layers, norm=m.norm, dtype=dtype)

@@ -5,10 +5,14 @@ a family can hand every network the same description of the task (image size,
 channels, widths, number of classes) and each architecture takes what it uses. The one
 exception is `dtype` (`config.dtype`, the compute dtype): a model without mixed precision
 is refused a dtype other than float32 rather than silently computing in float32.
+`remat=True` (`config.model.remat`) rematerialises the network: its activations are not
+kept for the backward pass but recomputed there (`flax.linen.remat`), trading compute for
+memory; parameters and outputs are unchanged.
 """
 
 import dataclasses
 import functools
+import inspect
 from typing import Any, Callable
 
 import flax.linen as nn
@@ -85,9 +89,28 @@ def _fields(factory) -> set[str]:
   return {f.name for f in dataclasses.fields(cls)}
 
 
-def create(name: str, kind: str | None = None, **kwargs: Any) -> nn.Module:
+def rematerialised(cls: type[nn.Module]) -> type[nn.Module]:
+  """`cls` under `flax.linen.remat`, called as `cls` is: its boolean `train` argument is
+  static (remat traces the others), passed positionally whether the caller names it or not."""
+  signature = inspect.signature(cls.__call__)
+  static = tuple(i for i, n in enumerate(signature.parameters) if n == "train")
+  lifted = nn.remat(cls, static_argnums=static)
+
+  class Rematerialised(lifted):  # pylint: disable=too-few-public-methods
+    rematerialised = True  # a class attribute, not a field: tests and benchmarks read it
+
+    def __call__(self, *args, **kwargs):
+      bound = signature.bind(self, *args, **kwargs)
+      bound.apply_defaults()
+      return super().__call__(*bound.args[1:])
+
+  Rematerialised.__name__ = Rematerialised.__qualname__ = cls.__name__
+  return Rematerialised
+
+
+def create(name: str, kind: str | None = None, remat: bool = False, **kwargs: Any) -> nn.Module:
   """The model `name`, given the keyword arguments it declares; `kind` (one of KINDS'
-  values): refuse a model of another kind."""
+  values): refuse a model of another kind; `remat`: rematerialised (`rematerialised`)."""
   if name not in MODELS:
     raise ConfigError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}")
   if kind is not None and KINDS.get(name, kind) != kind:
@@ -99,4 +122,8 @@ def create(name: str, kind: str | None = None, **kwargs: Any) -> nn.Module:
     kwargs["dtype"] = jnp.dtype(kwargs["dtype"])
     if "dtype" not in fields and kwargs["dtype"] != jnp.float32:
       raise ConfigError(f"model {name!r} computes in float32 only; set config.dtype='float32'")
+  if remat:
+    cls = factory.func if isinstance(factory, functools.partial) else factory
+    args = factory.keywords if isinstance(factory, functools.partial) else {}
+    factory = functools.partial(rematerialised(cls), **args)
   return factory(**{k: v for k, v in kwargs.items() if k in fields})

@@ -1,0 +1,182 @@
+"""What the benchmark scripts share: the benchmarked settings, configs with overrides, the
+jaxgan train step exactly as the loop builds it, the real input pipeline, machine facts.
+
+No PyTorch here (benchmarks/train_step.py holds the PyTorch side), so that
+`step_time.py`, `profile_step.py` and `step_memory.py` run without torch installed.
+"""
+
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+from typing import Any, NamedTuple
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+import jaxgan  # noqa: E402,F401  (CPU XLA flags before JAX starts)
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from jaxgan import config as config_lib, families, input_pipeline, train  # noqa: E402
+
+DATA = os.path.join(os.path.dirname(REPO), "shared", "data")  # ../shared/data
+
+
+class Case(NamedTuple):
+  """One benchmarked setting: a config, overrides, and the overrides that point its input
+  pipeline at a local copy of real data (None: no local copy)."""
+  config: str
+  overrides: tuple[str, ...]
+  data: tuple[str, ...] | None
+  note: str
+
+
+CASES = {
+    "dcgan_mnist": Case("configs/dcgan_mnist.py", (), (f"data.manual_dir={DATA}/mnist",),
+                        "DCGAN MNIST 28x28 (jaxgan/models/dcgan.py)"),
+    "dcgan64": Case("configs/dcgan64.py", (),
+                    ("data.name=folder", f"data.path={DATA}/celeba_subset/img_align_celeba"),
+                    "DCGAN 64x64, the PyTorch tutorial's nets (data: the 6,000-face CelebA "
+                    "subset as a folder)"),
+    "pix2pix256": Case("configs/pix2pix_facades.py", (), (f"data.manual_dir={DATA}/facades",),
+                       "pix2pix 256x256, unet_256 + 70x70 PatchGAN, batch 1 (the paper's)"),
+    "pix2pix128": Case("configs/pix2pix_facades_cpu.py", (), (f"data.manual_dir={DATA}/facades",),
+                       "pix2pix 128x128, unet_128 + 70x70 PatchGAN, batch 1"),
+    "cyclegan64": Case("configs/cyclegan_apple2orange64.py", (),
+                       (f"data.manual_dir={DATA}/apple2orange64",),
+                       "CycleGAN 64x64, the course's cycle_generator_64 + PatchGAN n_layers 2, "
+                       "batch 1"),
+    "cyclegan256": Case("configs/cyclegan_apple2orange.py", (), None,
+                        "CycleGAN 256x256, resnet_9blocks + 70x70 PatchGAN, batch 1 (the "
+                        "paper's; no local 256x256 copy of the data)"),
+}
+
+
+def override(config, assignment: str) -> None:
+  """config[key] = value for 'key.sub=value', the value parsed as the current one's type."""
+  key, value = assignment.split("=", 1)
+  node = config
+  *parents, leaf = key.split(".")
+  for p in parents:
+    node = node[p]
+  current = node.get(leaf)
+  if isinstance(current, bool):
+    node[leaf] = value.lower() in ("1", "true")
+  elif current is None:
+    node[leaf] = value
+  else:
+    node[leaf] = type(current)(value)
+
+
+def load_config(path: str, overrides=()):
+  config = config_lib.load(os.path.join(REPO, path))
+  for assignment in overrides:
+    override(config, assignment)
+  return config
+
+
+def synthetic_batch(config, seed: int = 0) -> dict[str, np.ndarray]:
+  """One batch shaped as the loop's batches of the config's data (the input pipeline's
+  keys), images uniform in [-1, 1]."""
+  size, channels, b = config.data.image_size, config.data.channels, config.batch_size
+  rng = np.random.default_rng(seed)
+  batch = {key: rng.uniform(-1, 1, (b, size, size, channels)).astype(np.float32)
+           for key in input_pipeline.image_features(config.data)}
+  if not input_pipeline.is_unpaired(config.data):
+    batch["label"] = np.zeros(b, np.int32)
+  return batch
+
+
+class JaxStep:
+  """The family's state and jitted step as `jaxgan.train` builds them (state replicated and
+  donated, batch sharded over the mesh), compiled ahead of time for `batch`."""
+
+  def __init__(self, config, batch: dict[str, np.ndarray], donate: bool = True):
+    self.family, self.mesh = families.create(config), train.make_mesh()
+    start = time.perf_counter()
+    self.state = jax.block_until_ready(train.create_train_state(self.family, config, self.mesh))
+    self.init_s = time.perf_counter() - start
+    self.batch = self.shard(batch)
+    step = train.compile_train_step(self.family, self.mesh, donate)
+    start = time.perf_counter()
+    self.compiled = step.lower(self.state, self.batch).compile()
+    self.compile_s = time.perf_counter() - start
+    self.metrics = None
+
+  def shard(self, batch):
+    return train.shard_batch(batch, self.mesh)
+
+  def param_counts(self) -> dict[str, int]:
+    return {k: int(v) for k, v in self.family.param_counts(self.state).items()}
+
+  def __call__(self, batch=None):
+    self.state, self.metrics, _ = self.compiled(self.state, self.batch if batch is None else batch)
+    jax.block_until_ready((self.state, self.metrics))
+
+  def flops(self) -> float | None:
+    """XLA's count of floating-point operations in one step (None where it has none)."""
+    cost = self.compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return float(cost["flops"]) if cost and "flops" in cost else None
+
+  def memory(self) -> dict[str, int] | None:
+    """XLA's buffer sizes of the compiled step, bytes (`Compiled.memory_analysis()`)."""
+    m = self.compiled.memory_analysis()
+    if m is None:
+      return None
+    fields = ("argument_size_in_bytes", "output_size_in_bytes", "alias_size_in_bytes",
+              "temp_size_in_bytes", "generated_code_size_in_bytes")
+    out = {f: int(getattr(m, f)) for f in fields if hasattr(m, f)}
+    # Donated arguments alias outputs: they are counted once.
+    out["total_bytes"] = (out["argument_size_in_bytes"] + out["output_size_in_bytes"]
+                          - out.get("alias_size_in_bytes", 0) + out["temp_size_in_bytes"])
+    return out
+
+
+def train_iterator(config, case: Case):
+  """The loop's input pipeline on the case's local data: an iterator of host batches."""
+  config = load_config(case.config, case.overrides + case.data)
+  return input_pipeline.create_train_iterator(config.data, config.batch_size, config.seed,
+                                              augment_config=config.get("augment"))
+
+
+def timed(fn, steps: int) -> list[float]:
+  times = []
+  for _ in range(steps):
+    start = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - start)
+  return times
+
+
+def median(xs):
+  return statistics.median(xs)
+
+
+def machine_info(**extra) -> dict[str, Any]:
+  cpu_model = ""
+  try:
+    with open("/proc/cpuinfo") as f:
+      cpu_model = next((line.split(":", 1)[1].strip() for line in f
+                        if line.startswith("model name")), "")
+  except OSError:
+    pass
+  import jaxlib  # pylint: disable=import-outside-toplevel
+  devices = jax.devices()
+  return {
+      "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+      "cpu_model": cpu_model,
+      "cpu_count": os.cpu_count(),
+      "uname": " ".join(platform.uname()),
+      "load_average_start": os.getloadavg(),
+      "python": platform.python_version(),
+      "jax": jax.__version__,
+      "jaxlib": jaxlib.__version__,
+      "jax_backend": jax.default_backend(),
+      "jax_device": devices[0].device_kind,
+      "jax_device_count": len(devices),
+      "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
+      **extra,
+  }
