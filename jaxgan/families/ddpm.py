@@ -35,6 +35,7 @@ import optax
 from jaxgan import diffusion, models, visualize
 from jaxgan.config import ConfigError
 from jaxgan.families.gan import count_params
+from jaxgan.models.conditioning import requested_labels
 
 Array = jax.Array
 
@@ -150,12 +151,9 @@ class DDPM:
     asked for (default: 0, 1, ..., K-1, 0, 1, ...)."""
     noise_rng, sampler_rng = jax.random.split(rng)
     inputs = {"x_T": jax.random.normal(noise_rng, (num, *self.image_shape)), "rng": sampler_rng}
-    if self.num_classes:
-      labels = jnp.arange(num) % self.num_classes if labels is None else labels
-      inputs["label"] = jnp.broadcast_to(jnp.asarray(labels, jnp.int32), (num,))
-    elif labels is not None:
-      raise ConfigError("this model is unconditional (config.model.num_classes=0): it takes "
-                        "no label")
+    labels = requested_labels(num, labels, self.num_classes)
+    if labels is not None:
+      inputs["label"] = labels
     return inputs
 
   def fixed_inputs(self, rng: Array, num: int) -> dict[str, Array]:
