@@ -35,9 +35,11 @@ def _first_line(e: BaseException) -> str:
 def _describe(tree, saved: bool = False) -> dict[str, tuple]:
   """{'generator/params/...': (shape, dtype)} for every leaf of a state or of metadata."""
   if not saved:  # metadata comes serialized (dicts of names); bring the state to that form
-    tree = ocp.tree.serialize_tree(tree, keep_empty_nodes=False)
+    # Empty nodes kept (and skipped below): dropping them fails in orbax when one comes
+    # before a sibling in a tuple, as optax.chain(clip_by_global_norm, adam)'s state does.
+    tree = ocp.tree.serialize_tree(tree, keep_empty_nodes=True)
   return {"/".join(map(str, path)): (tuple(leaf.shape), np.dtype(leaf.dtype).name)
-          for path, leaf in ocp.tree.to_flat_dict(tree).items()}
+          for path, leaf in ocp.tree.to_flat_dict(tree).items() if hasattr(leaf, "shape")}
 
 
 class Checkpoints:

@@ -13,6 +13,9 @@ Writes `W/eval.json` and prints it. What is measured depends on the run's family
   - conditional models: per-class and overall accuracy (prediction == requested
     label), the confusion matrix (also `W/confusion.png`) and the 3-vs-7 and 4-vs-9
     confusion rates.
+- `ddpm` (diffusion) on MNIST: the same digit metrics, the images drawn with the run's
+  `config.sampling` or the sampler flags (`--sampler`, `--steps`, `--eta`,
+  `--guidance`), recorded in `sampling` with the seconds the generation took.
 - `classifier`: test-set accuracy.
 - `pix2pix`: mean L1, PSNR and SSIM of the translated eval split against the real
   targets, and triplet grids (`jaxgan.families.pix2pix.evaluate`).
@@ -31,6 +34,7 @@ first in the same way with configs/domain_classifier.py on the run's data set.
 import json
 import os
 import pathlib
+import time
 from typing import Any, Callable
 
 from absl import app, flags
@@ -49,6 +53,11 @@ def define_flags() -> None:
   flags.DEFINE_integer("batch_size", 500, "Images per call.")
   flags.DEFINE_string("classifier_dir", None, "Workdir of the judging classifier: MNIST's for "
                       "digit metrics, the domain classifier for CycleGAN (see above).")
+  flags.DEFINE_enum("sampler", None, ["ddpm", "ddim"], "Diffusion runs: the sampler (default: "
+                    "the run's config.sampling).")
+  flags.DEFINE_integer("steps", None, "Diffusion runs: sampling steps.")
+  flags.DEFINE_float("eta", None, "Diffusion runs, ddim: 0 deterministic, 1 DDPM's variance.")
+  flags.DEFINE_float("guidance", None, "Conditional diffusion runs: the guidance scale w.")
   flags.mark_flags_as_required(["workdir"])
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
@@ -132,7 +141,9 @@ def evaluate_digits(config, family, state, workdir: str, *, num: int, seed: int,
     raise ConfigError(f"the digit metrics judge MNIST models; this run trained on "
                       f"{config.data.name}")
   judge, judge_state = load_classifier(classifier_dir or default_classifier_dir(), config.data)
+  start = time.perf_counter()
   images, labels = inference.generate(family, state, num, seed, batch_size)
+  generate_seconds = time.perf_counter() - start
   probs, features = classifier_predictions(judge, judge_state, images)
   test = input_pipeline.load_split(config.data, "test")
   _, test_features = classifier_predictions(judge, judge_state, test["image"])
@@ -149,6 +160,8 @@ def evaluate_digits(config, family, state, workdir: str, *, num: int, seed: int,
       "class_entropy_bits": metrics.entropy_bits(histogram),
       "confident_share": float(np.mean(probs.max(-1) >= CONFIDENT)),
   }
+  if "sampling" in config:  # diffusion: how the images were drawn, and how long it took
+    result["sampling"] = {**config.sampling.to_dict(), "generate_seconds": generate_seconds}
   if labels is not None:
     matrix = metrics.confusion_matrix(labels, predicted, k)
     per_class = np.diag(matrix) / np.maximum(matrix.sum(1), 1)
@@ -217,6 +230,7 @@ def classifier_splits(phase: str, eval_phase: str) -> tuple[str, str]:
 # classifier_dir) -> results; each takes the options it uses.
 EVALUATORS: dict[str, Callable[..., dict[str, Any]]] = {
     "gan": evaluate_digits,
+    "ddpm": evaluate_digits,
     "classifier": evaluate_classifier,
     "pix2pix": evaluate_pix2pix,
     "cyclegan": evaluate_cyclegan,
@@ -230,13 +244,14 @@ def write_json(path: str, obj) -> None:
 
 
 def evaluate(workdir: str, num: int = 10_000, seed: int = 0, batch_size: int = 500,
-             classifier_dir: str | None = None) -> dict[str, Any]:
-  """Evaluates the latest checkpoint of `workdir` and writes `workdir/eval.json`."""
+             classifier_dir: str | None = None, **sampling) -> dict[str, Any]:
+  """Evaluates the latest checkpoint of `workdir` and writes `workdir/eval.json`;
+  `sampling`: a diffusion run's sampler settings (`inference.load_run`)."""
   from jaxgan.config import ConfigError  # pylint: disable=import-outside-toplevel
   from jaxgan.inference import load_run  # pylint: disable=import-outside-toplevel
   if num <= 0:
     raise ConfigError(f"--num must be positive, got {num}")
-  config, family, state = load_run(workdir)
+  config, family, state = load_run(workdir, **sampling)
   if config.family not in EVALUATORS:
     raise ConfigError(f"no evaluation for family {config.family!r}; there is one for "
                       f"{', '.join(sorted(EVALUATORS))}")
@@ -253,7 +268,8 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   from jaxgan import errors  # pylint: disable=import-outside-toplevel
   try:
-    result = evaluate(FLAGS.workdir, FLAGS.num, FLAGS.seed, FLAGS.batch_size, FLAGS.classifier_dir)
+    result = evaluate(FLAGS.workdir, FLAGS.num, FLAGS.seed, FLAGS.batch_size, FLAGS.classifier_dir,
+                      **{k: FLAGS[k].value for k in ("sampler", "steps", "eta", "guidance")})
   except (*errors.user_errors(), FileNotFoundError) as e:
     errors.exit_with(e)
   print(json.dumps(result, indent=2))

@@ -10,9 +10,25 @@ import numpy as np
 from jaxgan import checkpoint, config as config_lib, families, train, visualize
 
 
-def load_run(workdir: str):
-  """(config, family, state) of the latest checkpoint of `workdir`."""
+def override_sampling(config, **sampling) -> None:
+  """Sets the diffusion run's `config.sampling` fields given (not None): the sampler,
+  steps, eta and guidance of `jaxgan.sample` and `jaxgan.evaluate`'s flags."""
+  given = {k: v for k, v in sampling.items() if v is not None}
+  if not given:
+    return
+  if "sampling" not in config:
+    flags = ", ".join(f"--{k}" for k in given)
+    raise config_lib.ConfigError(f"{flags}: only diffusion runs have a sampler; this run is "
+                                 f"a {config.family!r} run")
+  with config.unlocked():
+    config.sampling.update(given)
+
+
+def load_run(workdir: str, **sampling):
+  """(config, family, state) of the latest checkpoint of `workdir`; `sampling`: diffusion
+  runs' `config.sampling` fields to override (`override_sampling`)."""
   config = config_lib.load_json(workdir)
+  override_sampling(config, **sampling)
   family = families.create(config)
   mesh = train.make_mesh()
   target = jax.eval_shape(family.init_state, jax.random.PRNGKey(0))

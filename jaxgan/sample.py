@@ -2,6 +2,8 @@
 
   python -m jaxgan.sample --workdir W --num 1000 --seed 0 --out samples.npz [--grid grid.png]
   python -m jaxgan.sample --workdir W --label 7 --num 64 --grid sevens.png   # conditional
+  python -m jaxgan.sample --workdir W --sampler ddim --steps 50 --guidance 2 --num 1000  # diffusion
+  python -m jaxgan.sample --workdir W --denoise denoising.png   # diffusion: the denoising view
   python -m jaxgan.sample --workdir W --input_dir DIR --output_dir OUT   # image-to-image
   python -m jaxgan.sample --workdir W --input_dir DIR --output_dir OUT --direction BtoA  # CycleGAN
 
@@ -11,12 +13,22 @@ models also the `labels` each image was asked for: `--label k` for all of them, 
 0, 1, ..., 9, 0, 1, ... in turn. A conditional model's grid has one row per class and
 the same noise down each column (with `--label`, the first 64 images).
 
+Diffusion runs (`ddpm` family) sample with their config's sampler unless `--sampler`
+(ddpm: ancestral over all T steps; ddim), `--steps`, `--eta` (DDIM's noise) or
+`--guidance` (conditional models: eps_u + w (eps_c - eps_u); 0 ignores the label) say
+otherwise; the time spent generating is printed. `--denoise PNG` draws their denoising
+view instead of samples: test digits noised to each t of `--denoise_t`, the model's
+one-step estimate of x_0, and the sampler's reverse process from there
+(`DDPM.denoising_view`).
+
 With `--input_dir`, an image-to-image run (pix2pix, CycleGAN) translates every image in
 DIR instead and writes each output into OUT under the same file name, at the model's
 resolution (`jaxgan.translate`); a CycleGAN run goes A -> B (G_A) unless given
 `--direction BtoA` (G_B).
 """
 
+
+import time
 
 from absl import app, flags
 
@@ -41,14 +53,48 @@ def define_flags() -> None:
                       "names.")
   flags.DEFINE_enum("direction", None, ["AtoB", "BtoA"], "With --input_dir, CycleGAN runs: "
                     "translate A -> B with G_A (the default) or B -> A with G_B.")
+  flags.DEFINE_enum("sampler", None, ["ddpm", "ddim"], "Diffusion runs: ancestral sampling "
+                    "over all T steps (ddpm) or DDIM; default: the run's config.sampling.")
+  flags.DEFINE_integer("steps", None, "Diffusion runs: sampling steps (ddim: any of 1..T).")
+  flags.DEFINE_float("eta", None, "Diffusion runs, ddim: 0 deterministic, 1 DDPM's variance.")
+  flags.DEFINE_float("guidance", None, "Conditional diffusion runs: the classifier-free "
+                     "guidance scale w of eps_u + w (eps_c - eps_u); 0 ignores the label.")
+  flags.DEFINE_string("denoise", None, "Diffusion runs: write the denoising view of --num "
+                      "(at most 8) test digits here instead of sampling.")
+  flags.DEFINE_list("denoise_t", ["50", "200", "500", "800"], "The timesteps of --denoise.")
   flags.mark_flags_as_required(["workdir"])
 
 
-def sample(workdir: str, num: int, seed: int, batch_size: int = 500, label=None):
-  """uint8 images [num, H, W, C] (and their labels) from the latest checkpoint of `workdir`."""
+def sampling_flags() -> dict:
+  """The diffusion sampler flags given on the command line (`inference.load_run`'s)."""
+  return {k: FLAGS[k].value for k in ("sampler", "steps", "eta", "guidance")}
+
+
+def sample(workdir: str, num: int, seed: int, batch_size: int = 500, label=None, **sampling):
+  """uint8 images [num, H, W, C] (and their labels) from the latest checkpoint of `workdir`;
+  `sampling`: diffusion runs' sampler settings (`inference.load_run`)."""
   from jaxgan import inference  # pylint: disable=import-outside-toplevel
-  _, family, state = inference.load_run(workdir)
+  _, family, state = inference.load_run(workdir, **sampling)
   return inference.generate(family, state, num, seed, batch_size, label)
+
+
+def denoising_view(workdir: str, path: str, num: int, ts, seed: int = 0, label=None,
+                   **sampling) -> None:
+  """Writes the denoising view (`DDPM.denoising_view`) of the first `num` test digits,
+  conditional models reading the digits' true labels (or `label`)."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from jaxgan import inference, input_pipeline, visualize  # pylint: disable=import-outside-toplevel
+  from jaxgan.config import ConfigError  # pylint: disable=import-outside-toplevel
+  config, family, state = inference.load_run(workdir, **sampling)
+  if not hasattr(family, "denoising_view"):
+    raise ConfigError("--denoise is for diffusion runs")
+  test = input_pipeline.load_split(config.data, config.data.get("eval_split") or "test", num)
+  labels = None
+  if family.num_classes:
+    labels = np.broadcast_to(np.asarray(test["label"] if label is None else label, np.int32),
+                             (len(test["image"]),))
+  visualize.save_png(family.denoising_view(state, test["image"], [int(t) for t in ts], seed,
+                                           labels), path)
 
 
 def main(argv):
@@ -58,6 +104,9 @@ def main(argv):
   import numpy as np  # pylint: disable=import-outside-toplevel
 
   from jaxgan import errors, inference, translate, visualize  # pylint: disable=import-outside-toplevel
+  if FLAGS.input_dir and any(v is not None for v in sampling_flags().values()):
+    raise app.UsageError("--sampler, --steps, --eta and --guidance are for diffusion runs, "
+                         "not --input_dir")
   if FLAGS.direction and not FLAGS.input_dir:
     raise app.UsageError("--direction goes with --input_dir and --output_dir")
   if FLAGS.input_dir:
@@ -73,10 +122,20 @@ def main(argv):
       errors.exit_with(e)
     print(f"translated {len(names)} images from {FLAGS.input_dir} into {FLAGS.output_dir}")
     return
+  if FLAGS.denoise:
+    try:
+      denoising_view(FLAGS.workdir, FLAGS.denoise, min(FLAGS.num, 8), FLAGS.denoise_t,
+                     FLAGS.seed, FLAGS.label, **sampling_flags())
+    except (*errors.user_errors(), FileNotFoundError, ValueError) as e:
+      errors.exit_with(e)
+    print(f"wrote the denoising view to {FLAGS.denoise}")
+    return
   try:
-    _, family, state = inference.load_run(FLAGS.workdir)
+    _, family, state = inference.load_run(FLAGS.workdir, **sampling_flags())
+    start = time.perf_counter()
     images, labels = inference.generate(family, state, FLAGS.num, FLAGS.seed, FLAGS.batch_size,
                                         FLAGS.label)
+    seconds = time.perf_counter() - start
   except (*errors.user_errors(), FileNotFoundError, ValueError) as e:
     errors.exit_with(e)
   arrays = {"images": images} if labels is None else {"images": images, "labels": labels}
@@ -89,7 +148,9 @@ def main(argv):
       grid = visualize.image_grid(images[:64])
     visualize.save_png(grid, FLAGS.grid)
   print(f"wrote {len(images)} images {images.shape[1:]}"
-        f"{'' if labels is None else ' with labels'} to {FLAGS.out}")
+        f"{'' if labels is None else ' with labels'} to {FLAGS.out}; generating took "
+        f"{seconds:.1f} s (compilation included), {1000 * seconds / len(images):.1f} s per "
+        "1000 images")
 
 
 if __name__ == "__main__":

@@ -69,11 +69,17 @@ def _cyclegan(config):
   return CycleGAN(config)
 
 
+def _ddpm(config):
+  from jaxgan.families.ddpm import DDPM  # pylint: disable=import-outside-toplevel
+  return DDPM(config)
+
+
 FAMILIES: dict[str, Callable[[Any], Family]] = {
     "gan": _gan,
     "classifier": _classifier,
     "pix2pix": _pix2pix,
     "cyclegan": _cyclegan,
+    "ddpm": _ddpm,
 }
 
 

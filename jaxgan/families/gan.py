@@ -36,6 +36,7 @@ import optax
 
 from jaxgan import augment, losses, models, visualize
 from jaxgan.config import ConfigError
+from jaxgan.models.conditioning import requested_labels
 
 Array = jax.Array
 
@@ -209,12 +210,9 @@ class GAN:
     """Noise for `num` images; conditional models also take the labels asked for
     (default: 0, 1, ..., K-1, 0, 1, ...)."""
     inputs = {"z": jax.random.normal(rng, (num, self.latent_dim))}
-    if self.num_classes:
-      labels = jnp.arange(num) % self.num_classes if labels is None else labels
-      inputs["label"] = jnp.broadcast_to(jnp.asarray(labels, jnp.int32), (num,))
-    elif labels is not None:
-      raise ConfigError("this model is unconditional (config.model.num_classes=0): it takes "
-                        "no label")
+    labels = requested_labels(num, labels, self.num_classes)
+    if labels is not None:
+      inputs["label"] = labels
     return inputs
 
   def fixed_inputs(self, rng: Array, num: int) -> dict[str, Array]:

@@ -22,6 +22,7 @@ from jaxgan.config import ConfigError
 
 from jaxgan.models.classifier import DomainClassifier, MNISTClassifier
 from jaxgan.models.course_dcgan import DCDiscriminator, DCGenerator
+from jaxgan.models.ddpm_unet import DDPMUNet
 from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxgan.models.dcgan_projection import ProjectionDiscriminator, ProjectionGenerator
 from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
@@ -57,6 +58,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     # junyanz's --netG resnet_6blocks / resnet_9blocks (CycleGAN's default).
     **{f"resnet_{n}blocks": functools.partial(ResnetGenerator, n_blocks=n) for n in (6, 9)},
     "cycle_generator_64": CycleGenerator64,  # the 64x64 course variant (grumpy cats)
+    "ddpm_unet": DDPMUNet,  # Ho et al. 2020's eps_theta, sized for MNIST
 }
 
 
@@ -81,6 +83,7 @@ KINDS: dict[str, str] = {
     "patch_discriminator": "patch discriminator",
     "mnist_classifier": "classifier",
     "domain_classifier": "classifier",
+    "ddpm_unet": "denoiser",
 }
 
 

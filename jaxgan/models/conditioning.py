@@ -20,6 +20,19 @@ def check_labels(labels, num_classes: int, who: str) -> None:
     raise ConfigError(f"{who} is unconditional (num_classes=0) but got labels")
 
 
+def requested_labels(num: int, labels, num_classes: int):
+  """The int32 [num] labels a batch of samples is asked for: `labels` (one, or one per
+  sample), by default 0, 1, ..., K-1, 0, 1, ...; None for an unconditional model, which
+  refuses labels."""
+  if not num_classes:
+    if labels is not None:
+      raise ConfigError("this model is unconditional (config.model.num_classes=0): it takes "
+                        "no label")
+    return None
+  labels = jnp.arange(num) % num_classes if labels is None else labels
+  return jnp.broadcast_to(jnp.asarray(labels, jnp.int32), (num,))
+
+
 def one_hot_concat(x: jax.Array, labels, num_classes: int) -> jax.Array:
   """[N, D] -> [N, D + K]: x followed by the one-hot label; x itself when unconditional."""
   check_labels(labels, num_classes, "the generator")

@@ -1,0 +1,214 @@
+"""The `ddpm` family: denoising diffusion (Ho et al. 2020), optionally class-conditional.
+
+The step is Ho et al.'s Algorithm 1: for a batch of x_0, draw t uniformly from 0..T-1 and
+eps ~ N(0, I), and take one optimizer step on L_simple = ||eps - eps_theta(x_t, t)||^2
+(`jaxgan.diffusion`). The optimizer is theirs for CIFAR10 (appendix B): Adam at 2e-4
+after a linear warmup, gradients clipped to global norm 1, and an exponential moving
+average of the weights that sampling uses (`ema_params`, part of the checkpointed state).
+Ho et al. use a fixed decay of 0.9999; the decay here is min(ema_decay, (1 + n) / (10 + n))
+after n updates (TensorFlow's `ExponentialMovingAverage` with `num_updates`), so a short
+run's average is not dominated by the initial weights.
+
+Class conditioning with classifier-free guidance (Ho and Salimans 2022): the network reads
+the label through an embedding added to its time embedding (`jaxgan.models.ddpm_unet`); in
+training each label is replaced by the null label with probability `p_uncond` (0.1), so
+one network learns eps(x_t, t, y) and eps(x_t, t). Sampling uses
+
+    eps = eps(x_t, t) + w * (eps(x_t, t, y) - eps(x_t, t))
+
+with the guidance scale w = `config.sampling.guidance` (`jaxgan.sample --guidance`): w = 0 is
+the unconditional model (the label is ignored), w = 1 the plain conditional model, w > 1
+guided. (Ho and Salimans write (1 + w') eps_c - w' eps_u: their w' is w - 1 here.)
+
+Sampling (`config.sampling`, overridable by `jaxgan.sample`/`jaxgan.evaluate` flags): the
+ancestral sampler `ddpm` over all T steps, or `ddim` with `steps` steps and `eta`.
+"""
+
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxgan import diffusion, models, visualize
+from jaxgan.config import ConfigError
+from jaxgan.families.gan import count_params
+from jaxgan.models.conditioning import requested_labels
+
+Array = jax.Array
+
+
+@flax.struct.dataclass
+class DDPMState:
+  step: Array
+  rng: Array
+  params: Any
+  ema_params: Any
+  opt_state: Any
+
+
+def optimizer(config) -> optax.GradientTransformation:
+  """Ho et al. (appendix B): Adam, linear warmup, global-norm clipping at 1."""
+  o = config.optimizer
+  rate = optax.linear_schedule(0.0, o.learning_rate, o.warmup_steps) if o.warmup_steps else (
+      o.learning_rate)
+  return optax.chain(optax.clip_by_global_norm(o.grad_clip),
+                     optax.adam(rate, b1=o.b1, b2=o.b2))
+
+
+def ema_decay(max_decay: float, num_updates: Array) -> Array:
+  """min(max_decay, (1 + n) / (10 + n)) (TF's ExponentialMovingAverage with num_updates)."""
+  n = num_updates.astype(jnp.float32)
+  return jnp.minimum(max_decay, (1.0 + n) / (10.0 + n))
+
+
+class DDPM:
+  """Trains `config.model.denoiser` (eps_theta) with the epsilon objective."""
+
+  loss_metrics = ("loss",)
+
+  def __init__(self, config):
+    m, d, s = config.model, config.diffusion, config.sampling
+    self.num_classes = m.get("num_classes", 0)
+    self.image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
+    self.schedule = diffusion.Schedule(d.schedule, d.num_timesteps)
+    if not 0 <= d.p_uncond < 1:
+      raise ConfigError(f"config.diffusion.p_uncond must be in [0, 1), got {d.p_uncond}")
+    if not 0 <= d.ema_decay < 1:
+      raise ConfigError(f"config.diffusion.ema_decay must be in [0, 1), got {d.ema_decay}")
+    self.p_uncond = d.p_uncond if self.num_classes else 0.0
+    self.max_ema_decay = d.ema_decay
+    self.sampler, self.steps, self.eta, self.guidance = s.sampler, s.steps, s.eta, s.guidance
+    diffusion.timesteps(self.sampler, d.num_timesteps, self.steps)  # checks sampler and steps
+    if not 0 <= self.eta <= 1:
+      raise ConfigError(f"the DDIM eta must be in [0, 1], got {self.eta}")
+    if self.guidance < 0:
+      raise ConfigError(f"the guidance scale must be >= 0, got {self.guidance}")
+    if not self.num_classes and self.guidance != 1.0:
+      raise ConfigError("guidance is for class-conditional models; this one is unconditional "
+                        "(config.model.num_classes=0)")
+    levels = len(m.ch_mult) - 1
+    if config.data.image_size % 2 ** levels:
+      raise ConfigError(f"config.data.image_size={config.data.image_size} must be divisible by "
+                        f"2^{levels} (the U-Net's {levels} downsamplings; ch_mult={m.ch_mult})")
+    self.net = models.create(m.denoiser, "denoiser", channels=config.data.channels, ch=m.ch,
+                             ch_mult=tuple(m.ch_mult), num_res_blocks=m.num_res_blocks,
+                             dropout=m.dropout, num_classes=self.num_classes,
+                             dtype=config.get("dtype", "float32"))
+    self.tx = optimizer(config)
+    self.grid_columns = max(1, config.num_grid_images // self.num_classes) if self.num_classes else 0
+
+  def init_state(self, rng: Array) -> DDPMState:
+    rng, init_rng = jax.random.split(rng)
+    labels = jnp.zeros((1,), jnp.int32) if self.num_classes else None
+    params = self.net.init(init_rng, jnp.zeros((1, *self.image_shape)), jnp.zeros((1,), jnp.int32),
+                           labels)["params"]
+    return DDPMState(jnp.zeros((), jnp.int32), rng, params, params, self.tx.init(params))
+
+  def drop_labels(self, rng: Array, labels: Array) -> Array:
+    """Each label replaced by the null label (K) with probability p_uncond."""
+    return jnp.where(jax.random.bernoulli(rng, self.p_uncond, labels.shape), self.num_classes,
+                     labels)
+
+  def train_step(self, state: DDPMState, batch: dict[str, Array]):
+    x0 = batch["image"]
+    n = x0.shape[0]
+    rng, t_rng, noise_rng, drop_rng, dropout_rng = jax.random.split(state.rng, 5)
+    t = jax.random.randint(t_rng, (n,), 0, self.schedule.num_timesteps)
+    noise = jax.random.normal(noise_rng, x0.shape, jnp.float32)
+    x_t = diffusion.q_sample(self.schedule, x0.astype(jnp.float32), t, noise)
+    labels = self.drop_labels(drop_rng, batch["label"]) if self.num_classes else None
+
+    def loss_fn(params):
+      eps = self.net.apply({"params": params}, x_t, t, labels, train=True,
+                           rngs={"dropout": dropout_rng})
+      return diffusion.simple_loss(eps, noise)
+
+    loss, grads = jax.value_and_grad(loss_fn)(state.params)
+    updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    decay = ema_decay(self.max_ema_decay, state.step)
+    ema = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, state.ema_params, params)
+    metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), "ema_decay": decay}
+    return DDPMState(state.step + 1, rng, params, ema, opt_state), metrics
+
+  def eps(self, params, x_t: Array, t: Array, labels=None, guidance: float = 1.0) -> Array:
+    """The predicted noise; conditional models with `labels`: the guided combination
+    eps_u + w (eps_c - eps_u) of the module docstring (w = 1: eps_c alone)."""
+    apply = lambda x, tt, y: self.net.apply({"params": params}, x, tt, y)  # noqa: E731
+    if labels is None or not self.num_classes or guidance == 1.0:
+      return apply(x_t, t, labels if self.num_classes else None)
+    null = jnp.full_like(labels, self.num_classes)
+    both = apply(jnp.concatenate([x_t, x_t]), jnp.concatenate([t, t]),
+                 jnp.concatenate([labels, null]))
+    eps_c, eps_u = jnp.split(both, 2)
+    return eps_u + guidance * (eps_c - eps_u)
+
+  def latent_inputs(self, rng: Array, num: int, labels=None) -> dict[str, Array]:
+    """x_T for `num` images and the sampler's key; conditional models also take the labels
+    asked for (default: 0, 1, ..., K-1, 0, 1, ...)."""
+    noise_rng, sampler_rng = jax.random.split(rng)
+    inputs = {"x_T": jax.random.normal(noise_rng, (num, *self.image_shape)), "rng": sampler_rng}
+    labels = requested_labels(num, labels, self.num_classes)
+    if labels is not None:
+      inputs["label"] = labels
+    return inputs
+
+  def fixed_inputs(self, rng: Array, num: int) -> dict[str, Array]:
+    """The grids' inputs; conditional: row k is class k, column j the same x_T."""
+    if not self.num_classes:
+      return self.latent_inputs(rng, num)
+    cols = self.grid_columns
+    inputs = self.latent_inputs(rng, cols * self.num_classes,
+                                jnp.repeat(jnp.arange(self.num_classes, dtype=jnp.int32), cols))
+    inputs["x_T"] = jnp.tile(inputs["x_T"][:cols], (self.num_classes, 1, 1, 1))
+    return inputs
+
+  def generate(self, state: DDPMState, inputs: dict[str, Array]) -> Array:
+    """Samples with the EMA weights and `config.sampling`'s sampler, steps, eta, guidance."""
+    seq = diffusion.timesteps(self.sampler, self.schedule.num_timesteps, self.steps)
+    labels = inputs.get("label")
+    eps_fn = lambda x, t: self.eps(state.ema_params, x, t, labels, self.guidance)  # noqa: E731
+    return diffusion.sample_loop(self.schedule, eps_fn, inputs["x_T"], inputs["rng"],
+                                 self.sampler, seq, self.eta)
+
+  def denoise(self, state: DDPMState, images: Array, t: int, rng: Array, labels=None):
+    """The denoising view of one t: (x_t, the one-step estimate x0_hat(x_t), the reverse
+    process from x_t to x_0 with the configured sampler); `images` in [-1, 1]."""
+    noise_rng, sampler_rng = jax.random.split(rng)
+    n = images.shape[0]
+    t_vec = jnp.full((n,), t, jnp.int32)
+    x_t = diffusion.q_sample(self.schedule, images, t_vec,
+                             jax.random.normal(noise_rng, images.shape))
+    eps_fn = lambda x, tt: self.eps(state.ema_params, x, tt, labels, self.guidance)  # noqa: E731
+    x0_hat = jnp.clip(diffusion.predict_x0(self.schedule, x_t, t_vec, eps_fn(x_t, t_vec)), -1, 1)
+    seq = diffusion.timesteps(self.sampler, self.schedule.num_timesteps, self.steps, start=t)
+    return x_t, x0_hat, diffusion.sample_loop(self.schedule, eps_fn, x_t, sampler_rng,
+                                              self.sampler, seq, self.eta)
+
+  def denoising_view(self, state: DDPMState, images: np.ndarray, ts, seed: int = 0,
+                     labels=None) -> np.ndarray:
+    """A uint8 picture: per test image three rows, with one column per t after the image
+    itself: x_t (noised), x0_hat (one network evaluation), and the sampler's reverse
+    process from x_t (every row: the clean image first)."""
+    images = jnp.asarray(visualize.to_uint8(images), jnp.float32) / 127.5 - 1.0
+    columns = [(images, images, images)]
+    for i, t in enumerate(ts):
+      if not 0 <= t < self.schedule.num_timesteps:
+        raise ConfigError(f"denoising timesteps must be in 0..{self.schedule.num_timesteps - 1}, "
+                          f"got {t}")
+      columns.append(jax.jit(self.denoise, static_argnums=2)(
+          state, images, int(t), jax.random.fold_in(jax.random.PRNGKey(seed), i), labels))
+    # [columns, 3 rows, N] -> rows ordered image by image: x_t, x0_hat, reverse.
+    tiles = np.stack([np.stack([np.asarray(r) for r in c]) for c in columns])
+    tiles = tiles.transpose(2, 1, 0, 3, 4, 5).reshape(-1, *tiles.shape[3:])
+    return visualize.image_grid(tiles, ncol=len(columns))
+
+  def grid(self, inputs, images) -> np.ndarray:
+    """The images tiled; conditional models: a row per class (`fixed_inputs`' layout)."""
+    return visualize.image_grid(images, ncol=self.grid_columns)
+
+  def param_counts(self, state: DDPMState) -> dict[str, int]:
+    return {"denoiser": count_params(state.params)}
