@@ -298,7 +298,10 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
         pending.append(metrics)
         unchecked.append(finite)
         progress.update(step)
-        last = step == config.num_train_steps or bool(stop)
+        # The request is read once per step: a signal that arrives later in this step (while
+        # it logs) is acted on at the next one, so that a stop always follows a save.
+        stopping = bool(stop)
+        last = step == config.num_train_steps or stopping
         log = step % config.log_every_steps == 0 or last
         sample = step % config.sample_every_steps == 0 or last
         save = step % config.checkpoint_every_steps == 0 or last
@@ -324,7 +327,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
           fake = write_grid(step)
         if save:
           ckpts.save(step, state, force=True)
-        if stop:
+        if stopping:
           logging.warning("%s received: saved checkpoint %d, stopping", stop.signal_name, step)
           print(f"{stop.signal_name}: checkpoint saved at step {step}; run the same command "
                 "to resume", flush=True)

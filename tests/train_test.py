@@ -108,6 +108,25 @@ def test_sigterm_saves_a_checkpoint_and_stops(tmp_path, mock_data, monkeypatch):
   assert signal.getsignal(signal.SIGTERM) is not None  # the handler was restored
 
 
+def test_sigterm_during_a_steps_logging_still_saves_that_step(tmp_path, mock_data, monkeypatch):
+  """A signal that arrives after the loop has decided whether to checkpoint this step (here
+  while it logs) must not make it print "checkpoint saved" and stop without saving: the
+  decision and the stop read the request once (a DDPM run lost steps 351-400 this way)."""
+  real_report = train.Progress.report
+
+  def report_then_signal(self, step, scalars):
+    if step == 3:
+      os.kill(os.getpid(), signal.SIGTERM)
+    return real_report(self, step, scalars)
+
+  monkeypatch.setattr(train.Progress, "report", report_then_signal)
+  config = tiny(str(REPO / "configs" / "dcgan_mnist.py"), steps=50, checkpoint_every_steps=100)
+  config.log_every_steps = 1
+  state = train.train_and_evaluate(config, str(tmp_path))
+  assert checkpoint.Checkpoints(str(tmp_path / "checkpoints")).latest_step() == int(state.step)
+  assert int(state.step) in (3, 4)  # this step, or the next one; never unsaved
+
+
 def test_incompatible_checkpoint_is_refused_and_kept(tmp_path, mock_data):
   path = str(REPO / "configs" / "dcgan_mnist.py")
   train.train_and_evaluate(tiny(path, steps=1), str(tmp_path))
