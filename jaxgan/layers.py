@@ -23,10 +23,12 @@ Mixed precision (`config.dtype`): every layer here computes in its `dtype` (None
 dtype of its input), with its parameters stored in float32 and cast at use, as Flax's own
 layers do with `dtype` and `param_dtype`; the gradients reaching the parameters are
 float32 again (the transpose of the cast). Sums over the batch stay float32 whatever the
-compute dtype: the weight gradients of `conv_transpose` accumulate in float32, and the
-normalisation layers compute their statistics and their whole normalisation in float32
-and only hand back the compute dtype (as `flax.linen.BatchNorm` keeps its statistics in
-float32 under `dtype=bfloat16`).
+compute dtype: the weight gradients of `conv_transpose`'s sub-pixel form accumulate in
+float32, and the normalisation layers compute their statistics and their whole
+normalisation in float32 and only hand back the compute dtype (as `flax.linen.BatchNorm`
+keeps its statistics in float32 under `dtype=bfloat16`). The kernel-bound matrix forms
+(`kernel_bound`) return their products, weight gradients included, in the compute dtype;
+they sum over at most min(C_in, C_out) / 2 positions.
 """
 
 import functools
@@ -93,13 +95,60 @@ def space_to_depth(x: Array, s: int) -> Array:
   return x.reshape(n, h // s, w // s, s * s * c)
 
 
+def kernel_bound(positions: int, in_channels: int, out_channels: int) -> bool:
+  """Whether a layer applied at `positions` pixels (batch x map) is cheaper as matrix
+  products on its kernel as stored (`_conv_dots`, `_conv_transpose_dots`).
+
+  The space-to-depth and sub-pixel forms below move the kernel into a phase view in every
+  direction. That is cheap for DCGAN's batch 128 but not for pix2pix's U-Net at batch 1,
+  whose inner levels hold 4x4x1024x512 kernels against maps of 1x1 to 8x8: there, two
+  thirds of a unet_128 step's op time was copies of kernels (and optimizer passes over
+  gradients left transposed), 6% convolutions (benchmarks/profile_step.py). The matrix
+  forms copy activations instead (k*k of them, im2col), so they win where the activations
+  are the smaller: 2 * positions <= min(C_in, C_out), a factor within 3% of the best of
+  0.25, 0.5, 1 and 2 on both whole pix2pix steps (benchmarks/step_variants.py).
+  """
+  return 2 * positions <= min(in_channels, out_channels)
+
+
+def _taps(x: Array, k: int, s: int, out_h: int, out_w: int) -> Array:
+  """[N, H, W, C] (padded) -> [N, out_h, out_w, k*k*C]: pixel (i, j) holds x[s*i + a,
+  s*j + b] for every tap (a, b), ordered (a, b, C) as an HWIO kernel's rows."""
+  taps = [x[:, a:a + s * (out_h - 1) + 1:s, b:b + s * (out_w - 1) + 1:s]
+          for a in range(k) for b in range(k)]
+  n, c = x.shape[0], x.shape[-1]
+  return jnp.stack(taps, axis=3).reshape(n, out_h, out_w, k * k * c)
+
+
+def _conv_dots(x: Array, kernel: Array, stride: int, padding: int) -> Array:
+  """`conv` as one matrix product with the kernel as stored (HWIO is [k*k*C_in, C_out]
+  row-major): im2col of x, then [N*H'*W', k*k*C_in] @ [k*k*C_in, C_out]. Autodiff gives
+  the input gradient as (dy @ kernel^T) summed back into place, and the weight gradient
+  as patches^T @ dy, in the kernel's own layout."""
+  k, s, p = kernel.shape[0], stride, padding
+  _, h, w, _ = x.shape
+  out_h, out_w = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+  x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+  return _taps(x, k, s, out_h, out_w) @ kernel.reshape(-1, kernel.shape[-1])
+
+
 def conv(x: Array, kernel: Array, stride: int = 1, padding: int = 0) -> Array:
   """PyTorch `Conv2d(k, stride, padding)` (zero padding) in NHWC/HWIO."""
   k = kernel.shape[0]
-  pad = [(padding, padding)] * 2
+  out_h = (x.shape[1] + 2 * padding - k) // stride + 1
+  out_w = (x.shape[2] + 2 * padding - k) // stride + 1
+  if kernel_bound(x.shape[0] * out_h * out_w, *kernel.shape[2:]):
+    return _conv_dots(x, kernel, stride, padding)
   if stride == 1 or k % stride:
-    return lax.conv_general_dilated(x, kernel, (stride, stride), pad, dimension_numbers=_DIMS)
-  s = stride
+    return lax.conv_general_dilated(x, kernel, (stride, stride), [(padding, padding)] * 2,
+                                    dimension_numbers=_DIMS)
+  return _conv_space_to_depth(x, kernel, stride, padding)
+
+
+def _conv_space_to_depth(x: Array, kernel: Array, stride: int, padding: int) -> Array:
+  """A stride-s conv whose kernel side is a multiple of s, as the stride-1 conv it is on
+  a space-to-depth input: its input gradient is then no dilated convolution either."""
+  k, s = kernel.shape[0], stride
   _, h, w, cin = x.shape
   out_h, out_w = (h + 2 * padding - k) // s + 1, (w + 2 * padding - k) // s + 1
   # Pad so both sides are multiples of s; the extra zero rows only feed outputs we crop.
@@ -140,12 +189,18 @@ def _accumulator(dtype):
 
 
 def _weight_grad(big: Array, small: Array, k: int, s: int) -> Array:
-  """G[t_h, t_w] = sum over n, i, j of big[n, s*i + t_h, s*j + t_w] (outer) small[n, i, j].
+  """G[t_h, t_w] = sum over n, i, j of small[n, i, j] (outer) big[n, s*i + t_h, s*j + t_w].
 
-  The weight gradient of both strided layers has this form (`big` zero-padded so every
-  index exists). XLA:CPU computes it slowly as a convolution; here `big` is cut into
-  s x s phases (space-to-depth) and each of the ceil(k/s)^2 shifts is ONE matrix product
-  contracting over batch and space: [C_big, N*H*W] @ [N*H*W, C_small] per phase.
+  The weight gradient of a strided transposed convolution has this form (`small` its
+  input, `big` its output gradient, zero-padded so every index exists). XLA:CPU computes
+  it slowly as a convolution; here `big` is cut into s x s phases (space-to-depth) and
+  each of the ceil(k/s)^2 shifts is ONE matrix product contracting over batch and space:
+  [C_small, N*H*W] @ [N*H*W, C_big] per phase. The result is [k, k, C_small, C_big], the
+  kernel's own layout: a gradient in another orientation makes every optimizer pass over
+  it read across strides (5-10x slower on a 4x4x1024x512 kernel). (The same form for a
+  strided convolution's weight gradient, in place of XLA's, made a DCGAN-64 step 9%
+  slower: XLA copies `big`'s shifted phases into a transposed layout for each product;
+  benchmarks/step_variants.py `strided_weight_grad`.)
   """
   m = -(-k // s)
   n, h, w, c_small = small.shape
@@ -159,11 +214,11 @@ def _weight_grad(big: Array, small: Array, k: int, s: int) -> Array:
     for b in range(m):
       shifted = phases[:, a:a + h, b:b + w]
       # Sums over batch and space, kept float32 when the operands are bfloat16.
-      cols.append(jnp.einsum("nhwrqc,nhwo->rqco", shifted, small,
-                             preferred_element_type=_accumulator(small.dtype)))  # [s, s, C_big, C_s]
-    rows.append(jnp.stack(cols, axis=2))  # [s(r_h), s(r_w), m(b), C_big, C_small]
+      cols.append(jnp.einsum("nhwo,nhwrqc->rqoc", small, shifted,
+                             preferred_element_type=_accumulator(small.dtype)))  # [s, s, C_s, C_big]
+    rows.append(jnp.stack(cols, axis=2))  # [s(r_h), s(r_w), m(b), C_small, C_big]
   g = jnp.stack(rows, axis=1)  # [s(r_h), m(a), s(r_w), m(b), ...]: tap t = s*a + r
-  g = g.transpose(1, 0, 3, 2, 4, 5).reshape(m * s, m * s, g.shape[-2], c_small)
+  g = g.transpose(1, 0, 3, 2, 4, 5).reshape(m * s, m * s, *g.shape[-2:])
   return g[:k, :k].astype(small.dtype)
 
 
@@ -204,10 +259,45 @@ def _conv_transpose_subpixel(x: Array, kernel: Array, stride: int, padding: int,
   return y[:, :out_h, :out_w]
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
 def conv_transpose(x: Array, kernel: Array, stride: int, padding: int = 0,
                    output_padding: int = 0) -> Array:
-  """PyTorch `ConvTranspose2d(k, stride, padding, output_padding)` in NHWC/HWIO.
+  """PyTorch `ConvTranspose2d(k, stride, padding, output_padding)` in NHWC/HWIO: matrix
+  products on the kernel as stored where it outweighs the activations (`kernel_bound`),
+  else the sub-pixel form with its own gradients (`_conv_transpose_phases`)."""
+  n, h, w, _ = x.shape
+  if kernel_bound(n * h * w, *kernel.shape[2:]):
+    return _conv_transpose_dots(x, kernel, stride, padding, output_padding)
+  return _conv_transpose_phases(x, kernel, stride, padding, output_padding)
+
+
+def _conv_transpose_dots(x: Array, kernel: Array, stride: int, padding: int,
+                         output_padding: int) -> Array:
+  """Each input pixel times each tap's [C_in, C_out] slice of the kernel (one batched
+  product over the k*k taps, the kernel read as stored), each tap's products added at
+  s*i - p + (a, b). Autodiff gives the input gradient as a batched product with the
+  kernel's slices and the weight gradient as x^T @ (dy at each tap), in the kernel's own
+  layout."""
+  k, s, p, op = kernel.shape[0], stride, padding, output_padding
+  n, h, w, cin = x.shape
+  cout = kernel.shape[-1]
+  rows = jnp.broadcast_to(x.reshape(1, n * h * w, cin), (k * k, n * h * w, cin))
+  taps = lax.dot_general(rows, kernel.reshape(k * k, cin, cout), (((2,), (1,)), ((0,), (0,))))
+  taps = taps.reshape(k, k, n, h, w, cout)
+  # Tap (a, b) of pixel (i, j) lands at (s*i + a, s*j + b) of the full map, whose first p
+  # rows and columns the output crops; output_padding adds zero rows at the far end.
+  full_h, full_w = (h - 1) * s + k + op, (w - 1) * s + k + op
+  y = sum(lax.pad(taps[a, b], jnp.zeros((), x.dtype),
+                  ((0, 0, 0), (a, full_h - a - (h - 1) * s - 1, s - 1),
+                   (b, full_w - b - (w - 1) * s - 1, s - 1), (0, 0, 0)))
+          for a in range(k) for b in range(k))
+  return y[:, p:p + conv_transpose_output_size(h, k, s, p, op),
+           p:p + conv_transpose_output_size(w, k, s, p, op)]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _conv_transpose_phases(x: Array, kernel: Array, stride: int, padding: int = 0,
+                           output_padding: int = 0) -> Array:
+  """`conv_transpose` where the activations outweigh the kernel (DCGAN at batch 128).
 
   Forward, input gradient and weight gradient are three views of one linear map, so each
   uses the kernel XLA:CPU runs fastest: the sub-pixel forward; the input gradient as the
@@ -218,7 +308,7 @@ def conv_transpose(x: Array, kernel: Array, stride: int, padding: int = 0,
 
 
 def _conv_transpose_fwd(x, kernel, stride, padding, output_padding):
-  return conv_transpose(x, kernel, stride, padding, output_padding), (x, kernel)
+  return _conv_transpose_phases(x, kernel, stride, padding, output_padding), (x, kernel)
 
 
 def _conv_transpose_bwd(stride, padding, output_padding, residuals, dy):
@@ -234,11 +324,11 @@ def _conv_transpose_bwd(stride, padding, output_padding, residuals, dy):
     dw = jnp.einsum("nc,nhwo->hwco", x[:, 0, 0], dy_shifted,
                     preferred_element_type=_accumulator(x.dtype))
     return dx, dw.astype(kernel.dtype)
-  dw = _weight_grad(dy_shifted, x, k, stride).transpose(0, 1, 3, 2)
+  dw = _weight_grad(dy_shifted, x, k, stride)
   return dx, dw.astype(kernel.dtype)
 
 
-conv_transpose.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
+_conv_transpose_phases.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
 
 
 

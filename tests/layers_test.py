@@ -44,8 +44,17 @@ CONVS = [(4, 2, 1, 8), (4, 2, 1, 7), (4, 1, 0, 4), (3, 2, 1, 7), (6, 3, 1, 9), (
          (3, 1, 1, 5)]
 
 
+@pytest.fixture(params=["kernel_bound", "activation_bound"])
+def formulation(request, monkeypatch):
+  """Both formulations of every layer on every case: the matrix products on the kernel as
+  stored, and the sub-pixel / space-to-depth forms (`layers.kernel_bound` decides which
+  one a layer takes; here it is forced either way)."""
+  monkeypatch.setattr(layers, "kernel_bound", lambda *_: request.param == "kernel_bound")
+  return request.param
+
+
 @pytest.mark.parametrize("k,s,p,op,h", TRANSPOSED)
-def test_conv_transpose_values_match_definition(k, s, p, op, h):
+def test_conv_transpose_values_match_definition(k, s, p, op, h, formulation):
   rng = np.random.default_rng(k * 100 + s * 10 + p)
   x = rng.normal(size=(2, h, h + 1, 3)).astype(np.float32)
   w = rng.normal(size=(k, k, 3, 5)).astype(np.float32)
@@ -56,7 +65,7 @@ def test_conv_transpose_values_match_definition(k, s, p, op, h):
 
 
 @pytest.mark.parametrize("k,s,p,op,h", TRANSPOSED)
-def test_conv_transpose_gradients_match_reference(k, s, p, op, h):
+def test_conv_transpose_gradients_match_reference(k, s, p, op, h, formulation):
   rng = np.random.default_rng(k + s + p + h)
   x = jnp.asarray(rng.normal(size=(2, h, h, 3)), jnp.float32)
   w = jnp.asarray(rng.normal(size=(k, k, 3, 4)), jnp.float32)
@@ -73,7 +82,7 @@ def test_conv_transpose_gradients_match_reference(k, s, p, op, h):
 
 
 @pytest.mark.parametrize("k,s,p,h", CONVS)
-def test_conv_values_and_gradients(k, s, p, h):
+def test_conv_values_and_gradients(k, s, p, h, formulation):
   rng = np.random.default_rng(k * 7 + h)
   x = jnp.asarray(rng.normal(size=(2, h, h, 3)), jnp.float32)
   w = jnp.asarray(rng.normal(size=(k, k, 3, 4)), jnp.float32)

@@ -35,7 +35,7 @@ import optax
 from jaxgan import diffusion, models, visualize
 from jaxgan.config import ConfigError
 from jaxgan.families.gan import count_params
-from jaxgan.models.conditioning import requested_labels
+from jaxgan.models.conditioning import class_rows, with_labels
 
 Array = jax.Array
 
@@ -150,20 +150,16 @@ class DDPM:
     """x_T for `num` images and the sampler's key; conditional models also take the labels
     asked for (default: 0, 1, ..., K-1, 0, 1, ...)."""
     noise_rng, sampler_rng = jax.random.split(rng)
-    inputs = {"x_T": jax.random.normal(noise_rng, (num, *self.image_shape)), "rng": sampler_rng}
-    labels = requested_labels(num, labels, self.num_classes)
-    if labels is not None:
-      inputs["label"] = labels
-    return inputs
+    return with_labels({"x_T": jax.random.normal(noise_rng, (num, *self.image_shape)),
+                        "rng": sampler_rng}, num, labels, self.num_classes)
 
   def fixed_inputs(self, rng: Array, num: int) -> dict[str, Array]:
     """The grids' inputs; conditional: row k is class k, column j the same x_T."""
     if not self.num_classes:
       return self.latent_inputs(rng, num)
     cols = self.grid_columns
-    inputs = self.latent_inputs(rng, cols * self.num_classes,
-                                jnp.repeat(jnp.arange(self.num_classes, dtype=jnp.int32), cols))
-    inputs["x_T"] = jnp.tile(inputs["x_T"][:cols], (self.num_classes, 1, 1, 1))
+    inputs = self.latent_inputs(rng, cols * self.num_classes)
+    inputs["x_T"], inputs["label"] = class_rows(inputs["x_T"], self.num_classes, cols)
     return inputs
 
   def generate(self, state: DDPMState, inputs: dict[str, Array]) -> Array:

@@ -36,7 +36,7 @@ import optax
 
 from jaxgan import augment, losses, models, visualize
 from jaxgan.config import ConfigError
-from jaxgan.models.conditioning import requested_labels
+from jaxgan.models.conditioning import class_rows, with_labels
 
 Array = jax.Array
 
@@ -209,19 +209,16 @@ class GAN:
   def latent_inputs(self, rng: Array, num: int, labels=None) -> dict[str, Array]:
     """Noise for `num` images; conditional models also take the labels asked for
     (default: 0, 1, ..., K-1, 0, 1, ...)."""
-    inputs = {"z": jax.random.normal(rng, (num, self.latent_dim))}
-    labels = requested_labels(num, labels, self.num_classes)
-    if labels is not None:
-      inputs["label"] = labels
-    return inputs
+    return with_labels({"z": jax.random.normal(rng, (num, self.latent_dim))}, num, labels,
+                       self.num_classes)
 
   def fixed_inputs(self, rng: Array, num: int) -> dict[str, Array]:
     """The grids' inputs; conditional: row k is class k, column j the same noise z_j."""
     if not self.num_classes:
       return self.latent_inputs(rng, num)
     cols = self.grid_columns
-    z = jnp.tile(jax.random.normal(rng, (cols, self.latent_dim)), (self.num_classes, 1))
-    return {"z": z, "label": jnp.repeat(jnp.arange(self.num_classes, dtype=jnp.int32), cols)}
+    z, labels = class_rows(jax.random.normal(rng, (cols, self.latent_dim)), self.num_classes, cols)
+    return {"z": z, "label": labels}
 
   def generate(self, state: GANState, inputs: dict[str, Array]) -> Array:
     g = state.generator

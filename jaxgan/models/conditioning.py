@@ -33,6 +33,23 @@ def requested_labels(num: int, labels, num_classes: int):
   return jnp.broadcast_to(jnp.asarray(labels, jnp.int32), (num,))
 
 
+def with_labels(inputs: dict, num: int, labels, num_classes: int) -> dict:
+  """`inputs` of `num` samples with their "label" (`requested_labels`) added when the
+  model is conditional: what a family's `latent_inputs` hands its sampler."""
+  labels = requested_labels(num, labels, num_classes)
+  if labels is not None:
+    inputs["label"] = labels
+  return inputs
+
+
+def class_rows(latent: jax.Array, num_classes: int, cols: int) -> tuple[jax.Array, jax.Array]:
+  """The sample grids' conditional layout: row k is class k and column j the same latent
+  (noise) j in every row. `latent` [>= cols, ...] -> (its first `cols` tiled over the K
+  rows, [K * cols, ...]; labels [K * cols], row by row)."""
+  tiled = jnp.tile(latent[:cols], (num_classes,) + (1,) * (latent.ndim - 1))
+  return tiled, jnp.repeat(jnp.arange(num_classes, dtype=jnp.int32), cols)
+
+
 def one_hot_concat(x: jax.Array, labels, num_classes: int) -> jax.Array:
   """[N, D] -> [N, D + K]: x followed by the one-hot label; x itself when unconditional."""
   check_labels(labels, num_classes, "the generator")

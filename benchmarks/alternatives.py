@@ -1,0 +1,189 @@
+"""Forms jaxgan tried and did not keep, timed against the ones it kept (README "Speed on a CPU").
+
+  .venv/bin/python benchmarks/alternatives.py [finite,weight_grad,conv3x3,op_overhead]
+      [--repeats 5] [--out FILE]
+
+- `finite`: the divergence guard's finiteness check of a state, over 268 MB of leaves
+  shaped as pix2pix's kernels: `x @ 0` per leaf (`jaxgan.divergence`, kept), the boolean
+  `all(isfinite(x))` (before), `isfinite(sum(x * 0))` (a float reduction);
+- `weight_grad`: the stride-2 transposed convolution's weight gradient at DCGAN-64's layers
+  (batch 128): `jaxgan.layers._weight_grad` (kept: `big`'s phases sliced per kernel shift,
+  one product each) against `weight_grad_shift_small` (the small operand shifted instead,
+  one product for all shifts);
+- `conv3x3`: forward+backward of CycleGAN's 3x3 resnet-block convolution (1x64x64x256),
+  XLA's convolution (kept) against im2col and one matrix product (`layers._conv_dots`);
+- `op_overhead`: XLA:CPU's cost per op: n independent 64x64 products in one jitted call.
+
+The functions here are also `benchmarks/step_variants.py`'s variants (`sum_flags`,
+`strided_weight_grad`), which time them inside the whole train step. Each figure is the
+median of `--repeats` calls after one warm-up call, in ms.
+"""
+
+import argparse
+import functools
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402  (jaxgan's CPU XLA flags before JAX starts)
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from jax import lax  # noqa: E402
+
+from jaxgan import divergence, layers  # noqa: E402
+
+_conv = layers.conv  # jaxgan's, even while step_variants patches `layers.conv` with the one here
+
+
+def _inexact_leaves(tree):
+  return [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+
+
+def finite_isfinite(tree):
+  """`divergence._all_finite` before: a boolean reduction per leaf."""
+  leaves = _inexact_leaves(tree)
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else None
+
+
+def finite_sum_times_zero(tree):
+  """One float sum of x * 0 over every leaf: NaN exactly when something is not finite."""
+  leaves = _inexact_leaves(tree)
+  return jnp.isfinite(sum(jnp.sum(x * jnp.zeros((), x.dtype)) for x in leaves)) if leaves else None
+
+
+def weight_grad_shift_small(big, small, k: int, s: int):
+  """`layers._weight_grad` with `small` shifted (zero-padded) by each of the m x m kernel
+  shifts and concatenated on channels, against `big`'s phases whole: one product."""
+  m = -(-k // s)
+  n, h, w, c_small = small.shape
+  need_h, need_w = s * (h + m), s * (w + m)
+  big = jnp.pad(big, ((0, 0), (0, max(0, need_h - big.shape[1])),
+                      (0, max(0, need_w - big.shape[2])), (0, 0)))[:, :need_h, :need_w]
+  phases = layers.space_to_depth(big, s)  # [n, h + m, w + m, s*s*C_big]
+  padded = jnp.pad(small, ((0, 0), (m, m), (m, m), (0, 0)))
+  shifted = jnp.concatenate([padded[:, m - a:m - a + h + m, m - b:m - b + w + m]
+                             for a in range(m) for b in range(m)], axis=-1)
+  g = jnp.einsum("nhwa,nhwb->ab", shifted, phases)  # [(a, b, C_small), (r, q, C_big)]
+  g = g.reshape(m, m, c_small, s, s, big.shape[-1]).transpose(0, 3, 1, 4, 2, 5)
+  return g.reshape(m * s, m * s, c_small, big.shape[-1])[:k, :k]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def conv_strided_matmul_weight_grad(x, kernel, stride: int, padding: int):
+  """The strided convolution as `layers.conv` computes it, with its weight gradient as
+  matrix products (`layers._weight_grad`) instead of XLA's."""
+  return _conv(x, kernel, stride, padding)
+
+
+def _strided_fwd(x, kernel, stride, padding):
+  return _conv(x, kernel, stride, padding), (x, kernel)
+
+
+def _strided_bwd(stride, padding, residuals, dy):
+  x, kernel = residuals
+  _, input_vjp = jax.vjp(lambda x: _conv(x, kernel, stride, padding), x)
+  x_pad = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+  # dW[t] = sum_i x_pad[s*i + t] (outer) dy[i]: [k, k, C_out, C_in], turned to HWIO.
+  dw = layers._weight_grad(x_pad, dy, kernel.shape[0], stride).transpose(0, 1, 3, 2)
+  return input_vjp(dy)[0], dw.astype(kernel.dtype)
+
+
+conv_strided_matmul_weight_grad.defvjp(_strided_fwd, _strided_bwd)
+
+
+def conv_with_matmul_weight_grad(x, kernel, stride: int = 1, padding: int = 0):
+  """`layers.conv` with `conv_strided_matmul_weight_grad` on its space-to-depth path."""
+  k = kernel.shape[0]
+  if stride == 1 or k % stride or layers.kernel_bound(
+      x.shape[0] * ((x.shape[1] + 2 * padding - k) // stride + 1) *
+      ((x.shape[2] + 2 * padding - k) // stride + 1), *kernel.shape[2:]):
+    return _conv(x, kernel, stride, padding)
+  return conv_strided_matmul_weight_grad(x, kernel, stride, padding)
+
+
+def timed_ms(fn, *args, repeats: int = 5) -> float:
+  jitted = jax.jit(fn)
+  jax.block_until_ready(jitted(*args))
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(jitted(*args))
+    times.append(time.perf_counter() - start)
+  return 1e3 * float(np.median(times))
+
+
+def bench_finite(repeats):
+  leaves = ([jnp.full((4, 4, 1024, 512), 0.01)] * 6 + [jnp.full((4, 4, 512, 512), 0.01)] * 4)
+  forms = {"times_zero (kept)": divergence._all_finite, "isfinite": finite_isfinite,
+           "sum_times_zero": finite_sum_times_zero}
+  return {"megabytes": sum(x.size for x in leaves) * 4 / 1e6,
+          "ms": {name: timed_ms(fn, leaves, repeats=repeats) for name, fn in forms.items()}}
+
+
+def bench_weight_grad(repeats):
+  rng, k, s, p = np.random.default_rng(0), 4, 2, 1
+  rows = []
+  for n, h, c_in, c_out in [(128, 4, 512, 256), (128, 8, 256, 128), (128, 16, 128, 64),
+                            (128, 32, 64, 3)]:
+    x = jnp.asarray(rng.normal(size=(n, h, h, c_in)), jnp.float32)
+    out = (h - 1) * s - 2 * p + k
+    dy = jnp.pad(jnp.asarray(rng.normal(size=(n, out, out, c_out)), jnp.float32),
+                 ((0, 0), (p, 0), (p, 0), (0, 0)))
+    kept = lambda d, x: layers._weight_grad(d, x, k, s)  # noqa: E731
+    other = lambda d, x: weight_grad_shift_small(d, x, k, s)  # noqa: E731
+    error = float(jnp.max(jnp.abs(kept(dy, x) - other(dy, x))) / jnp.max(jnp.abs(kept(dy, x))))
+    rows.append({"input": [h, h, c_in], "output_channels": c_out, "relative_difference": error,
+                 "ms": {"phases_sliced (kept)": timed_ms(kept, dy, x, repeats=repeats),
+                        "shift_small": timed_ms(other, dy, x, repeats=repeats)}})
+  return rows
+
+
+def bench_conv3x3(repeats):
+  x, w = jnp.full((1, 64, 64, 256), 0.1), jnp.full((3, 3, 256, 256), 0.01)
+
+  def fwd_bwd(conv):
+    return jax.grad(lambda x, w: jnp.sum(conv(x, w) ** 2), (0, 1))
+
+  xla = lambda x, w: lax.conv_general_dilated(x, w, (1, 1), [(1, 1)] * 2,  # noqa: E731
+                                              dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  return {"shape": "1x64x64x256, 3x3, 256 out", "ms": {
+      "xla_conv (kept)": timed_ms(fwd_bwd(xla), x, w, repeats=repeats),
+      "im2col_matmul": timed_ms(fwd_bwd(lambda x, w: layers._conv_dots(x, w, 1, 1)), x, w,
+                                repeats=repeats)}}
+
+
+def bench_op_overhead(repeats):
+  result = {}
+  for n in (10, 100, 1000):
+    xs = [jnp.full((64, 64), float(i)) for i in range(n)]
+    result[n] = timed_ms(lambda xs: [x @ x for x in xs], xs, repeats=repeats)
+  return {"ms_for_n_products": result,
+          "us_per_op_at_1000": 1e3 * result[1000] / 1000}
+
+
+BENCHES = {"finite": bench_finite, "weight_grad": bench_weight_grad, "conv3x3": bench_conv3x3,
+           "op_overhead": bench_op_overhead}
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("which", nargs="?", default=",".join(BENCHES))
+  parser.add_argument("--repeats", type=int, default=5)
+  parser.add_argument("--out", default=None, help="write the JSON here")
+  args = parser.parse_args()
+  out = {"machine": harness.machine_info()}
+  for name in args.which.split(","):
+    if name not in BENCHES:
+      parser.error(f"unknown benchmark {name!r}; choose from {', '.join(BENCHES)}")
+    out[name] = BENCHES[name](args.repeats)
+    print(name, json.dumps(out[name]), flush=True)
+  if args.out:
+    with open(args.out, "w") as f:
+      f.write(json.dumps(out, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,58 @@
+"""The forms benchmarks/alternatives.py times against jaxgan's compute the same thing, so
+the README's "tried and not kept" figures compare equal functions; step_variants.py's
+patches are undone after each variant is built."""
+
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import REPO
+from jaxgan import divergence, layers
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import alternatives  # noqa: E402  pylint: disable=wrong-import-position
+import step_variants  # noqa: E402  pylint: disable=wrong-import-position
+
+
+@pytest.mark.parametrize("h,k,s", [(3, 4, 2), (4, 4, 2), (5, 3, 2)])
+def test_shifted_small_weight_gradient_equals_jaxgans(h, k, s):
+  rng = np.random.default_rng(h)
+  small = jnp.asarray(rng.normal(size=(2, h, h, 3)), jnp.float32)
+  big = jnp.asarray(rng.normal(size=(2, s * h + k, s * h + k, 5)), jnp.float32)
+  np.testing.assert_allclose(alternatives.weight_grad_shift_small(big, small, k, s),
+                             layers._weight_grad(big, small, k, s), rtol=1e-5, atol=1e-5)
+
+
+def test_matmul_weight_gradient_convolution_equals_jaxgans():
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(16, 8, 8, 3)), jnp.float32)  # activation-bound: XLA's path
+  w = jnp.asarray(rng.normal(size=(4, 4, 3, 5)), jnp.float32)
+
+  def grads(conv):
+    return jax.grad(lambda x, w: jnp.sum(jnp.sin(conv(x, w, 2, 1))), (0, 1))(x, w)
+  for got, want in zip(grads(alternatives.conv_with_matmul_weight_grad), grads(layers.conv)):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("check", [alternatives.finite_isfinite,
+                                   alternatives.finite_sum_times_zero, divergence._all_finite])
+def test_every_finiteness_check_finds_nan_and_infinities_and_nothing_else(check):
+  good = {"w": jnp.full((4, 3), 3e38), "b": jnp.zeros(3), "step": jnp.int32(7)}
+  assert bool(check(good))
+  for bad in (jnp.nan, jnp.inf, -jnp.inf):
+    assert not bool(check({**good, "w": good["w"].at[2, 1].set(bad)}))
+  assert check({"step": jnp.int32(1)}) is None
+
+
+def test_variants_patch_only_while_their_step_is_built():
+  conv, all_finite = layers.conv, divergence._all_finite
+  with step_variants.patched(*step_variants.variant_patches("strided_weight_grad"),
+                             *step_variants.variant_patches("isfinite_flags")):
+    assert layers.conv is alternatives.conv_with_matmul_weight_grad
+    assert divergence._all_finite is alternatives.finite_isfinite
+  assert layers.conv is conv and divergence._all_finite is all_finite
+  with pytest.raises(SystemExit, match="unknown variant"):
+    step_variants.variant_patches("fastest")
