@@ -7,14 +7,16 @@ Builds the config's family, state and jitted step exactly as the training loop d
 (`jaxgan.train`, through benchmarks/harness.py) and times `--steps` steps on one synthetic
 batch (uniform in [-1, 1], shaped as the config's data), after `--warmup` steps;
 initialisation and compilation are reported apart. Prints the median and the implied time
-per epoch when the config names its epoch length (`config.data.num_train_examples`). No
-data is read. Timings on a shared machine drift: compare only figures taken close together
+per epoch when the config names its epoch length (`config.data.num_train_examples`), the
+process's minor page faults and system and user CPU seconds per timed step
+(`getrusage`), and XLA's temporary buffer of the step. No data is read. Timings on a shared machine drift: compare only figures taken close together
 on an idle one (benchmarks/train_step.py interleaves jaxgan and PyTorch).
 """
 
 import argparse
 import json
 import os
+import resource
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -31,7 +33,9 @@ def main():
   config = harness.load_config(args.config, args.set)
   step = harness.JaxStep(config, harness.synthetic_batch(config))
   harness.timed(step, args.warmup)
+  before = resource.getrusage(resource.RUSAGE_SELF)
   times = harness.timed(step, args.steps)
+  after = resource.getrusage(resource.RUSAGE_SELF)
   median = harness.median(times)
   b = config.batch_size
   result = {"config": args.config, "overrides": args.set, "batch_size": b,
@@ -39,7 +43,12 @@ def main():
             "init_and_compile_s": round(step.init_s + step.compile_s, 1), "steps": args.steps,
             "seconds_per_step": round(median, 3), "min": round(min(times), 3),
             "max": round(max(times), 3), "device": harness.jax.devices()[0].device_kind,
-            "load_average_1min": round(os.getloadavg()[0], 2)}
+            "load_average_1min": round(os.getloadavg()[0], 2),
+            "minor_page_faults_per_step": round((after.ru_minflt - before.ru_minflt) / args.steps),
+            "system_s_per_step": round((after.ru_stime - before.ru_stime) / args.steps, 4),
+            "user_s_per_step": round((after.ru_utime - before.ru_utime) / args.steps, 4),
+            "xla_temp_mib": round((step.memory() or {}).get("temp_size_in_bytes", 0) / 2**20, 1),
+            "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", "")}
   examples = config.data.get("num_train_examples")
   if examples:
     result["minutes_per_epoch"] = round(median * -(-examples // b) / 60, 1)
