@@ -4,8 +4,9 @@
       [--repeats 5] [--out FILE]
 
 - `finite`: the divergence guard's finiteness check of a state, over 268 MB of leaves
-  shaped as pix2pix's kernels: `x @ 0` per leaf (`jaxgan.divergence`, kept), the boolean
-  `all(isfinite(x))` (before), `isfinite(sum(x * 0))` (a float reduction);
+  shaped as pix2pix's kernels (`divergence._all_finite`), each leaf read by its
+  `_leaf_finite` as `x @ 0` (kept), as the boolean `all(isfinite(x))` (before), or as
+  `isfinite(sum(x * 0))` (a float reduction);
 - `weight_grad`: the stride-2 transposed convolution's weight gradient at DCGAN-64's layers
   (batch 128): `jaxgan.layers._weight_grad` (kept: `big`'s phases sliced per kernel shift,
   one product each) against `weight_grad_shift_small` (the small operand shifted instead,
@@ -14,8 +15,8 @@
   XLA's convolution (kept) against im2col and one matrix product (`layers._conv_dots`);
 - `op_overhead`: XLA:CPU's cost per op: n independent 64x64 products in one jitted call.
 
-The functions here are also `benchmarks/step_variants.py`'s variants (`sum_flags`,
-`strided_weight_grad`), which time them inside the whole train step. Each figure is the
+The functions here are also `benchmarks/step_variants.py`'s variants (`isfinite_flags`,
+`sum_flags`, `strided_weight_grad`), which time them inside the whole train step. Each figure is the
 median of `--repeats` calls after one warm-up call, in ms.
 """
 
@@ -35,23 +36,14 @@ from jax import lax  # noqa: E402
 
 from jaxgan import divergence, layers  # noqa: E402
 
-_conv = layers.conv  # jaxgan's, even while step_variants patches `layers.conv` with the one here
+def leaf_isfinite(x):
+  """`divergence._leaf_finite` before: a boolean reduction over the array."""
+  return jnp.all(jnp.isfinite(x))
 
 
-def _inexact_leaves(tree):
-  return [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
-
-
-def finite_isfinite(tree):
-  """`divergence._all_finite` before: a boolean reduction per leaf."""
-  leaves = _inexact_leaves(tree)
-  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else None
-
-
-def finite_sum_times_zero(tree):
-  """One float sum of x * 0 over every leaf: NaN exactly when something is not finite."""
-  leaves = _inexact_leaves(tree)
-  return jnp.isfinite(sum(jnp.sum(x * jnp.zeros((), x.dtype)) for x in leaves)) if leaves else None
+def leaf_sum_times_zero(x):
+  """One float sum of x * 0: NaN exactly when something in x is not finite."""
+  return jnp.isfinite(jnp.sum(x * jnp.zeros((), x.dtype)))
 
 
 def weight_grad_shift_small(big, small, k: int, s: int):
@@ -71,37 +63,31 @@ def weight_grad_shift_small(big, small, k: int, s: int):
   return g.reshape(m * s, m * s, c_small, big.shape[-1])[:k, :k]
 
 
+# jaxgan's, even while step_variants.py puts the one below in its place.
+_space_to_depth = layers._conv_space_to_depth
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def conv_strided_matmul_weight_grad(x, kernel, stride: int, padding: int):
-  """The strided convolution as `layers.conv` computes it, with its weight gradient as
-  matrix products (`layers._weight_grad`) instead of XLA's."""
-  return _conv(x, kernel, stride, padding)
+def conv_space_to_depth_matmul_weight_grad(x, kernel, stride: int, padding: int):
+  """`layers._conv_space_to_depth` (the strided convolutions' path of `layers.conv`), with
+  its weight gradient as matrix products (`layers._weight_grad`) instead of XLA's."""
+  return _space_to_depth(x, kernel, stride, padding)
 
 
 def _strided_fwd(x, kernel, stride, padding):
-  return _conv(x, kernel, stride, padding), (x, kernel)
+  return _space_to_depth(x, kernel, stride, padding), (x, kernel)
 
 
 def _strided_bwd(stride, padding, residuals, dy):
   x, kernel = residuals
-  _, input_vjp = jax.vjp(lambda x: _conv(x, kernel, stride, padding), x)
+  _, input_vjp = jax.vjp(lambda x: _space_to_depth(x, kernel, stride, padding), x)
   x_pad = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
   # dW[t] = sum_i x_pad[s*i + t] (outer) dy[i]: [k, k, C_out, C_in], turned to HWIO.
   dw = layers._weight_grad(x_pad, dy, kernel.shape[0], stride).transpose(0, 1, 3, 2)
   return input_vjp(dy)[0], dw.astype(kernel.dtype)
 
 
-conv_strided_matmul_weight_grad.defvjp(_strided_fwd, _strided_bwd)
-
-
-def conv_with_matmul_weight_grad(x, kernel, stride: int = 1, padding: int = 0):
-  """`layers.conv` with `conv_strided_matmul_weight_grad` on its space-to-depth path."""
-  k = kernel.shape[0]
-  if stride == 1 or k % stride or layers.kernel_bound(
-      x.shape[0] * ((x.shape[1] + 2 * padding - k) // stride + 1) *
-      ((x.shape[2] + 2 * padding - k) // stride + 1), *kernel.shape[2:]):
-    return _conv(x, kernel, stride, padding)
-  return conv_strided_matmul_weight_grad(x, kernel, stride, padding)
+conv_space_to_depth_matmul_weight_grad.defvjp(_strided_fwd, _strided_bwd)
 
 
 def timed_ms(fn, *args, repeats: int = 5) -> float:
@@ -117,10 +103,18 @@ def timed_ms(fn, *args, repeats: int = 5) -> float:
 
 def bench_finite(repeats):
   leaves = ([jnp.full((4, 4, 1024, 512), 0.01)] * 6 + [jnp.full((4, 4, 512, 512), 0.01)] * 4)
-  forms = {"times_zero (kept)": divergence._all_finite, "isfinite": finite_isfinite,
-           "sum_times_zero": finite_sum_times_zero}
-  return {"megabytes": sum(x.size for x in leaves) * 4 / 1e6,
-          "ms": {name: timed_ms(fn, leaves, repeats=repeats) for name, fn in forms.items()}}
+  kept = divergence._leaf_finite
+  forms = {"times_zero (kept)": kept, "isfinite": leaf_isfinite,
+           "sum_times_zero": leaf_sum_times_zero}
+  ms = {}
+  for name, leaf_finite in forms.items():
+    divergence._leaf_finite = leaf_finite  # in place while `timed_ms` traces
+    try:  # a new function each time: jit would reuse its trace of `_all_finite` itself
+      ms[name] = timed_ms(lambda leaves: divergence._all_finite(leaves), leaves,  # noqa: E731
+                          repeats=repeats)
+    finally:
+      divergence._leaf_finite = kept
+  return {"megabytes": sum(x.size for x in leaves) * 4 / 1e6, "ms": ms}
 
 
 def bench_weight_grad(repeats):

@@ -9,8 +9,9 @@ batch (uniform in [-1, 1], shaped as the config's data), after `--warmup` steps;
 initialisation and compilation are reported apart. Prints the median and the implied time
 per epoch when the config names its epoch length (`config.data.num_train_examples`), the
 process's minor page faults and system and user CPU seconds per timed step
-(`getrusage`), and XLA's temporary buffer of the step. No data is read. Timings on a shared machine drift: compare only figures taken close together
-on an idle one (benchmarks/train_step.py interleaves jaxgan and PyTorch).
+(`getrusage`), and XLA's temporary buffer of the step. No data is read. Timings on a
+shared machine drift: compare only figures taken close together on an idle one
+(benchmarks/train_step.py interleaves jaxgan and PyTorch).
 """
 
 import argparse

@@ -11,12 +11,12 @@ then timed in interleaved rounds (`--steps` steps each per round, median over al
 - `kernel_bound_F` (F a number, e.g. `kernel_bound_1`): layers take the matrix-product
   forms when positions <= F * min(C_in, C_out) (`jaxgan.layers.kernel_bound` uses F = 0.5;
   `no_kernel_bound` is F = 0: the space-to-depth and sub-pixel forms everywhere);
-- `isfinite_flags`: the divergence guard's finiteness of the state as `all(isfinite(x))`
-  per leaf, the form `jaxgan.divergence._times_zero` replaced;
+- `isfinite_flags`: the divergence guard's finiteness of each leaf of the state as
+  `all(isfinite(x))`, the form `jaxgan.divergence._leaf_finite` replaced;
 - `no_flags`: no finiteness flags at all (what the guard costs);
-- `sum_flags`: that finiteness as one float sum of x * 0 (`alternatives.py`);
+- `sum_flags`: that finiteness as a float sum of x * 0 per leaf (`alternatives.py`);
 - `strided_weight_grad`: strided convolutions' weight gradient as matrix products
-  (`alternatives.conv_with_matmul_weight_grad`) in place of XLA's;
+  (`alternatives.conv_space_to_depth_matmul_weight_grad`) in place of XLA's;
 - `sgd`: plain SGD in place of the families' Adam pair (what the Adam update costs;
   pix2pix and CycleGAN, whose optimizers `jaxgan.schedules.adam_pair` builds);
 - `flat_adam`: that Adam under `optax.flatten` (one vector for all parameters).
@@ -67,11 +67,12 @@ def variant_patches(name: str):
     factor = 0.0 if name == "no_kernel_bound" else float(name.removeprefix("kernel_bound_"))
     return [(layers, "kernel_bound", lambda m, c_in, c_out: m <= factor * min(c_in, c_out))]
   if name == "isfinite_flags":
-    return [(divergence, "_all_finite", alternatives.finite_isfinite)]
+    return [(divergence, "_leaf_finite", alternatives.leaf_isfinite)]
   if name == "sum_flags":
-    return [(divergence, "_all_finite", alternatives.finite_sum_times_zero)]
+    return [(divergence, "_leaf_finite", alternatives.leaf_sum_times_zero)]
   if name == "strided_weight_grad":
-    return [(layers, "conv", alternatives.conv_with_matmul_weight_grad)]
+    return [(layers, "_conv_space_to_depth",
+             alternatives.conv_space_to_depth_matmul_weight_grad)]
   if name == "no_flags":
     return [(divergence, "finite_flags", lambda state, metrics: {})]
   if name == "sgd":

@@ -120,14 +120,18 @@ def _taps(x: Array, k: int, s: int, out_h: int, out_w: int) -> Array:
   return jnp.stack(taps, axis=3).reshape(n, out_h, out_w, k * k * c)
 
 
+def conv_output_size(size: int, k: int, stride: int, padding: int) -> int:
+  """PyTorch's Conv2d output size (dilation 1)."""
+  return (size + 2 * padding - k) // stride + 1
+
+
 def _conv_dots(x: Array, kernel: Array, stride: int, padding: int) -> Array:
   """`conv` as one matrix product with the kernel as stored (HWIO is [k*k*C_in, C_out]
   row-major): im2col of x, then [N*H'*W', k*k*C_in] @ [k*k*C_in, C_out]. Autodiff gives
   the input gradient as (dy @ kernel^T) summed back into place, and the weight gradient
   as patches^T @ dy, in the kernel's own layout."""
   k, s, p = kernel.shape[0], stride, padding
-  _, h, w, _ = x.shape
-  out_h, out_w = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+  out_h, out_w = (conv_output_size(n, k, s, p) for n in x.shape[1:3])
   x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
   return _taps(x, k, s, out_h, out_w) @ kernel.reshape(-1, kernel.shape[-1])
 
@@ -135,8 +139,7 @@ def _conv_dots(x: Array, kernel: Array, stride: int, padding: int) -> Array:
 def conv(x: Array, kernel: Array, stride: int = 1, padding: int = 0) -> Array:
   """PyTorch `Conv2d(k, stride, padding)` (zero padding) in NHWC/HWIO."""
   k = kernel.shape[0]
-  out_h = (x.shape[1] + 2 * padding - k) // stride + 1
-  out_w = (x.shape[2] + 2 * padding - k) // stride + 1
+  out_h, out_w = (conv_output_size(n, k, stride, padding) for n in x.shape[1:3])
   if kernel_bound(x.shape[0] * out_h * out_w, *kernel.shape[2:]):
     return _conv_dots(x, kernel, stride, padding)
   if stride == 1 or k % stride:
@@ -150,7 +153,7 @@ def _conv_space_to_depth(x: Array, kernel: Array, stride: int, padding: int) -> 
   a space-to-depth input: its input gradient is then no dilated convolution either."""
   k, s = kernel.shape[0], stride
   _, h, w, cin = x.shape
-  out_h, out_w = (h + 2 * padding - k) // s + 1, (w + 2 * padding - k) // s + 1
+  out_h, out_w = conv_output_size(h, k, s, padding), conv_output_size(w, k, s, padding)
   # Pad so both sides are multiples of s; the extra zero rows only feed outputs we crop.
   ph, pw = (-(h + 2 * padding)) % s, (-(w + 2 * padding)) % s
   x = jnp.pad(x, ((0, 0), (padding, padding + ph), (padding, padding + pw), (0, 0)))

@@ -33,13 +33,20 @@ def test_matmul_weight_gradient_convolution_equals_jaxgans():
 
   def grads(conv):
     return jax.grad(lambda x, w: jnp.sum(jnp.sin(conv(x, w, 2, 1))), (0, 1))(x, w)
-  for got, want in zip(grads(alternatives.conv_with_matmul_weight_grad), grads(layers.conv)):
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+  want = grads(layers.conv)
+  with step_variants.patched(*step_variants.variant_patches("strided_weight_grad")):
+    got = grads(layers.conv)
+  for g, r in zip(got, want):
+    np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("check", [alternatives.finite_isfinite,
-                                   alternatives.finite_sum_times_zero, divergence._all_finite])
-def test_every_finiteness_check_finds_nan_and_infinities_and_nothing_else(check):
+@pytest.mark.parametrize("leaf_finite", [alternatives.leaf_isfinite,
+                                         alternatives.leaf_sum_times_zero,
+                                         divergence._leaf_finite])
+def test_every_finiteness_check_finds_nan_and_infinities_and_nothing_else(leaf_finite,
+                                                                          monkeypatch):
+  monkeypatch.setattr(divergence, "_leaf_finite", leaf_finite)
+  check = divergence._all_finite
   good = {"w": jnp.full((4, 3), 3e38), "b": jnp.zeros(3), "step": jnp.int32(7)}
   assert bool(check(good))
   for bad in (jnp.nan, jnp.inf, -jnp.inf):
@@ -48,11 +55,11 @@ def test_every_finiteness_check_finds_nan_and_infinities_and_nothing_else(check)
 
 
 def test_variants_patch_only_while_their_step_is_built():
-  conv, all_finite = layers.conv, divergence._all_finite
+  strided, leaf_finite = layers._conv_space_to_depth, divergence._leaf_finite
   with step_variants.patched(*step_variants.variant_patches("strided_weight_grad"),
                              *step_variants.variant_patches("isfinite_flags")):
-    assert layers.conv is alternatives.conv_with_matmul_weight_grad
-    assert divergence._all_finite is alternatives.finite_isfinite
-  assert layers.conv is conv and divergence._all_finite is all_finite
+    assert layers._conv_space_to_depth is alternatives.conv_space_to_depth_matmul_weight_grad
+    assert divergence._leaf_finite is alternatives.leaf_isfinite
+  assert layers._conv_space_to_depth is strided and divergence._leaf_finite is leaf_finite
   with pytest.raises(SystemExit, match="unknown variant"):
     step_variants.variant_patches("fastest")
