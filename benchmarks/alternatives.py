@@ -8,9 +8,10 @@
   `_leaf_finite` as `x @ 0` (kept), as the boolean `all(isfinite(x))` (before), or as
   `isfinite(sum(x * 0))` (a float reduction);
 - `weight_grad`: the stride-2 transposed convolution's weight gradient at DCGAN-64's layers
-  (batch 128): `jaxgan.layers._weight_grad` (kept: `big`'s phases sliced per kernel shift,
-  one product each) against `weight_grad_shift_small` (the small operand shifted instead,
-  one product for all shifts);
+  (batch 128) and CycleGAN's 3x3 upsamplings (batch 1): `jaxgan.layers._weight_grad`
+  (kept: one product per kernel tap's strided view of `big`, or the views side by side),
+  `weight_grad_phases` (before: `big`'s phases, one product per kernel shift) and
+  `weight_grad_shift_small` (the small operand shifted instead, one product for all);
 - `conv3x3`: forward+backward of CycleGAN's 3x3 resnet-block convolution (1x64x64x256),
   XLA's convolution (kept) against im2col and one matrix product (`layers._conv_dots`);
 - `op_overhead`: XLA:CPU's cost per op: n independent 64x64 products in one jitted call.
@@ -46,6 +47,39 @@ def leaf_sum_times_zero(x):
   return jnp.isfinite(jnp.sum(x * jnp.zeros((), x.dtype)))
 
 
+def spatial_sum_batched(x):
+  """`layers._spatial_sum` batched over images, ones[N, H*W] . x[N, H*W, C]: XLA lowers the
+  unbatched product with x copied to [H*W, N, C] first when N > 1."""
+  n, h, w, c = x.shape
+  return lax.dot_general(jnp.ones((n, h * w), x.dtype), x.reshape(n, h * w, c),
+                         (((1,), (1,)), ((0,), (0,)))).reshape(n, 1, 1, c)
+
+
+def add_bias_autodiff(y, bias):
+  """`layers.add_bias` before: plain `y + bias`, whose gradient autodiff reduces over
+  (N, H, W)."""
+  return y + bias
+
+
+def weight_grad_phases(big, small, k: int, s: int):
+  """`layers._weight_grad` before: `big` cut into s x s phases (space-to-depth), one
+  product per kernel shift over all s*s phases at once (m*m products, m = ceil(k/s))."""
+  m = -(-k // s)
+  n, h, w, _ = small.shape
+  need_h, need_w = s * (h + m), s * (w + m)
+  big = jnp.pad(big, ((0, 0), (0, max(0, need_h - big.shape[1])),
+                      (0, max(0, need_w - big.shape[2])), (0, 0)))[:, :need_h, :need_w]
+  phases = layers.space_to_depth(big, s).reshape(n, h + m, w + m, s, s, -1)
+  rows = []
+  for a in range(m):
+    cols = [jnp.einsum("nhwo,nhwrqc->rqoc", small, phases[:, a:a + h, b:b + w])
+            for b in range(m)]  # each [s, s, C_small, C_big]
+    rows.append(jnp.stack(cols, axis=2))  # [s(r_h), s(r_w), m(b), C_small, C_big]
+  g = jnp.stack(rows, axis=1)  # [s(r_h), m(a), s(r_w), m(b), ...]: tap t = s*a + r
+  g = g.transpose(1, 0, 3, 2, 4, 5).reshape(m * s, m * s, *g.shape[-2:])
+  return g[:k, :k]
+
+
 def weight_grad_shift_small(big, small, k: int, s: int):
   """`layers._weight_grad` with `small` shifted (zero-padded) by each of the m x m kernel
   shifts and concatenated on channels, against `big`'s phases whole: one product."""
@@ -70,7 +104,8 @@ _space_to_depth = layers._conv_space_to_depth
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def conv_space_to_depth_matmul_weight_grad(x, kernel, stride: int, padding: int):
   """`layers._conv_space_to_depth` (the strided convolutions' path of `layers.conv`), with
-  its weight gradient as matrix products (`layers._weight_grad`) instead of XLA's."""
+  its weight gradient as matrix products (`weight_grad_phases`, the form of
+  `layers._weight_grad` when this was measured) instead of XLA's."""
   return _space_to_depth(x, kernel, stride, padding)
 
 
@@ -83,7 +118,7 @@ def _strided_bwd(stride, padding, residuals, dy):
   _, input_vjp = jax.vjp(lambda x: _space_to_depth(x, kernel, stride, padding), x)
   x_pad = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
   # dW[t] = sum_i x_pad[s*i + t] (outer) dy[i]: [k, k, C_out, C_in], turned to HWIO.
-  dw = layers._weight_grad(x_pad, dy, kernel.shape[0], stride).transpose(0, 1, 3, 2)
+  dw = weight_grad_phases(x_pad, dy, kernel.shape[0], stride).transpose(0, 1, 3, 2)
   return input_vjp(dy)[0], dw.astype(kernel.dtype)
 
 
@@ -118,20 +153,26 @@ def bench_finite(repeats):
 
 
 def bench_weight_grad(repeats):
-  rng, k, s, p = np.random.default_rng(0), 4, 2, 1
+  rng, s, p = np.random.default_rng(0), 2, 1
   rows = []
-  for n, h, c_in, c_out in [(128, 4, 512, 256), (128, 8, 256, 128), (128, 16, 128, 64),
-                            (128, 32, 64, 3)]:
+  # DCGAN-64's transposed convolutions at batch 128; CycleGAN's 3x3 upsamplings u128, u64
+  # at batch 1 (output padding 1).
+  for n, h, c_in, c_out, k, op in [(128, 4, 512, 256, 4, 0), (128, 8, 256, 128, 4, 0),
+                                   (128, 16, 128, 64, 4, 0), (128, 32, 64, 3, 4, 0),
+                                   (1, 64, 256, 128, 3, 1), (1, 128, 128, 64, 3, 1)]:
     x = jnp.asarray(rng.normal(size=(n, h, h, c_in)), jnp.float32)
-    out = (h - 1) * s - 2 * p + k
+    out = (h - 1) * s - 2 * p + k + op
     dy = jnp.pad(jnp.asarray(rng.normal(size=(n, out, out, c_out)), jnp.float32),
                  ((0, 0), (p, 0), (p, 0), (0, 0)))
-    kept = lambda d, x: layers._weight_grad(d, x, k, s)  # noqa: E731
-    other = lambda d, x: weight_grad_shift_small(d, x, k, s)  # noqa: E731
-    error = float(jnp.max(jnp.abs(kept(dy, x) - other(dy, x))) / jnp.max(jnp.abs(kept(dy, x))))
-    rows.append({"input": [h, h, c_in], "output_channels": c_out, "relative_difference": error,
-                 "ms": {"phases_sliced (kept)": timed_ms(kept, dy, x, repeats=repeats),
-                        "shift_small": timed_ms(other, dy, x, repeats=repeats)}})
+    forms = {"tap_views (kept)": lambda d, x, k=k: layers._weight_grad(d, x, k, s),
+             "phases_sliced (before)": lambda d, x, k=k: weight_grad_phases(d, x, k, s),
+             "shift_small": lambda d, x, k=k: weight_grad_shift_small(d, x, k, s)}
+    kept = forms["tap_views (kept)"](dy, x)
+    error = max(float(jnp.max(jnp.abs(f(dy, x) - kept)) / jnp.max(jnp.abs(kept)))
+                for f in forms.values())
+    rows.append({"batch": n, "input": [h, h, c_in], "output_channels": c_out, "kernel": k,
+                 "relative_difference": error,
+                 "ms": {name: timed_ms(f, dy, x, repeats=repeats) for name, f in forms.items()}})
   return rows
 
 

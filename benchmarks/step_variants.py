@@ -17,6 +17,13 @@ then timed in interleaved rounds (`--steps` steps each per round, median over al
 - `sum_flags`: that finiteness as a float sum of x * 0 per leaf (`alternatives.py`);
 - `strided_weight_grad`: strided convolutions' weight gradient as matrix products
   (`alternatives.conv_space_to_depth_matmul_weight_grad`) in place of XLA's;
+- `phases_weight_grad`: the transposed convolution's weight gradient in its form before
+  (`alternatives.weight_grad_phases`: `big`'s phases, a product per kernel shift) in
+  place of `layers._weight_grad`'s per-tap views;
+- `batched_spatial_sum`: InstanceNorm's per-image sums as a product batched over images
+  (`alternatives.spatial_sum_batched`) in place of `layers._spatial_sum`'s;
+- `autodiff_bias`: a convolution's bias added as plain `y + b`, its gradient autodiff's
+  reduction (before), in place of `layers.add_bias`;
 - `sgd`: plain SGD in place of the families' Adam pair (what the Adam update costs;
   pix2pix and CycleGAN, whose optimizers `jaxgan.schedules.adam_pair` builds);
 - `flat_adam`: that Adam under `optax.flatten` (one vector for all parameters).
@@ -73,6 +80,12 @@ def variant_patches(name: str):
   if name == "strided_weight_grad":
     return [(layers, "_conv_space_to_depth",
              alternatives.conv_space_to_depth_matmul_weight_grad)]
+  if name == "phases_weight_grad":
+    return [(layers, "_weight_grad", alternatives.weight_grad_phases)]
+  if name == "batched_spatial_sum":
+    return [(layers, "_spatial_sum", alternatives.spatial_sum_batched)]
+  if name == "autodiff_bias":
+    return [(layers, "add_bias", alternatives.add_bias_autodiff)]
   if name == "no_flags":
     return [(divergence, "finite_flags", lambda state, metrics: {})]
   if name == "sgd":

@@ -185,6 +185,11 @@ def _phase_taps(k: int, s: int, p: int):
   return m, offsets, np.array(taps)
 
 
+# Output columns from which one matrix product per kernel tap beats the taps side by side
+# (`_weight_grad`: 64 and more at every measured layer, 3 not).
+WIDE_PRODUCT = 64
+
+
 def _accumulator(dtype):
   """The dtype sums over a batch are kept in: float32 for bfloat16 (and float16)
   operands, the operands' own dtype when wider."""
@@ -196,33 +201,36 @@ def _weight_grad(big: Array, small: Array, k: int, s: int) -> Array:
 
   The weight gradient of a strided transposed convolution has this form (`small` its
   input, `big` its output gradient, zero-padded so every index exists). XLA:CPU computes
-  it slowly as a convolution; here `big` is cut into s x s phases (space-to-depth) and
-  each of the ceil(k/s)^2 shifts is ONE matrix product contracting over batch and space:
-  [C_small, N*H*W] @ [N*H*W, C_big] per phase. The result is [k, k, C_small, C_big], the
-  kernel's own layout: a gradient in another orientation makes every optimizer pass over
-  it read across strides (5-10x slower on a 4x4x1024x512 kernel). (The same form for a
-  strided convolution's weight gradient, in place of XLA's, made a DCGAN-64 step 9%
-  slower: XLA copies `big`'s shifted phases into a transposed layout for each product;
-  benchmarks/step_variants.py `strided_weight_grad`.)
+  it slowly as a convolution; here each tap's strided view of `big` is one matrix product
+  contracting over batch and space, [C_small, N*H*W] @ [N*H*W, C_big], and where C_big is
+  narrow (an image's channels: a product 3 wide runs badly) the k*k views are side by side
+  in one product. The result is [k, k, C_small, C_big], the kernel's own layout: a
+  gradient in another orientation makes every optimizer pass over it read across strides
+  (5-10x slower on a 4x4x1024x512 kernel). Faster alone than `big` cut into s x s
+  phases with one product per kernel shift (the form before; `python
+  benchmarks/alternatives.py weight_grad`), though whole steps differ by no more than
+  their noise (+-2%, benchmarks/step_variants.py `phases_weight_grad`). (The phase form
+  for a strided convolution's weight gradient, in place of XLA's, made a DCGAN-64 step 9%
+  slower: `strided_weight_grad`.)
   """
-  m = -(-k // s)
   n, h, w, c_small = small.shape
-  need_h, need_w = s * (h + m), s * (w + m)
+  c_big = big.shape[-1]
+  need_h, need_w = s * (h - 1) + k, s * (w - 1) + k
   big = jnp.pad(big, ((0, 0), (0, max(0, need_h - big.shape[1])),
-                      (0, max(0, need_w - big.shape[2])), (0, 0)))[:, :need_h, :need_w]
-  phases = space_to_depth(big, s).reshape(n, h + m, w + m, s, s, -1)
-  rows = []
-  for a in range(m):
-    cols = []
-    for b in range(m):
-      shifted = phases[:, a:a + h, b:b + w]
-      # Sums over batch and space, kept float32 when the operands are bfloat16.
-      cols.append(jnp.einsum("nhwo,nhwrqc->rqoc", small, shifted,
-                             preferred_element_type=_accumulator(small.dtype)))  # [s, s, C_s, C_big]
-    rows.append(jnp.stack(cols, axis=2))  # [s(r_h), s(r_w), m(b), C_small, C_big]
-  g = jnp.stack(rows, axis=1)  # [s(r_h), m(a), s(r_w), m(b), ...]: tap t = s*a + r
-  g = g.transpose(1, 0, 3, 2, 4, 5).reshape(m * s, m * s, *g.shape[-2:])
-  return g[:k, :k].astype(small.dtype)
+                      (0, max(0, need_w - big.shape[2])), (0, 0)))
+  views = [big[:, a:a + s * (h - 1) + 1:s, b:b + s * (w - 1) + 1:s].reshape(n * h * w, c_big)
+           for a in range(k) for b in range(k)]
+  rows = small.reshape(n * h * w, c_small)
+
+  def product(columns):  # sums over batch and space, float32 for bfloat16 operands
+    return lax.dot_general(rows, columns, (((0,), (0,)), ((), ())),
+                           preferred_element_type=_accumulator(small.dtype))
+
+  if c_big >= WIDE_PRODUCT:
+    g = jnp.stack([product(v) for v in views])  # [k*k, C_small, C_big]
+  else:
+    g = product(jnp.concatenate(views, axis=1)).reshape(c_small, k * k, c_big).transpose(1, 0, 2)
+  return g.reshape(k, k, c_small, c_big).astype(small.dtype)
 
 
 def _conv_transpose_subpixel(x: Array, kernel: Array, stride: int, padding: int,
@@ -368,7 +376,7 @@ class Dense(nn.Module):
     x = x.astype(self.dtype or x.dtype)
     y = x @ kernel.astype(x.dtype)
     if self.use_bias:
-      y = y + self.param("bias", uniform, (self.features,)).astype(x.dtype)
+      y = add_bias(y, self.param("bias", uniform, (self.features,)).astype(x.dtype))
     return y
 
 
@@ -393,7 +401,7 @@ class Conv(nn.Module):
     x = x.astype(self.dtype or x.dtype)
     y = self.apply_kernel(x, kernel.astype(x.dtype))
     if self.use_bias:
-      y = y + self.param("bias", self.bias_init, (self.features,)).astype(x.dtype)
+      y = add_bias(y, self.param("bias", self.bias_init, (self.features,)).astype(x.dtype))
     return y
 
 
@@ -415,6 +423,25 @@ def _channel_sum(x: Array) -> Array:
   """
   c = x.shape[-1]
   return jnp.ones((x.size // c,), x.dtype) @ x.reshape(-1, c)
+
+
+@jax.custom_vjp
+def add_bias(y: Array, bias: Array) -> Array:
+  """y + bias over the last axis, whose gradient, the channel sum of dy, is `_channel_sum`
+  (`_channel_sum`'s reason): with autodiff's reduction over (N, H, W) instead, a
+  CycleGAN-64 step is 5% slower (benchmarks/step_variants.py `autodiff_bias`)."""
+  return y + bias
+
+
+def _add_bias_fwd(y, bias):
+  return y + bias, None
+
+
+def _add_bias_bwd(_, dy):
+  return dy, _channel_sum(dy.astype(_accumulator(dy.dtype))).astype(dy.dtype)
+
+
+add_bias.defvjp(_add_bias_fwd, _add_bias_bwd)
 
 
 @jax.custom_vjp

@@ -18,12 +18,24 @@ import step_variants  # noqa: E402  pylint: disable=wrong-import-position
 
 
 @pytest.mark.parametrize("h,k,s", [(3, 4, 2), (4, 4, 2), (5, 3, 2)])
-def test_shifted_small_weight_gradient_equals_jaxgans(h, k, s):
+def test_other_weight_gradients_equal_jaxgans(h, k, s):
   rng = np.random.default_rng(h)
   small = jnp.asarray(rng.normal(size=(2, h, h, 3)), jnp.float32)
   big = jnp.asarray(rng.normal(size=(2, s * h + k, s * h + k, 5)), jnp.float32)
-  np.testing.assert_allclose(alternatives.weight_grad_shift_small(big, small, k, s),
-                             layers._weight_grad(big, small, k, s), rtol=1e-5, atol=1e-5)
+  want = layers._weight_grad(big, small, k, s)
+  for other in (alternatives.weight_grad_shift_small, alternatives.weight_grad_phases):
+    np.testing.assert_allclose(other(big, small, k, s), want, rtol=1e-5, atol=1e-5)
+
+
+def test_batched_spatial_sum_and_plain_bias_equal_jaxgans():
+  rng = np.random.default_rng(3)
+  x = jnp.asarray(rng.normal(size=(3, 4, 5, 6)), jnp.float32)
+  np.testing.assert_allclose(alternatives.spatial_sum_batched(x), layers._spatial_sum(x),
+                             rtol=1e-5, atol=1e-5)
+  b = jnp.asarray(rng.normal(size=(6,)), jnp.float32)
+  got = jax.grad(lambda b: jnp.sum(jnp.sin(alternatives.add_bias_autodiff(x, b))))(b)
+  want = jax.grad(lambda b: jnp.sum(jnp.sin(layers.add_bias(x, b))))(b)
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
 def test_matmul_weight_gradient_convolution_equals_jaxgans():

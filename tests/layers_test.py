@@ -65,7 +65,10 @@ def test_conv_transpose_values_match_definition(k, s, p, op, h, formulation):
 
 
 @pytest.mark.parametrize("k,s,p,op,h", TRANSPOSED)
-def test_conv_transpose_gradients_match_reference(k, s, p, op, h, formulation):
+@pytest.mark.parametrize("wide_from", [0, 10 ** 9], ids=["product_per_tap", "taps_side_by_side"])
+def test_conv_transpose_gradients_match_reference(k, s, p, op, h, formulation, wide_from,
+                                                  monkeypatch):
+  monkeypatch.setattr(layers, "WIDE_PRODUCT", wide_from)  # both forms of `_weight_grad`
   rng = np.random.default_rng(k + s + p + h)
   x = jnp.asarray(rng.normal(size=(2, h, h, 3)), jnp.float32)
   w = jnp.asarray(rng.normal(size=(k, k, 3, 4)), jnp.float32)
@@ -168,6 +171,16 @@ def test_batchnorm_eval_mode_uses_running_statistics():
   variables = {"params": {"scale": jnp.full(3, 2.0), "bias": jnp.full(3, 0.5)},
                "batch_stats": {"mean": jnp.full(3, 3.0), "var": jnp.full(3, 4.0)}}
   np.testing.assert_allclose(bn.apply(variables, x), (1 - 3) / np.sqrt(4 + 1e-5) * 2 + 0.5, rtol=1e-6)
+
+
+def test_add_bias_gradient_is_the_sum_over_all_but_channels():
+  rng = np.random.default_rng(1)
+  y, b = (jnp.asarray(rng.normal(size=shape), jnp.float32) for shape in ((2, 3, 5, 4), (4,)))
+  dy = jnp.asarray(rng.normal(size=y.shape), jnp.float32)
+  got = jax.vjp(layers.add_bias, y, b)[1](dy)
+  np.testing.assert_allclose(layers.add_bias(y, b), y + b)
+  np.testing.assert_allclose(got[0], dy)
+  np.testing.assert_allclose(got[1], dy.sum((0, 1, 2)), rtol=1e-5, atol=1e-5)
 
 
 def test_instance_norm_values_and_gradient_match_the_plain_formula():

@@ -131,14 +131,13 @@ class CycleGAN:
     """`forward` + `backward_G`: (loss_G, (terms, fake_A, fake_B)), terms by the
     reference's loss names (g_a, g_b, cycle_a, cycle_b, idt_a, idt_b).
 
-    Each generator sees its source image and, for the identity loss, an image of its
-    target domain in one call: InstanceNorm normalises every image on its own, so this is
-    the reference's separate calls, in fewer and larger operations.
+    One call per image set, as the reference. Batching a generator's two inputs (its
+    source and, for the identity loss, an image of its target domain) into one call is
+    the same function under InstanceNorm, but made the CPU step slower (README "Speed on
+    a CPU": CycleGAN-256), and under BatchNorm it would mix the two sets' statistics.
     """
-    n, identity = len(real_a), self.lambda_identity > 0
-    out_a = self._g(g_params["G_A"], jnp.concatenate([real_a, real_b]) if identity else real_a)
-    out_b = self._g(g_params["G_B"], jnp.concatenate([real_b, real_a]) if identity else real_b)
-    fake_b, fake_a = out_a[:n], out_b[:n]
+    fake_b = self._g(g_params["G_A"], real_a)
+    fake_a = self._g(g_params["G_B"], real_b)
     rec_a = self._g(g_params["G_B"], fake_b)
     rec_b = self._g(g_params["G_A"], fake_a)
     terms = {
@@ -148,19 +147,20 @@ class CycleGAN:
         "cycle_b": cycle_loss(real_b, rec_b, self.lambda_b),
         "idt_a": jnp.zeros(()), "idt_b": jnp.zeros(()),
     }
-    if identity:  # G_A(real_B) ~ real_B, G_B(real_A) ~ real_A
-      terms["idt_a"] = identity_loss(real_b, out_a[n:], self.lambda_b * self.lambda_identity)
-      terms["idt_b"] = identity_loss(real_a, out_b[n:], self.lambda_a * self.lambda_identity)
+    if self.lambda_identity > 0:  # G_A(real_B) ~ real_B, G_B(real_A) ~ real_A
+      terms["idt_a"] = identity_loss(real_b, self._g(g_params["G_A"], real_b),
+                                     self.lambda_b * self.lambda_identity)
+      terms["idt_b"] = identity_loss(real_a, self._g(g_params["G_B"], real_a),
+                                     self.lambda_a * self.lambda_identity)
     return sum(terms.values()), (terms, fake_a, fake_b)
 
   def discriminator_loss(self, d_params, real_a, real_b, fake_a, fake_b):
     """`backward_D_A` + `backward_D_B`: (D_A's + D_B's loss, each halved, (terms, scores));
-    each D scores its real and its fake images in one call (InstanceNorm: per image)."""
-    n = len(real_a)
-    logits_a = self._d(d_params["D_A"], jnp.concatenate([real_b, fake_b]))
-    logits_b = self._d(d_params["D_B"], jnp.concatenate([real_a, fake_a]))
-    logits = {"d_a_real": logits_a[:n], "d_a_fake": logits_a[n:],
-              "d_b_real": logits_b[:n], "d_b_fake": logits_b[n:]}
+    each D scores its real and its fake images in separate calls, as the reference."""
+    logits = {"d_a_real": self._d(d_params["D_A"], real_b),
+              "d_a_fake": self._d(d_params["D_A"], fake_b),
+              "d_b_real": self._d(d_params["D_B"], real_a),
+              "d_b_fake": self._d(d_params["D_B"], fake_a)}
     terms = {d: 0.5 * losses.discriminator_loss(self.loss, logits[f"{d}_real"], logits[f"{d}_fake"])
              for d in ("d_a", "d_b")}
     scores = {k: losses.discriminator_score(self.loss, v) for k, v in logits.items()}
