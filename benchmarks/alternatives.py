@@ -97,6 +97,12 @@ def weight_grad_shift_small(big, small, k: int, s: int):
   return g.reshape(m * s, m * s, c_small, big.shape[-1])[:k, :k]
 
 
+def conv_odd_stride_xla(x, kernel, stride: int, padding: int):
+  """`layers._conv_odd_stride` before: XLA's convolution and its own gradients (the input
+  gradient a dilated convolution)."""
+  return layers._conv_xla(x, kernel, stride, padding)
+
+
 # jaxgan's, even while step_variants.py puts the one below in its place.
 _space_to_depth = layers._conv_space_to_depth
 

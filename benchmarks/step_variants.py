@@ -24,6 +24,9 @@ then timed in interleaved rounds (`--steps` steps each per round, median over al
   (`alternatives.spatial_sum_batched`) in place of `layers._spatial_sum`'s;
 - `autodiff_bias`: a convolution's bias added as plain `y + b`, its gradient autodiff's
   reduction (before), in place of `layers.add_bias`;
+- `xla_odd_stride_grads`: a strided convolution whose kernel side is not a multiple of
+  the stride with XLA's gradients (`alternatives.conv_odd_stride_xla`, before) instead
+  of `layers._conv_odd_stride`'s space-to-depth ones;
 - `sgd`: plain SGD in place of the families' Adam pair (what the Adam update costs;
   pix2pix and CycleGAN, whose optimizers `jaxgan.schedules.adam_pair` builds);
 - `flat_adam`: that Adam under `optax.flatten` (one vector for all parameters).
@@ -84,6 +87,8 @@ def variant_patches(name: str):
     return [(layers, "_weight_grad", alternatives.weight_grad_phases)]
   if name == "batched_spatial_sum":
     return [(layers, "_spatial_sum", alternatives.spatial_sum_batched)]
+  if name == "xla_odd_stride_grads":
+    return [(layers, "_conv_odd_stride", alternatives.conv_odd_stride_xla)]
   if name == "autodiff_bias":
     return [(layers, "add_bias", alternatives.add_bias_autodiff)]
   if name == "no_flags":
