@@ -97,14 +97,26 @@ def weight_grad_shift_small(big, small, k: int, s: int):
   return g.reshape(m * s, m * s, c_small, big.shape[-1])[:k, :k]
 
 
-def conv_odd_stride_xla(x, kernel, stride: int, padding: int):
-  """`layers._conv_odd_stride` before: XLA's convolution and its own gradients (the input
-  gradient a dilated convolution)."""
+def conv_strided_xla(x, kernel, stride: int, padding: int):
+  """`layers._conv_strided` with XLA's own gradients (the input gradient a dilated
+  convolution): what a strided convolution of odd kernel side was before
+  `layers._conv_strided`."""
   return layers._conv_xla(x, kernel, stride, padding)
 
 
-# jaxgan's, even while step_variants.py puts the one below in its place.
+# jaxgan's, even while step_variants.py puts the ones below in their place.
+_strided = layers._conv_strided
 _space_to_depth = layers._conv_space_to_depth
+
+
+def conv_strided_space_to_depth(x, kernel, stride: int, padding: int):
+  """`layers._conv_strided` before: a kernel side that is a multiple of the stride took
+  the space-to-depth form in every direction (its stride-1 forward, autodiff's
+  gradients); the others `layers._conv_strided` with the space-to-depth weight gradient
+  at every batch (step_variants.py sets `layers.BATCHED_WEIGHT_GRAD` out of reach)."""
+  if kernel.shape[0] % stride == 0:
+    return _space_to_depth(x, kernel, stride, padding)
+  return _strided(x, kernel, stride, padding)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))

@@ -15,8 +15,10 @@ then timed in interleaved rounds (`--steps` steps each per round, median over al
   `all(isfinite(x))`, the form `jaxgan.divergence._leaf_finite` replaced;
 - `no_flags`: no finiteness flags at all (what the guard costs);
 - `sum_flags`: that finiteness as a float sum of x * 0 per leaf (`alternatives.py`);
-- `strided_weight_grad`: strided convolutions' weight gradient as matrix products
-  (`alternatives.conv_space_to_depth_matmul_weight_grad`) in place of XLA's;
+- `strided_weight_grad`: strided convolutions' weight gradient as matrix products at
+  every batch (`alternatives.conv_space_to_depth_matmul_weight_grad` in place of the
+  space-to-depth form `layers._conv_strided` takes gradients from, and
+  `layers.BATCHED_WEIGHT_GRAD` out of reach) in place of XLA's or space-to-depth's;
 - `phases_weight_grad`: the transposed convolution's weight gradient in its form before
   (`alternatives.weight_grad_phases`: `big`'s phases, a product per kernel shift) in
   place of `layers._weight_grad`'s per-tap views;
@@ -24,9 +26,16 @@ then timed in interleaved rounds (`--steps` steps each per round, median over al
   (`alternatives.spatial_sum_batched`) in place of `layers._spatial_sum`'s;
 - `autodiff_bias`: a convolution's bias added as plain `y + b`, its gradient autodiff's
   reduction (before), in place of `layers.add_bias`;
-- `xla_odd_stride_grads`: a strided convolution whose kernel side is not a multiple of
-  the stride with XLA's gradients (`alternatives.conv_odd_stride_xla`, before) instead
-  of `layers._conv_odd_stride`'s space-to-depth ones;
+- `xla_strided_grads`: strided convolutions with XLA's own gradients
+  (`alternatives.conv_strided_xla`; before `layers._conv_strided`, a kernel side not a
+  multiple of the stride had these) in place of `layers._conv_strided`'s;
+- `space_to_depth_strided`: strided convolutions as before `layers._conv_strided` took
+  XLA's forward (`alternatives.conv_strided_space_to_depth`: the space-to-depth form in
+  every direction where the kernel side is a multiple of the stride);
+- `xla_narrow`: stride-1 convolutions with 4 or fewer input or output channels as XLA's
+  (its convolution and autodiff's gradients) in place of `layers._conv_narrow`;
+- `one_subpixel_conv`: a transposed convolution's phases from one convolution on every
+  map, as before `layers.UNION_WASTE` gave small maps a convolution per phase;
 - `sgd`: plain SGD in place of the families' Adam pair (what the Adam update costs;
   pix2pix and CycleGAN, whose optimizers `jaxgan.schedules.adam_pair` builds);
 - `flat_adam`: that Adam under `optax.flatten` (one vector for all parameters).
@@ -82,13 +91,21 @@ def variant_patches(name: str):
     return [(divergence, "_leaf_finite", alternatives.leaf_sum_times_zero)]
   if name == "strided_weight_grad":
     return [(layers, "_conv_space_to_depth",
-             alternatives.conv_space_to_depth_matmul_weight_grad)]
+             alternatives.conv_space_to_depth_matmul_weight_grad),
+            (layers, "BATCHED_WEIGHT_GRAD", sys.maxsize)]
+  if name == "xla_narrow":
+    return [(layers, "NARROW", 0)]
+  if name == "one_subpixel_conv":
+    return [(layers, "UNION_WASTE", float("inf"))]
   if name == "phases_weight_grad":
     return [(layers, "_weight_grad", alternatives.weight_grad_phases)]
   if name == "batched_spatial_sum":
     return [(layers, "_spatial_sum", alternatives.spatial_sum_batched)]
-  if name == "xla_odd_stride_grads":
-    return [(layers, "_conv_odd_stride", alternatives.conv_odd_stride_xla)]
+  if name == "xla_strided_grads":
+    return [(layers, "_conv_strided", alternatives.conv_strided_xla)]
+  if name == "space_to_depth_strided":
+    return [(layers, "_conv_strided", alternatives.conv_strided_space_to_depth),
+            (layers, "BATCHED_WEIGHT_GRAD", sys.maxsize)]
   if name == "autodiff_bias":
     return [(layers, "add_bias", alternatives.add_bias_autodiff)]
   if name == "no_flags":

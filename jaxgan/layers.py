@@ -143,13 +143,13 @@ def conv(x: Array, kernel: Array, stride: int = 1, padding: int = 0) -> Array:
   if kernel_bound(x.shape[0] * out_h * out_w, *kernel.shape[2:]):
     return _conv_dots(x, kernel, stride, padding)
   if stride == 1:
+    if min(kernel.shape[2:]) <= NARROW and padding < k - 1:  # not 1x1; dy's pad >= 0
+      return _conv_narrow(x, kernel, padding)
     return _conv_xla(x, kernel, stride, padding)
-  if k % stride == 0:
-    return _conv_space_to_depth(x, kernel, stride, padding)
-  k_up = -(-k // stride) * stride  # the kernel zero-padded by `_conv_odd_stride`'s gradients
+  k_up = -(-k // stride) * stride  # the kernel zero-padded by `_conv_strided`'s gradients
   if all(conv_output_size(n, k_up, stride, padding) == o
          for n, o in zip(x.shape[1:3], (out_h, out_w))):
-    return _conv_odd_stride(x, kernel, stride, padding)
+    return _conv_strided(x, kernel, stride, padding)
   return _conv_xla(x, kernel, stride, padding)
 
 
@@ -158,38 +158,140 @@ def _conv_xla(x: Array, kernel: Array, stride: int, padding: int) -> Array:
                                   dimension_numbers=_DIMS)
 
 
+# Channels from which a side of a stride-1 convolution counts as narrow (`_conv_narrow`):
+# an image's 3 or a PatchGAN's 1 logit, not 64.
+NARROW = 4
+
+
+def _shifted_taps_sum(x: Array, kernel: Array) -> Array:
+  """The VALID stride-1 convolution of x with a kernel of few output channels: every
+  pixel's product with all k*k taps' [C_in, C_out] slices at once (one wide matrix
+  product, [P, C_in] @ [C_in, k*k*C_out]), then each output the sum of its k*k shifted
+  taps (rows first, then columns). XLA's convolution with 3 outputs runs a 3-wide
+  product: CycleGAN's 7x7 64 -> 3 layer at 256x256 took 24 ms, this 15 (scratch timings;
+  PyTorch 13)."""
+  k, _, cin, cout = kernel.shape
+  n, h, w, _ = x.shape
+  out_h, out_w = h - k + 1, w - k + 1
+  z = jnp.matmul(x.reshape(-1, cin), kernel.transpose(2, 0, 1, 3).reshape(cin, k * k * cout),
+                 preferred_element_type=_accumulator(x.dtype))  # the sums below in float32
+  z = z.reshape(n, h, w, k, k * cout)
+  rows = sum(z[:, a:a + out_h, :, a] for a in range(k)).reshape(n, out_h, w, k, cout)
+  return sum(rows[:, :, b:b + out_w, b] for b in range(k)).astype(x.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _conv_narrow(x: Array, kernel: Array, padding: int) -> Array:
+  """A stride-1 convolution with few input or output channels (`NARROW`: CycleGAN's 7x7
+  first and last layers, a PatchGAN's 1-logit last layer). Whichever direction produces
+  the narrow side, the forward where C_out is narrow and the input gradient where C_in is,
+  is `_shifted_taps_sum` (the input gradient as the convolution of dy, zero-padded by
+  k - 1 - padding, with the flipped, transposed kernel); the rest are XLA's. The weight
+  gradient is one product against dy's shifted copies (`_narrow_weight_grad`) where
+  those are no larger than x: a PatchGAN's 4x4 512 -> 1 layer at 31x31, 0.2 ms against
+  XLA's 5.4; on CycleGAN's 7x7 64 -> 3 layer building them made it slower (35 ms
+  against 26), so XLA's. Scratch timings; the steps: benchmarks/step_variants.py
+  `xla_narrow`."""
+  return _conv_narrow_fwd(x, kernel, padding)[0]
+
+
+def _conv_narrow_fwd(x, kernel, padding):
+  if kernel.shape[3] <= NARROW:
+    y = _shifted_taps_sum(jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0))),
+                          kernel)
+  else:
+    y = _conv_xla(x, kernel, 1, padding)
+  return y, (x, kernel)
+
+
+def _narrow_weight_grad(x: Array, dy: Array, k: int) -> Array:
+  """dW[a, b] = sum over pixels q of x[q + (a, b)] (outer) dy[q], x VALID-padded: one
+  product [k*k*C_out, P] @ [P, C_in] of dy's k*k shifted copies (each a zero-padded
+  plane per channel) against x as stored."""
+  n, h, w, cin = x.shape
+  _, out_h, out_w, cout = dy.shape
+  planes = dy.transpose(3, 0, 1, 2)  # [C_out, N, H', W']: each copy is a pad of these
+  shifted = jnp.stack([jnp.pad(planes, ((0, 0), (0, 0), (a, h - out_h - a), (b, w - out_w - b)))
+                       for a in range(k) for b in range(k)])  # [k*k, C_out, N, H, W]
+  g = jnp.matmul(shifted.reshape(k * k * cout, -1), x.reshape(-1, cin),
+                 preferred_element_type=_accumulator(x.dtype))
+  return g.reshape(k, k, cout, cin).transpose(0, 1, 3, 2).astype(x.dtype)
+
+
+def _conv_narrow_bwd(padding, residuals, dy):
+  x, kernel = residuals
+  k, _, cin, cout = kernel.shape
+  if k * k * cout <= cin:  # dy's shifted copies no larger than x (a PatchGAN's last layer)
+    x_padded = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    dw = _narrow_weight_grad(x_padded, dy, k)
+  else:
+    _, dw_vjp = jax.vjp(lambda w: _conv_xla(x, w, 1, padding), kernel)
+    dw = dw_vjp(dy)[0]
+  if kernel.shape[2] <= NARROW:
+    edge = k - 1 - padding
+    dy_padded = jnp.pad(dy, ((0, 0), (edge, edge), (edge, edge), (0, 0)))
+    dx = _shifted_taps_sum(dy_padded, kernel[::-1, ::-1].transpose(0, 1, 3, 2))
+  else:
+    _, dx_vjp = jax.vjp(lambda x: _conv_xla(x, kernel, 1, padding), x)
+    dx = dx_vjp(dy)[0]
+  return dx, dw
+
+
+_conv_narrow.defvjp(_conv_narrow_fwd, _conv_narrow_bwd)
+
+
+# The batch from which XLA's own weight gradient of a strided convolution beats the
+# space-to-depth form's (`_conv_strided`): 8 and more at pix2pix's and DCGAN-64's layers,
+# 1 to 4 not (scratch timings of each direction; the step figures are in its docstring).
+BATCHED_WEIGHT_GRAD = 8
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def _conv_odd_stride(x: Array, kernel: Array, stride: int, padding: int) -> Array:
-  """A strided convolution whose kernel side is not a multiple of the stride (CycleGAN's
-  3x3 stride-2 downsamplings): XLA's forward, and both gradients from the space-to-depth
-  form with the kernel zero-padded to the next multiple, whose input gradient is no
-  dilated convolution; only where the padded kernel keeps the output's size (`conv`
-  checks; padding x as well to keep it made DCGAN MNIST's step slower in a scratch run).
-  A CycleGAN-256 step 6.06 s against 6.40 with XLA's gradients, DCGAN MNIST's
-  unchanged (benchmarks/step_variants.py `xla_odd_stride_grads`)."""
+def _conv_strided(x: Array, kernel: Array, stride: int, padding: int) -> Array:
+  """A strided convolution, each direction in the form XLA:CPU runs fastest.
+
+  - Forward: XLA's strided convolution (about 390 GFLOP/s on a DCGAN-64 layer against
+    234 for the stride-1 convolution of the space-to-depth form).
+  - Input gradient: from the space-to-depth form (`_conv_space_to_depth`), with the
+    kernel zero-padded to a multiple of the stride (CycleGAN's 3x3 stride-2 layers): a
+    stride-1 convolution, where XLA's own is a dilated one (2.5x slower on a DCGAN-64 layer).
+  - Weight gradient: XLA's, which contracts over the batch, from a batch of
+    `BATCHED_WEIGHT_GRAD`; the space-to-depth form's below it (pix2pix's and CycleGAN's
+    batch of 1, where XLA's is 2-3x slower).
+
+  `conv` takes this path where the padded kernel keeps the output's size (padding x as
+  well to keep it made DCGAN MNIST's step slower in a scratch run). Against the forms
+  before (benchmarks/step_variants.py `space_to_depth_strided`; `xla_strided_grads` for
+  XLA's gradients throughout): see that script's stored results.
+  """
   return _conv_xla(x, kernel, stride, padding)
 
 
-def _conv_odd_stride_fwd(x, kernel, stride, padding):
+def _conv_strided_fwd(x, kernel, stride, padding):
   return _conv_xla(x, kernel, stride, padding), (x, kernel)
 
 
-def _conv_odd_stride_bwd(stride, padding, residuals, dy):
+def _conv_strided_bwd(stride, padding, residuals, dy):
   x, kernel = residuals
   k = kernel.shape[0]
   extra = -(-k // stride) * stride - k
-  kernel = jnp.pad(kernel, ((0, extra), (0, extra), (0, 0), (0, 0)))  # zero taps at the end
-  _, vjp = jax.vjp(lambda x, w: _conv_space_to_depth(x, w, stride, padding), x, kernel)
+  padded = jnp.pad(kernel, ((0, extra), (0, extra), (0, 0), (0, 0)))  # zero taps at the end
+  if x.shape[0] >= BATCHED_WEIGHT_GRAD:
+    _, dx_vjp = jax.vjp(lambda x: _conv_space_to_depth(x, padded, stride, padding), x)
+    _, dw_vjp = jax.vjp(lambda w: _conv_xla(x, w, stride, padding), kernel)
+    return dx_vjp(dy)[0], dw_vjp(dy)[0]
+  _, vjp = jax.vjp(lambda x, w: _conv_space_to_depth(x, w, stride, padding), x, padded)
   dx, dw = vjp(dy)
   return dx, dw[:k, :k]
 
 
-_conv_odd_stride.defvjp(_conv_odd_stride_fwd, _conv_odd_stride_bwd)
+_conv_strided.defvjp(_conv_strided_fwd, _conv_strided_bwd)
 
 
 def _conv_space_to_depth(x: Array, kernel: Array, stride: int, padding: int) -> Array:
   """A stride-s conv whose kernel side is a multiple of s, as the stride-1 conv it is on
-  a space-to-depth input: its input gradient is then no dilated convolution either."""
+  a space-to-depth input: its input gradient is then no dilated convolution either.
+  `_conv_strided` takes its gradients from here (its forward was slower than XLA's)."""
   k, s = kernel.shape[0], stride
   _, h, w, cin = x.shape
   out_h, out_w = conv_output_size(h, k, s, padding), conv_output_size(w, k, s, padding)
@@ -272,9 +374,20 @@ def _weight_grad(big: Array, small: Array, k: int, s: int) -> Array:
   return g.reshape(k, k, c_small, c_big).astype(small.dtype)
 
 
+# How many times the outputs a phase needs the one convolution of every phase may compute
+# before each phase gets its own (`_conv_transpose_subpixel`). The phases' first inputs
+# differ by one (DCGAN's 4x4 and CycleGAN's 3x3 stride-2 kernels), so the one convolution
+# computes (q + 1)^2 outputs per phase for q^2: 1.56x on DCGAN-64's 4x4 input map, 1.27x
+# on its 8x8 one, where the phase-per-convolution forward was 34% and 9% faster (scratch
+# timings); from 16x16 (1.13x) the two were even, and the one convolution wins narrow
+# outputs (DCGAN-64's last layer: 6 ms against 32 in four 3-channel convolutions).
+UNION_WASTE = 1.2
+
+
 def _conv_transpose_subpixel(x: Array, kernel: Array, stride: int, padding: int,
                              output_padding: int) -> Array:
-  """The forward pass: every output phase from one stride-1 convolution."""
+  """The forward pass: every output phase from one stride-1 convolution, or on small
+  maps (`UNION_WASTE`) each phase from its own."""
   k, s, p, op = kernel.shape[0], stride, padding, output_padding
   n, h, w, cin = x.shape
   cout = kernel.shape[-1]
@@ -289,22 +402,28 @@ def _conv_transpose_subpixel(x: Array, kernel: Array, stride: int, padding: int,
     return _conv_stride1(x, kernel[::-1, ::-1], pad)
 
   m, offsets, taps = _phase_taps(k, s, p)
-  # Phase kernel: [m, m, cin, s, s, cout]; taps beyond the kernel are zero weights.
   padded = jnp.pad(kernel, ((0, 1), (0, 1), (0, 0), (0, 0)))  # index -1 -> the zero row
-  phase_kernel = padded[taps[:, :, None, None], taps[None, None, :, :]]  # [s, m, s, m, i, o]
-  phase_kernel = phase_kernel.transpose(1, 3, 4, 0, 2, 5).reshape(m, m, cin, s * s * cout)
-
   lo, hi = min(offsets), max(offsets)
   q_h, q_w = -(-out_h // s), -(-out_w // s)
-  # z[u] = sum_j x[u + lo + j] * phase_kernel[j] for u in [0, q + hi - lo).
-  pad = [(-lo, q_h + hi - lo + m - 1 - h + lo), (-lo, q_w + hi - lo + m - 1 - w + lo)]
-  z = _conv_stride1(x, phase_kernel, pad).reshape(n, q_h + hi - lo, q_w + hi - lo, s, s, cout)
-  if lo == hi:
-    y = z
+  if (q_h + hi - lo) * (q_w + hi - lo) > UNION_WASTE * q_h * q_w:
+    # Small maps: each phase its own convolution over exactly its q x q outputs.
+    y = jnp.stack([jnp.stack([
+        _conv_stride1(x, padded[taps[i][:, None], taps[j][None, :]],
+                      [(-a, q_h + a + m - 1 - h), (-b, q_w + b + m - 1 - w)])
+        for j, b in enumerate(offsets)], axis=3) for i, a in enumerate(offsets)], axis=3)
   else:
-    rows = [[z[:, a - lo:a - lo + q_h, b - lo:b - lo + q_w, i, j] for j, b in enumerate(offsets)]
-            for i, a in enumerate(offsets)]
-    y = jnp.stack([jnp.stack(r, axis=3) for r in rows], axis=3)  # [n, q_h, q_w, s, s, c]
+    # Phase kernel: [m, m, cin, s, s, cout]; taps beyond the kernel are zero weights.
+    phase_kernel = padded[taps[:, :, None, None], taps[None, None, :, :]]  # [s, m, s, m, i, o]
+    phase_kernel = phase_kernel.transpose(1, 3, 4, 0, 2, 5).reshape(m, m, cin, s * s * cout)
+    # z[u] = sum_j x[u + lo + j] * phase_kernel[j] for u in [0, q + hi - lo).
+    pad = [(-lo, q_h + hi - lo + m - 1 - h + lo), (-lo, q_w + hi - lo + m - 1 - w + lo)]
+    z = _conv_stride1(x, phase_kernel, pad).reshape(n, q_h + hi - lo, q_w + hi - lo, s, s, cout)
+    if lo == hi:
+      y = z
+    else:
+      rows = [[z[:, a - lo:a - lo + q_h, b - lo:b - lo + q_w, i, j]
+               for j, b in enumerate(offsets)] for i, a in enumerate(offsets)]
+      y = jnp.stack([jnp.stack(r, axis=3) for r in rows], axis=3)  # [n, q_h, q_w, s, s, c]
   y = y.transpose(0, 1, 3, 2, 4, 5).reshape(n, q_h * s, q_w * s, cout)
   return y[:, :out_h, :out_w]
 

@@ -38,16 +38,21 @@ def test_batched_spatial_sum_and_plain_bias_equal_jaxgans():
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("h,k,p", [(8, 3, 1), (14, 3, 1), (10, 5, 2)])
-def test_xla_odd_stride_convolution_equals_jaxgans(h, k, p):
+@pytest.mark.parametrize("h,k,p", [(8, 3, 1), (14, 3, 1), (10, 5, 2), (8, 4, 1), (9, 4, 1)])
+@pytest.mark.parametrize("batch", [2, 8])
+def test_strided_convolution_alternatives_equal_jaxgans(h, k, p, batch):
   rng = np.random.default_rng(h + k)
-  x = jnp.asarray(rng.normal(size=(2, h, h, 3)), jnp.float32)
+  x = jnp.asarray(rng.normal(size=(batch, h, h, 3)), jnp.float32)
   w = jnp.asarray(rng.normal(size=(k, k, 3, 4)), jnp.float32)
 
   def grads(conv):
     return jax.grad(lambda x, w: jnp.sum(jnp.sin(conv(x, w, 2, p))), (0, 1))(x, w)
-  for g, r in zip(grads(alternatives.conv_odd_stride_xla), grads(layers._conv_odd_stride)):
-    np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
+  want = grads(layers._conv_strided)
+  with step_variants.patched(*step_variants.variant_patches("space_to_depth_strided")):
+    before = grads(alternatives.conv_strided_space_to_depth)
+  for alternative in (grads(alternatives.conv_strided_xla), before):
+    for g, r in zip(alternative, want):
+      np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
 
 
 def test_matmul_weight_gradient_convolution_equals_jaxgans():

@@ -54,7 +54,10 @@ def formulation(request, monkeypatch):
 
 
 @pytest.mark.parametrize("k,s,p,op,h", TRANSPOSED)
-def test_conv_transpose_values_match_definition(k, s, p, op, h, formulation):
+@pytest.mark.parametrize("union_waste", [1.0, 10 ** 9], ids=["phase_per_conv", "one_conv"])
+def test_conv_transpose_values_match_definition(k, s, p, op, h, formulation, union_waste,
+                                                monkeypatch):
+  monkeypatch.setattr(layers, "UNION_WASTE", union_waste)  # both sub-pixel forwards
   rng = np.random.default_rng(k * 100 + s * 10 + p)
   x = rng.normal(size=(2, h, h + 1, 3)).astype(np.float32)
   w = rng.normal(size=(k, k, 3, 5)).astype(np.float32)
@@ -85,7 +88,11 @@ def test_conv_transpose_gradients_match_reference(k, s, p, op, h, formulation, w
 
 
 @pytest.mark.parametrize("k,s,p,h", CONVS)
-def test_conv_values_and_gradients(k, s, p, h, formulation):
+@pytest.mark.parametrize("batched_from", [1, 10 ** 9], ids=["xla_weight_grad", "s2d_weight_grad"])
+@pytest.mark.parametrize("narrow", [4, 0], ids=["narrow", "xla_stride1"])
+def test_conv_values_and_gradients(k, s, p, h, formulation, batched_from, narrow, monkeypatch):
+  monkeypatch.setattr(layers, "BATCHED_WEIGHT_GRAD", batched_from)  # both of `_conv_strided`'s
+  monkeypatch.setattr(layers, "NARROW", narrow)  # 3 -> 4 channels: `_conv_narrow` or XLA's
   rng = np.random.default_rng(k * 7 + h)
   x = jnp.asarray(rng.normal(size=(2, h, h, 3)), jnp.float32)
   w = jnp.asarray(rng.normal(size=(k, k, 3, 4)), jnp.float32)
@@ -100,6 +107,26 @@ def test_conv_values_and_gradients(k, s, p, h, formulation):
   want = jax.grad(lambda x, w: jnp.sum(direct(x, w) * target), (0, 1))(x, w)
   for g, r in zip(got, want):
     np.testing.assert_allclose(g, r, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cin,cout,k,p", [(20, 1, 4, 1), (64, 3, 3, 0), (3, 64, 5, 2)])
+def test_narrow_convolution_values_and_gradients_match_xla(cin, cout, k, p):
+  # Wide on one side: each of `_conv_narrow`'s directions (the weight gradient from dy's
+  # shifted copies only for 20 -> 1) against XLA's convolution and its autodiff.
+  rng = np.random.default_rng(cin + cout)
+  x = jnp.asarray(rng.normal(size=(2, 9, 8, cin)), jnp.float32)
+  w = jnp.asarray(rng.normal(size=(k, k, cin, cout)), jnp.float32)
+
+  def direct(x, w):
+    return jax.lax.conv_general_dilated(x, w, (1, 1), [(p, p)] * 2,
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  want_y = direct(x, w)
+  np.testing.assert_allclose(layers._conv_narrow(x, w, p), want_y, rtol=1e-4, atol=1e-4)
+  target = jnp.asarray(rng.normal(size=want_y.shape), jnp.float32)
+  got = jax.grad(lambda x, w: jnp.sum(layers._conv_narrow(x, w, p) * target), (0, 1))(x, w)
+  want = jax.grad(lambda x, w: jnp.sum(direct(x, w) * target), (0, 1))(x, w)
+  for g, r in zip(got, want):
+    np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
 
 
 def test_modules_store_pytorch_shaped_kernels():
