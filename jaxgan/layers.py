@@ -190,8 +190,8 @@ def _conv_narrow(x: Array, kernel: Array, padding: int) -> Array:
   gradient is one product against dy's shifted copies (`_narrow_weight_grad`) where
   those are no larger than x: a PatchGAN's 4x4 512 -> 1 layer at 31x31, 0.2 ms against
   XLA's 5.4; on CycleGAN's 7x7 64 -> 3 layer building them made it slower (35 ms
-  against 26), so XLA's. Scratch timings; the steps: benchmarks/step_variants.py
-  `xla_narrow`."""
+  against 26), so XLA's. Scratch timings; in the step, CycleGAN-256 5.95 s against 6.19
+  with XLA's, pix2pix 256 0.433 against 0.454 (benchmarks/step_variants.py `xla_narrow`)."""
   return _conv_narrow_fwd(x, kernel, padding)[0]
 
 
@@ -260,9 +260,10 @@ def _conv_strided(x: Array, kernel: Array, stride: int, padding: int) -> Array:
     batch of 1, where XLA's is 2-3x slower).
 
   `conv` takes this path where the padded kernel keeps the output's size (padding x as
-  well to keep it made DCGAN MNIST's step slower in a scratch run). Against the forms
-  before (benchmarks/step_variants.py `space_to_depth_strided`; `xla_strided_grads` for
-  XLA's gradients throughout): see that script's stored results.
+  well to keep it made DCGAN MNIST's step slower in a scratch run). A DCGAN-64 step 1.095 s
+  against 1.172 with the space-to-depth form in every direction (before) and 1.321 with
+  XLA's gradients; batch-1 steps unchanged (benchmarks/step_variants.py
+  `space_to_depth_strided`, `xla_strided_grads`; README).
   """
   return _conv_xla(x, kernel, stride, padding)
 
@@ -351,8 +352,8 @@ def _weight_grad(big: Array, small: Array, k: int, s: int) -> Array:
   phases with one product per kernel shift (the form before; `python
   benchmarks/alternatives.py weight_grad`), though whole steps differ by no more than
   their noise (+-2%, benchmarks/step_variants.py `phases_weight_grad`). (The phase form
-  for a strided convolution's weight gradient, in place of XLA's, made a DCGAN-64 step 9%
-  slower: `strided_weight_grad`.)
+  for a strided convolution's weight gradient, in place of `_conv_strided`'s, made a
+  DCGAN-64 step 12% slower: `strided_weight_grad`.)
   """
   n, h, w, c_small = small.shape
   c_big = big.shape[-1]
@@ -380,7 +381,9 @@ def _weight_grad(big: Array, small: Array, k: int, s: int) -> Array:
 # computes (q + 1)^2 outputs per phase for q^2: 1.56x on DCGAN-64's 4x4 input map, 1.27x
 # on its 8x8 one, where the phase-per-convolution forward was 34% and 9% faster (scratch
 # timings); from 16x16 (1.13x) the two were even, and the one convolution wins narrow
-# outputs (DCGAN-64's last layer: 6 ms against 32 in four 3-channel convolutions).
+# outputs (DCGAN-64's last layer: 6 ms against 32 in four 3-channel convolutions). Whole
+# steps: pix2pix 256 0.433 s against 0.464 with one convolution everywhere, DCGAN MNIST
+# 0.142 against 0.148 (benchmarks/step_variants.py `one_subpixel_conv`).
 UNION_WASTE = 1.2
 
 
