@@ -106,7 +106,6 @@ def torch_layer(layer: Layer, x: np.ndarray, w: np.ndarray, dy: np.ndarray,
     import torch  # pylint: disable=import-outside-toplevel
   except ImportError:
     return None
-  import time  # pylint: disable=import-outside-toplevel
   torch.set_num_threads(os.cpu_count() or 1)
   if layer.transposed:
     module = torch.nn.ConvTranspose2d(layer.c_in, layer.c_out, layer.k, layer.stride,
@@ -132,12 +131,7 @@ def torch_layer(layer: Layer, x: np.ndarray, w: np.ndarray, dy: np.ndarray,
   out = {}
   for name, call in (("forward", forward), ("forward_and_both_grads", forward_and_both_grads)):
     call()
-    times = []
-    for _ in range(repeats):
-      start = time.perf_counter()
-      call()
-      times.append(time.perf_counter() - start)
-    out[name] = 1e3 * float(np.median(times))
+    out[name] = 1e3 * harness.median(harness.timed(call, repeats))
   return out
 
 

@@ -84,10 +84,6 @@ def init_weights(shapes, key: Array, gain: float = 0.02):
 _DIMS = ("NHWC", "HWIO", "NHWC")
 
 
-def _conv_stride1(x: Array, kernel: Array, padding) -> Array:
-  return lax.conv_general_dilated(x, kernel, (1, 1), padding, dimension_numbers=_DIMS)
-
-
 def space_to_depth(x: Array, s: int) -> Array:
   """[N, H, W, C] -> [N, H/s, W/s, s*s*C], channels ordered (row phase, col phase, C)."""
   n, h, w, c = x.shape
@@ -153,9 +149,11 @@ def conv(x: Array, kernel: Array, stride: int = 1, padding: int = 0) -> Array:
   return _conv_xla(x, kernel, stride, padding)
 
 
-def _conv_xla(x: Array, kernel: Array, stride: int, padding: int) -> Array:
-  return lax.conv_general_dilated(x, kernel, (stride, stride), [(padding, padding)] * 2,
-                                  dimension_numbers=_DIMS)
+def _conv_xla(x: Array, kernel: Array, stride: int, padding) -> Array:
+  """XLA's own convolution; padding an int (every side) or lax's spec ("VALID", pairs)."""
+  if isinstance(padding, int):
+    padding = [(padding, padding)] * 2
+  return lax.conv_general_dilated(x, kernel, (stride, stride), padding, dimension_numbers=_DIMS)
 
 
 # Channels from which a side of a stride-1 convolution counts as narrow (`_conv_narrow`):
@@ -168,8 +166,8 @@ def _shifted_taps_sum(x: Array, kernel: Array) -> Array:
   pixel's product with all k*k taps' [C_in, C_out] slices at once (one wide matrix
   product, [P, C_in] @ [C_in, k*k*C_out]), then each output the sum of its k*k shifted
   taps (rows first, then columns). XLA's convolution with 3 outputs runs a 3-wide
-  product: CycleGAN's 7x7 64 -> 3 layer at 256x256 took 24 ms, this 15 (scratch timings;
-  PyTorch 13)."""
+  product: CycleGAN's 7x7 64 -> 3 layer at 256x256, forward 26.2 ms; this 10.2, PyTorch
+  14.8 (benchmarks/layer_directions.py)."""
   k, _, cin, cout = kernel.shape
   n, h, w, _ = x.shape
   out_h, out_w = h - k + 1, w - k + 1
@@ -188,10 +186,11 @@ def _conv_narrow(x: Array, kernel: Array, padding: int) -> Array:
   is `_shifted_taps_sum` (the input gradient as the convolution of dy, zero-padded by
   k - 1 - padding, with the flipped, transposed kernel); the rest are XLA's. The weight
   gradient is one product against dy's shifted copies (`_narrow_weight_grad`) where
-  those are no larger than x: a PatchGAN's 4x4 512 -> 1 layer at 31x31, 0.2 ms against
-  XLA's 5.4; on CycleGAN's 7x7 64 -> 3 layer building them made it slower (35 ms
-  against 26), so XLA's. Scratch timings; in the step, CycleGAN-256 5.95 s against 6.19
-  with XLA's, pix2pix 256 0.433 against 0.454 (benchmarks/step_variants.py `xla_narrow`)."""
+  those are no larger than x: a PatchGAN's 4x4 512 -> 1 layer at 31x31, 0.22 ms against
+  XLA's 5.29 (benchmarks/layer_directions.py); on CycleGAN's 7x7 64 -> 3 layer building
+  them made it slower (a scratch timing), so XLA's. In the step, CycleGAN-256 5.95 s
+  against 6.19 with XLA's, pix2pix 256 0.433 against 0.454 (benchmarks/step_variants.py
+  `xla_narrow`)."""
   return _conv_narrow_fwd(x, kernel, padding)[0]
 
 
@@ -250,14 +249,15 @@ BATCHED_WEIGHT_GRAD = 8
 def _conv_strided(x: Array, kernel: Array, stride: int, padding: int) -> Array:
   """A strided convolution, each direction in the form XLA:CPU runs fastest.
 
-  - Forward: XLA's strided convolution (about 390 GFLOP/s on a DCGAN-64 layer against
-    234 for the stride-1 convolution of the space-to-depth form).
+  - Forward: XLA's strided convolution (about 370 GFLOP/s on a DCGAN-64 layer against
+    220 for the stride-1 convolution of the space-to-depth form).
   - Input gradient: from the space-to-depth form (`_conv_space_to_depth`), with the
     kernel zero-padded to a multiple of the stride (CycleGAN's 3x3 stride-2 layers): a
     stride-1 convolution, where XLA's own is a dilated one (2.5x slower on a DCGAN-64 layer).
   - Weight gradient: XLA's, which contracts over the batch, from a batch of
     `BATCHED_WEIGHT_GRAD`; the space-to-depth form's below it (pix2pix's and CycleGAN's
     batch of 1, where XLA's is 2-3x slower).
+  Per layer and direction: benchmarks/layer_directions.py.
 
   `conv` takes this path where the padded kernel keeps the output's size (padding x as
   well to keep it made DCGAN MNIST's step slower in a scratch run). A DCGAN-64 step 1.095 s
@@ -301,7 +301,7 @@ def _conv_space_to_depth(x: Array, kernel: Array, stride: int, padding: int) -> 
   x = jnp.pad(x, ((0, 0), (padding, padding + ph), (padding, padding + pw), (0, 0)))
   kernel = kernel.reshape(k // s, s, k // s, s, cin, -1).transpose(0, 2, 1, 3, 4, 5)
   kernel = kernel.reshape(k // s, k // s, s * s * cin, -1)
-  y = _conv_stride1(space_to_depth(x, s), kernel, "VALID")
+  y = _conv_xla(space_to_depth(x, s), kernel, 1, "VALID")
   return y[:, :out_h, :out_w]
 
 
@@ -402,7 +402,7 @@ def _conv_transpose_subpixel(x: Array, kernel: Array, stride: int, padding: int,
     return jnp.einsum("nc,hwco->nhwo", x[:, 0, 0], kernel)
   if s == 1:
     pad = [(k - 1 - p, k - 1 - p + op)] * 2
-    return _conv_stride1(x, kernel[::-1, ::-1], pad)
+    return _conv_xla(x, kernel[::-1, ::-1], 1, pad)
 
   m, offsets, taps = _phase_taps(k, s, p)
   padded = jnp.pad(kernel, ((0, 1), (0, 1), (0, 0), (0, 0)))  # index -1 -> the zero row
@@ -411,8 +411,8 @@ def _conv_transpose_subpixel(x: Array, kernel: Array, stride: int, padding: int,
   if (q_h + hi - lo) * (q_w + hi - lo) > UNION_WASTE * q_h * q_w:
     # Small maps: each phase its own convolution over exactly its q x q outputs.
     y = jnp.stack([jnp.stack([
-        _conv_stride1(x, padded[taps[i][:, None], taps[j][None, :]],
-                      [(-a, q_h + a + m - 1 - h), (-b, q_w + b + m - 1 - w)])
+        _conv_xla(x, padded[taps[i][:, None], taps[j][None, :]], 1,
+                  [(-a, q_h + a + m - 1 - h), (-b, q_w + b + m - 1 - w)])
         for j, b in enumerate(offsets)], axis=3) for i, a in enumerate(offsets)], axis=3)
   else:
     # Phase kernel: [m, m, cin, s, s, cout]; taps beyond the kernel are zero weights.
@@ -420,7 +420,7 @@ def _conv_transpose_subpixel(x: Array, kernel: Array, stride: int, padding: int,
     phase_kernel = phase_kernel.transpose(1, 3, 4, 0, 2, 5).reshape(m, m, cin, s * s * cout)
     # z[u] = sum_j x[u + lo + j] * phase_kernel[j] for u in [0, q + hi - lo).
     pad = [(-lo, q_h + hi - lo + m - 1 - h + lo), (-lo, q_w + hi - lo + m - 1 - w + lo)]
-    z = _conv_stride1(x, phase_kernel, pad).reshape(n, q_h + hi - lo, q_w + hi - lo, s, s, cout)
+    z = _conv_xla(x, phase_kernel, 1, pad).reshape(n, q_h + hi - lo, q_w + hi - lo, s, s, cout)
     if lo == hi:
       y = z
     else:
