@@ -219,7 +219,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   is_lead = jax.process_index() == 0
   mesh = make_mesh()
   check_batch_size(config, mesh)
-  families.create(config)  # a config mistake stops here, before the workdir is touched
+  # A config mistake stops here, before the workdir is touched and before any data is
+  # prepared: the family's own checks, then its networks' checks of the image shape (an
+  # abstract init: traced, nothing computed).
+  jax.eval_shape(families.create(config).init_state, jax.random.PRNGKey(0))
   # Missing data stops the run now, not after the state and the step have compiled. In a
   # multi-host job process 0 prepares first: on a shared file system the others then find
   # the dataset prepared instead of writing the same files at the same time.
