@@ -14,7 +14,9 @@ thread count (its directions do not separate). Forms:
   with autodiff's gradients), and for strided ones whose kernel side is a multiple of the
   stride `space_to_depth` (`layers._conv_space_to_depth` with autodiff's gradients: the
   form before `layers._conv_strided`);
-- transposed convolutions: `jaxgan` (`layers.conv_transpose`), `one_subpixel` (the same
+- transposed convolutions: `jaxgan` (`layers.conv_transpose`), `tap_weight_grad` (the same
+  with `layers.adjoint_weight_grad` off: the weight gradient from `layers._weight_grad`'s
+  per-tap products), `one_subpixel` (the same
   with `layers.UNION_WASTE` out of reach: one sub-pixel convolution on every map) and
   `xla_dilated` (`layers.conv_transpose_reference`, the input-dilated form XLA would run).
 
@@ -66,6 +68,9 @@ LAYERS = {
     # Transposed convolutions (`layers.UNION_WASTE`).
     "dcgan64_g1": Layer(128, 4, 512, 256, 4, 2, 1, True),
     "dcgan_mnist_g1": Layer(128, 4, 256, 128, 3, 2, 1, True),
+    "dcgan_mnist_g2": Layer(128, 7, 128, 64, 4, 2, 1, True),
+    "pix2pix_u2": Layer(1, 64, 256, 64, 4, 2, 1, True),  # unet_256's last two levels
+    "pix2pix_u_out": Layer(1, 128, 128, 3, 4, 2, 1, True),
     "cyclegan_u1": Layer(1, 64, 256, 128, 3, 2, 1, True, 1),
     "cyclegan_u2": Layer(1, 128, 128, 64, 3, 2, 1, True, 1),
 }
@@ -76,6 +81,8 @@ def forms(layer: Layer) -> dict:
   s, p, op = layer.stride, layer.padding, layer.output_padding
   if layer.transposed:
     return {"jaxgan": (lambda x, w: layers.conv_transpose(x, w, s, p, op), []),
+            "tap_weight_grad": (lambda x, w: layers.conv_transpose(x, w, s, p, op),
+                                [(layers, "adjoint_weight_grad", lambda *_: False)]),
             "one_subpixel": (lambda x, w: layers.conv_transpose(x, w, s, p, op),
                              [(layers, "UNION_WASTE", float("inf"))]),
             "xla_dilated": (lambda x, w: layers.conv_transpose_reference(x, w, s, p, op), [])}
