@@ -14,9 +14,7 @@ thread count (its directions do not separate). Forms:
   with autodiff's gradients), and for strided ones whose kernel side is a multiple of the
   stride `space_to_depth` (`layers._conv_space_to_depth` with autodiff's gradients: the
   form before `layers._conv_strided`);
-- transposed convolutions: `jaxgan` (`layers.conv_transpose`), `tap_weight_grad` (the same
-  with `layers.adjoint_weight_grad` off: the weight gradient from `layers._weight_grad`'s
-  per-tap products), `one_subpixel` (the same
+- transposed convolutions: `jaxgan` (`layers.conv_transpose`), `one_subpixel` (the same
   with `layers.UNION_WASTE` out of reach: one sub-pixel convolution on every map) and
   `xla_dilated` (`layers.conv_transpose_reference`, the input-dilated form XLA would run).
 
@@ -81,8 +79,6 @@ def forms(layer: Layer) -> dict:
   s, p, op = layer.stride, layer.padding, layer.output_padding
   if layer.transposed:
     return {"jaxgan": (lambda x, w: layers.conv_transpose(x, w, s, p, op), []),
-            "tap_weight_grad": (lambda x, w: layers.conv_transpose(x, w, s, p, op),
-                                [(layers, "adjoint_weight_grad", lambda *_: False)]),
             "one_subpixel": (lambda x, w: layers.conv_transpose(x, w, s, p, op),
                              [(layers, "UNION_WASTE", float("inf"))]),
             "xla_dilated": (lambda x, w: layers.conv_transpose_reference(x, w, s, p, op), [])}

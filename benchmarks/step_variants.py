@@ -22,9 +22,6 @@ then timed in interleaved rounds (`--steps` steps each per round, median over al
 - `phases_weight_grad`: the transposed convolution's weight gradient in its form before
   (`alternatives.weight_grad_phases`: `big`'s phases, a product per kernel shift) in
   place of `layers._weight_grad`'s per-tap views;
-- `tap_weight_grad`: every transposed convolution's weight gradient from
-  `layers._weight_grad`'s per-tap products, as before `layers.adjoint_weight_grad` gave
-  most of them the weight gradient of the convolution they are the adjoint of;
 - `batched_spatial_sum`: InstanceNorm's per-image sums as a product batched over images
   (`alternatives.spatial_sum_batched`) in place of `layers._spatial_sum`'s;
 - `autodiff_bias`: a convolution's bias added as plain `y + b`, its gradient autodiff's
@@ -102,8 +99,6 @@ def variant_patches(name: str):
     return [(layers, "UNION_WASTE", float("inf"))]
   if name == "phases_weight_grad":
     return [(layers, "_weight_grad", alternatives.weight_grad_phases)]
-  if name == "tap_weight_grad":
-    return [(layers, "adjoint_weight_grad", lambda *_: False)]
   if name == "batched_spatial_sum":
     return [(layers, "_spatial_sum", alternatives.spatial_sum_batched)]
   if name == "xla_strided_grads":

@@ -483,34 +483,10 @@ def _conv_transpose_fwd(x, kernel, stride, padding, output_padding):
   return _conv_transpose_phases(x, kernel, stride, padding, output_padding), (x, kernel)
 
 
-def adjoint_weight_grad(batch: int, k: int, stride: int, dtype) -> bool:
-  """Whether a transposed convolution (not kernel-bound, input larger than 1x1) takes its
-  weight gradient from the convolution it is the adjoint of (`_conv_transpose_bwd`)
-  rather than from `_weight_grad`'s per-tap products.
-
-  That convolution is `conv(dy, W^T, stride, padding)`, its input gradient; its weight
-  gradient at cotangent x is the transposed convolution's, transposed. It is the faster
-  where `conv` computes that weight gradient with XLA's batched convolution (a batch of
-  `BATCHED_WEIGHT_GRAD` and more: every DCGAN layer) or with the space-to-depth form on
-  an unpadded kernel (k a multiple of the stride: pix2pix's 4x4 layers at batch 1); at
-  batch 1 with CycleGAN's 3x3 kernels (zero-padded to 4x4 there) the per-tap products
-  win (benchmarks/layer_directions.py, "weight_grad" of the transposed layers). Only in
-  float32: `_weight_grad` keeps a bfloat16 layer's sums over the batch in float32.
-  """
-  return (_accumulator(dtype) == dtype
-          and (batch >= BATCHED_WEIGHT_GRAD or k % stride == 0))
-
-
 def _conv_transpose_bwd(stride, padding, output_padding, residuals, dy):
   del output_padding  # only extends dy, whose extra rows the stride-s conv never reads
   x, kernel = residuals
   k = kernel.shape[0]
-  if x.shape[1] * x.shape[2] > 1 and adjoint_weight_grad(x.shape[0], k, stride, x.dtype):
-    # dx is the convolution y = conv(dy, W^T); dW^T is its weight gradient at cotangent x
-    # (<conv_transpose(x, W), dy> = <x, conv(dy, W^T)>).
-    dx, vjp = jax.vjp(lambda kernel_t: conv(dy, kernel_t, stride, padding),
-                      kernel.transpose(0, 1, 3, 2))
-    return dx, vjp(x)[0].transpose(0, 1, 3, 2)
   dx = conv(dy, kernel.transpose(0, 1, 3, 2), stride, padding)
   # dW[t] = sum_i x[i] (outer) dy[s*i - p + t]: dy shifted right by p is the `big` operand.
   dy_shifted = jnp.pad(dy, ((0, 0), (padding, 0), (padding, 0), (0, 0)))

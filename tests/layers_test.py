@@ -68,14 +68,10 @@ def test_conv_transpose_values_match_definition(k, s, p, op, h, formulation, uni
 
 
 @pytest.mark.parametrize("k,s,p,op,h", TRANSPOSED)
-@pytest.mark.parametrize("wide_from,adjoint", [(0, False), (10 ** 9, False), (None, True)],
-                         ids=["product_per_tap", "taps_side_by_side", "adjoint_conv"])
+@pytest.mark.parametrize("wide_from", [0, 10 ** 9], ids=["product_per_tap", "taps_side_by_side"])
 def test_conv_transpose_gradients_match_reference(k, s, p, op, h, formulation, wide_from,
-                                                  adjoint, monkeypatch):
-  # Every weight-gradient form: both of `_weight_grad`'s, and the adjoint convolution's.
-  monkeypatch.setattr(layers, "adjoint_weight_grad", lambda *_: adjoint)
-  if wide_from is not None:
-    monkeypatch.setattr(layers, "WIDE_PRODUCT", wide_from)
+                                                  monkeypatch):
+  monkeypatch.setattr(layers, "WIDE_PRODUCT", wide_from)  # both forms of `_weight_grad`
   rng = np.random.default_rng(k + s + p + h)
   x = jnp.asarray(rng.normal(size=(2, h, h, 3)), jnp.float32)
   w = jnp.asarray(rng.normal(size=(k, k, 3, 4)), jnp.float32)
@@ -131,15 +127,6 @@ def test_narrow_convolution_values_and_gradients_match_xla(cin, cout, k, p):
   want = jax.grad(lambda x, w: jnp.sum(direct(x, w) * target), (0, 1))(x, w)
   for g, r in zip(got, want):
     np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
-
-
-def test_adjoint_weight_grad_where_conv_computes_it_well():
-  # XLA's batched weight gradient (DCGAN), or the space-to-depth form on an unpadded
-  # kernel (pix2pix's 4x4 at batch 1); not CycleGAN's 3x3 at batch 1, nor in bfloat16.
-  assert layers.adjoint_weight_grad(128, 3, 2, jnp.float32)
-  assert layers.adjoint_weight_grad(1, 4, 2, jnp.float32)
-  assert not layers.adjoint_weight_grad(1, 3, 2, jnp.float32)
-  assert not layers.adjoint_weight_grad(128, 4, 2, jnp.bfloat16)
 
 
 def test_modules_store_pytorch_shaped_kernels():
