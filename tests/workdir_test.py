@@ -78,8 +78,8 @@ def test_a_second_run_from_the_command_line_is_one_line(tmp_path):
 def test_architecture_change_is_refused_unless_starting_over(tmp_path, mock_data):
   train.train_and_evaluate(tiny(DCGAN, steps=2), str(tmp_path))  # ngf 4, as TOY
   before = run_files(tmp_path)
-  out = launch("--workdir", str(tmp_path), "--config.model.ngf=8", "--config.data.image_size=32")
-  assert_one_line_error(out, "holds a run of another architecture (data.image_size: 28 -> 32; "
+  out = launch("--workdir", str(tmp_path), "--config.model.ngf=8", "--config.data.image_size=64")
+  assert_one_line_error(out, "holds a run of another architecture (data.image_size: 28 -> 64; "
                              "model.ngf: 4 -> 8)")
   assert run_files(tmp_path) == before
   out = launch("--workdir", str(tmp_path), "--config.model.ngf=8", "--start_over")
