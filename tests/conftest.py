@@ -16,6 +16,13 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
   atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
   os.environ.update(JAX_COMPILATION_CACHE_DIR=_CACHE, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
                     JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1")
+# TFDS's default data dir (~/tensorflow_datasets, or $TFDS_DATA_DIR) holds the user's
+# prepared datasets: tests that take the default path (the mocked download of
+# `mock_data`, runs without `data.data_dir`) write into a fresh folder of their own.
+# Before TFDS is imported: it reads the variable once.
+_TFDS_DIR = tempfile.mkdtemp(prefix="jaxgan_test_tfds_")
+atexit.register(shutil.rmtree, _TFDS_DIR, ignore_errors=True)
+os.environ["TFDS_DATA_DIR"] = _TFDS_DIR
 
 import jaxgan  # noqa: E402,F401  (XLA flags before JAX starts)
 

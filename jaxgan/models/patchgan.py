@@ -75,7 +75,10 @@ class PatchDiscriminator(nn.Module):
 
 
 def _smallest_input(n_layers: int) -> int:
-  size = 1
-  while output_size(size, n_layers) < 1:
-    size += 1
-  return size
+  """Side of the smallest input with a logit map of at least 1x1: walking back from one
+  logit, each convolution needs (r - 1) * stride + kernel - 2 * padding inputs (a closed
+  form: a search upwards takes ~2^n steps, and n_layers is the user's)."""
+  r = 1
+  for _, stride in reversed(patch_layers(n_layers, 1)):
+    r = max(1, (r - 1) * stride + KERNEL - 2 * PADDING)
+  return r
