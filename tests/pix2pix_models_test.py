@@ -132,7 +132,8 @@ def test_generator_range_and_wrong_sizes():
   with pytest.raises(ConfigError, match="PatchGAN needs images of at least 24x24"):
     abstract_init(models.create("patch_discriminator"), (1, 8, 8, 6))
   # The smallest input doubles per layer: a deep PatchGAN is named at once (a search up
-  # from 1 took ~2^n steps, and hung bad_input_test's generated overrides at n_layers 40).
+  # from 1 took ~2^n steps, and hung bad_input_test's generated overrides at n_layers 127
+  # or 300).
   with pytest.raises(ConfigError, match=f"at least {3 * 2 ** 40}x{3 * 2 ** 40}"):
     abstract_init(models.create("patch_discriminator", n_layers=40), (1, 256, 256, 6))
   with pytest.raises(ConfigError, match="unknown norm 'group'"):

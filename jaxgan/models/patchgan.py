@@ -31,14 +31,19 @@ def patch_layers(n_layers: int, ndf: int) -> list[tuple[int, int]]:
   return layers + [(1, 1)]
 
 
-def receptive_field(n_layers: int) -> int:
-  """Side of the input patch behind one output logit: walking back from one logit, each
-  convolution widens the patch to (r - 1) * stride + kernel. 16, 34, 70, 142, 286, 574 for
-  n = 1..6."""
+def _walk_back(n_layers: int, padding: int) -> int:
+  """Side of the input behind one output logit: walking back from it, each convolution
+  needs (r - 1) * stride + kernel - 2 * padding inputs (at least 1)."""
   r = 1
   for _, stride in reversed(patch_layers(n_layers, 1)):
-    r = (r - 1) * stride + KERNEL
+    r = max(1, (r - 1) * stride + KERNEL - 2 * padding)
   return r
+
+
+def receptive_field(n_layers: int) -> int:
+  """Side of the input patch behind one output logit (the walk back without padding).
+  16, 34, 70, 142, 286, 574 for n = 1..6."""
+  return _walk_back(n_layers, 0)
 
 
 def output_size(size: int, n_layers: int) -> int:
@@ -75,10 +80,7 @@ class PatchDiscriminator(nn.Module):
 
 
 def _smallest_input(n_layers: int) -> int:
-  """Side of the smallest input with a logit map of at least 1x1: walking back from one
-  logit, each convolution needs (r - 1) * stride + kernel - 2 * padding inputs (a closed
-  form: a search upwards takes ~2^n steps, and n_layers is the user's)."""
-  r = 1
-  for _, stride in reversed(patch_layers(n_layers, 1)):
-    r = max(1, (r - 1) * stride + KERNEL - 2 * PADDING)
-  return r
+  """Side of the smallest input with a logit map of at least 1x1 (the walk back with the
+  layers' padding; in closed form, since a search upwards takes ~2^n steps and n_layers is
+  the user's)."""
+  return _walk_back(n_layers, PADDING)
