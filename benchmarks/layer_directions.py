@@ -54,6 +54,10 @@ LAYERS = {
     # Discriminators' strided convolutions (`layers._conv_strided`).
     "dcgan64_d1": Layer(128, 32, 64, 128, 4, 2, 1),
     "dcgan_mnist_d1": Layer(128, 14, 64, 128, 4, 2, 1),
+    # The rest of DCGAN MNIST, so that its eight layers are all here (README: "What is left").
+    "dcgan_mnist_d0": Layer(128, 28, 1, 64, 4, 2, 1),
+    "dcgan_mnist_d2": Layer(128, 7, 128, 256, 3, 2, 1),
+    "dcgan_mnist_d3": Layer(128, 4, 256, 1, 4, 1, 0),
     "pix2pix_e2": Layer(1, 128, 64, 128, 4, 2, 1),
     "cyclegan_d1": Layer(1, 256, 64, 128, 3, 2, 1),  # 3x3: the kernel zero-padded to 4x4
     # A CycleGAN residual block's 3x3 convolution (its reflection-padded 66x66 input).
@@ -67,6 +71,8 @@ LAYERS = {
     "dcgan64_g1": Layer(128, 4, 512, 256, 4, 2, 1, True),
     "dcgan_mnist_g1": Layer(128, 4, 256, 128, 3, 2, 1, True),
     "dcgan_mnist_g2": Layer(128, 7, 128, 64, 4, 2, 1, True),
+    "dcgan_mnist_g0": Layer(128, 1, 100, 256, 4, 1, 0, True),
+    "dcgan_mnist_g3": Layer(128, 14, 64, 1, 4, 2, 1, True),
     "pix2pix_u2": Layer(1, 64, 256, 64, 4, 2, 1, True),  # unet_256's last two levels
     "pix2pix_u_out": Layer(1, 128, 128, 3, 4, 2, 1, True),
     "cyclegan_u1": Layer(1, 64, 256, 128, 3, 2, 1, True, 1),

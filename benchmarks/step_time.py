@@ -9,7 +9,8 @@ batch (uniform in [-1, 1], shaped as the config's data), after `--warmup` steps;
 initialisation and compilation are reported apart. Prints the median and the implied time
 per epoch when the config names its epoch length (`config.data.num_train_examples`), the
 process's minor page faults and system and user CPU seconds per timed step
-(`getrusage`), and XLA's temporary buffer of the step. No data is read. Timings on a
+(`getrusage`), and XLA's temporary buffer of the step; `BENCH_KEEP_FREED_MEMORY=1` (see
+benchmarks/harness.py) has glibc keep freed memory in the process. No data is read. Timings on a
 shared machine drift: compare only figures taken close together on an idle one
 (benchmarks/train_step.py interleaves jaxgan and PyTorch).
 """
@@ -49,7 +50,8 @@ def main():
             "system_s_per_step": round((after.ru_stime - before.ru_stime) / args.steps, 4),
             "user_s_per_step": round((after.ru_utime - before.ru_utime) / args.steps, 4),
             "xla_temp_mib": round((step.memory() or {}).get("temp_size_in_bytes", 0) / 2**20, 1),
-            "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", "")}
+            "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", ""),
+            "keep_freed_memory": harness.KEEP_FREED_MEMORY}
   examples = config.data.get("num_train_examples")
   if examples:
     result["minutes_per_epoch"] = round(median * -(-examples // b) / 60, 1)

@@ -36,6 +36,12 @@ then timed in interleaved rounds (`--steps` steps each per round, median over al
   (its convolution and autodiff's gradients) in place of `layers._conv_narrow`;
 - `one_subpixel_conv`: a transposed convolution's phases from one convolution on every
   map, as before `layers.UNION_WASTE` gave small maps a convolution per phase;
+- `side_by_side_taps`: every transposed convolution's weight gradient as one product with
+  its k*k tap views side by side (`layers.WIDE_PRODUCT` out of reach), the form
+  `_weight_grad` keeps for outputs under 64 channels;
+- `no_transposed_weight_grad`: the transposed convolutions' weight gradients replaced by
+  zeros (`layers._weight_grad`): what they cost inside the step (the step is then wrong;
+  a measurement only);
 - `sgd`: plain SGD in place of the families' Adam pair (what the Adam update costs;
   pix2pix and CycleGAN, whose optimizers `jaxgan.schedules.adam_pair` builds);
 - `flat_adam`: that Adam under `optax.flatten` (one vector for all parameters).
@@ -50,6 +56,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402  (jaxgan's CPU XLA flags before JAX starts)
 import alternatives  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 import optax  # noqa: E402
 
 from jaxgan import divergence, layers, schedules  # noqa: E402
@@ -110,6 +117,15 @@ def variant_patches(name: str):
     return [(layers, "add_bias", alternatives.add_bias_autodiff)]
   if name == "no_flags":
     return [(divergence, "finite_flags", lambda state, metrics: {})]
+  if name == "side_by_side_taps":
+    return [(layers, "WIDE_PRODUCT", sys.maxsize)]
+  if name == "no_transposed_weight_grad":
+    def zeros(big, small, k, s):
+      del s
+      # `* 0` of one element keeps the operands live without the products (XLA does not
+      # fold x * 0 for floats: NaN * 0 is NaN).
+      return jnp.zeros((k, k, small.shape[-1], big.shape[-1]), small.dtype) + big[0, 0, 0, 0] * 0
+    return [(layers, "_weight_grad", zeros)]
   if name == "sgd":
     return _optimizers(lambda tx: optax.sgd(2e-4))
   if name == "flat_adam":

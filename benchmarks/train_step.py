@@ -15,7 +15,12 @@ of time (compile time reported apart), both sides warm up, then `--rounds` round
 time `--steps` JAX steps and then `--steps` PyTorch steps. Interleaving matters: on a small
 shared CPU timings drift by 10-20% over minutes, so only times taken close together are
 compared. Per round and overall: median s/step, images/s, and
-ratio = JAX images/s / PyTorch images/s (> 1: JAX is faster).
+ratio = JAX images/s / PyTorch images/s (> 1: JAX is faster); per side also the kernel
+(system) time and minor page faults per step.
+
+`BENCH_KEEP_FREED_MEMORY=1` in the environment: glibc keeps freed memory in the process
+(benchmarks/harness.py `keep_freed_memory`), for both sides, so no step faults its buffers
+in afresh.
 
 `--pipeline`: the input pipeline (`jaxgan.input_pipeline`, the loop's) on the real local
 data (../shared/data) alone, in images/s, against the images/s the step consumes; and in
@@ -36,6 +41,7 @@ achieved FLOP/s, and `--peak-tflops` the fraction of that peak.
 import argparse
 import json
 import os
+import resource
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -161,7 +167,12 @@ def bench_case(name: str, args) -> dict:
   for r in range(args.rounds):
     times = {}
     for key, fn in contenders.items():
+      before = resource.getrusage(resource.RUSAGE_SELF)
       times[key] = _summary(harness.timed(fn, args.steps), b)
+      after = resource.getrusage(resource.RUSAGE_SELF)
+      # Kernel time is mostly page faults: memory mapped afresh for a step's buffers.
+      times[key]["system_s_per_step"] = (after.ru_stime - before.ru_stime) / args.steps
+      times[key]["minor_page_faults_per_step"] = (after.ru_minflt - before.ru_minflt) / args.steps
     rd = {**times, "load_average": os.getloadavg()}
     for key in counts:
       if key != "jax":
@@ -175,6 +186,8 @@ def bench_case(name: str, args) -> dict:
   for key in contenders:
     s = _summary([t for rd in rounds for t in rd[key]["step_times"]], b)
     del s["step_times"]
+    for field in ("system_s_per_step", "minor_page_faults_per_step"):
+      s[field] = harness.median([rd[key][field] for rd in rounds])
     overall[key] = s
   for key in counts:
     if key != "jax":

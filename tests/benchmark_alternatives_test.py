@@ -92,3 +92,25 @@ def test_variants_patch_only_while_their_step_is_built():
   assert layers._conv_space_to_depth is strided and divergence._leaf_finite is leaf_finite
   with pytest.raises(SystemExit, match="unknown variant"):
     step_variants.variant_patches("fastest")
+
+
+def test_side_by_side_taps_variant_computes_jaxgans_weight_gradient():
+  """`side_by_side_taps` changes how the tap products are grouped, not what they sum."""
+  rng = np.random.default_rng(0)
+  small = jnp.asarray(rng.normal(size=(2, 4, 4, 3)), jnp.float32)
+  big = jnp.asarray(rng.normal(size=(2, 10, 10, 64)), jnp.float32)  # 64 wide: per tap
+  want = layers._weight_grad(big, small, 4, 2)
+  with step_variants.patched(*step_variants.variant_patches("side_by_side_taps")):
+    got = layers._weight_grad(big, small, 4, 2)
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+  assert layers.WIDE_PRODUCT == 64  # restored
+
+
+def test_keep_freed_memory_is_off_unless_asked(monkeypatch):
+  """The benchmarks' allocator setting is opt-in: without BENCH_KEEP_FREED_MEMORY the
+  process's malloc is left alone (the package itself never sets it)."""
+  import harness  # pylint: disable=import-outside-toplevel
+  monkeypatch.delenv("BENCH_KEEP_FREED_MEMORY", raising=False)
+  assert harness.keep_freed_memory() is False
+  monkeypatch.setenv("BENCH_KEEP_FREED_MEMORY", "0")
+  assert harness.keep_freed_memory() is False
