@@ -8,11 +8,11 @@ No PyTorch here (benchmarks/train_step.py holds the PyTorch side), so that
 import datetime
 import os
 import platform
+import resource
 import statistics
 import sys
 import time
 from typing import Any, NamedTuple
-
 
 
 def keep_freed_memory() -> bool:
@@ -20,11 +20,13 @@ def keep_freed_memory() -> bool:
   handing it back to the kernel (one arena, no mmap'd chunks, no trimming below 2 GiB),
   so that a step reuses the pages of the step before instead of faulting in fresh ones.
 
-  XLA:CPU maps each step's temporary buffer afresh (1.47 GiB for CycleGAN-256: ~440,000
-  minor page faults and ~1.7 s of system time per step on a 2-core VM; PyTorch's step
-  there: ~70,000 and 0.5 s). Process-wide, so in `train_step.py` it holds for both sides
-  alike. Set before JAX or torch start their threads (which take their own arenas), i.e.
-  here, at the harness's import. Returns whether it was set.
+  XLA:CPU maps each step's temporary buffer afresh (CycleGAN-256: 1,525 MiB, 402,842 minor
+  page faults and 2.58 s of system time per step on a 2-core VM; PyTorch's step there:
+  54,579 and 0.12 s; benchmarks/results/train_step_cpu_xeon_faults.json). Tried and not
+  kept: jaxgan's step still faulted and ran no faster (README, "Where the two gaps sit
+  now"). Process-wide, so in `train_step.py` it holds for both sides alike. Set before JAX
+  or torch start their threads (which take their own arenas), i.e. here, at the harness's
+  import. Returns whether it was set.
   """
   if os.environ.get("BENCH_KEEP_FREED_MEMORY", "") in ("", "0"):
     return False
@@ -174,6 +176,17 @@ def timed(fn, steps: int) -> list[float]:
     fn()
     times.append(time.perf_counter() - start)
   return times
+
+
+def timed_with_usage(fn, steps: int) -> tuple[list[float], dict[str, float]]:
+  """`timed`, and the process's CPU seconds (user, system) and minor page faults per step
+  over those steps (`getrusage`): kernel time here is mostly pages faulted in afresh."""
+  before = resource.getrusage(resource.RUSAGE_SELF)
+  times = timed(fn, steps)
+  after = resource.getrusage(resource.RUSAGE_SELF)
+  return times, {"user_s_per_step": (after.ru_utime - before.ru_utime) / steps,
+                 "system_s_per_step": (after.ru_stime - before.ru_stime) / steps,
+                 "minor_page_faults_per_step": (after.ru_minflt - before.ru_minflt) / steps}
 
 
 def median(xs):

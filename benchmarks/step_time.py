@@ -18,7 +18,6 @@ shared machine drift: compare only figures taken close together on an idle one
 import argparse
 import json
 import os
-import resource
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -35,9 +34,7 @@ def main():
   config = harness.load_config(args.config, args.set)
   step = harness.JaxStep(config, harness.synthetic_batch(config))
   harness.timed(step, args.warmup)
-  before = resource.getrusage(resource.RUSAGE_SELF)
-  times = harness.timed(step, args.steps)
-  after = resource.getrusage(resource.RUSAGE_SELF)
+  times, usage = harness.timed_with_usage(step, args.steps)
   median = harness.median(times)
   b = config.batch_size
   result = {"config": args.config, "overrides": args.set, "batch_size": b,
@@ -46,9 +43,9 @@ def main():
             "seconds_per_step": round(median, 3), "min": round(min(times), 3),
             "max": round(max(times), 3), "device": harness.jax.devices()[0].device_kind,
             "load_average_1min": round(os.getloadavg()[0], 2),
-            "minor_page_faults_per_step": round((after.ru_minflt - before.ru_minflt) / args.steps),
-            "system_s_per_step": round((after.ru_stime - before.ru_stime) / args.steps, 4),
-            "user_s_per_step": round((after.ru_utime - before.ru_utime) / args.steps, 4),
+            "minor_page_faults_per_step": round(usage["minor_page_faults_per_step"]),
+            "system_s_per_step": round(usage["system_s_per_step"], 4),
+            "user_s_per_step": round(usage["user_s_per_step"], 4),
             "xla_temp_mib": round((step.memory() or {}).get("temp_size_in_bytes", 0) / 2**20, 1),
             "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", ""),
             "keep_freed_memory": harness.KEEP_FREED_MEMORY}

@@ -19,8 +19,9 @@ ratio = JAX images/s / PyTorch images/s (> 1: JAX is faster); per side also the 
 (system) time and minor page faults per step.
 
 `BENCH_KEEP_FREED_MEMORY=1` in the environment: glibc keeps freed memory in the process
-(benchmarks/harness.py `keep_freed_memory`), for both sides, so no step faults its buffers
-in afresh.
+(benchmarks/harness.py `keep_freed_memory`), for both sides alike; meant to spare the steps
+faulting their buffers in afresh, it did not for jaxgan's (README, "Where the two gaps sit
+now").
 
 `--pipeline`: the input pipeline (`jaxgan.input_pipeline`, the loop's) on the real local
 data (../shared/data) alone, in images/s, against the images/s the step consumes; and in
@@ -41,7 +42,6 @@ achieved FLOP/s, and `--peak-tflops` the fraction of that peak.
 import argparse
 import json
 import os
-import resource
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -167,12 +167,9 @@ def bench_case(name: str, args) -> dict:
   for r in range(args.rounds):
     times = {}
     for key, fn in contenders.items():
-      before = resource.getrusage(resource.RUSAGE_SELF)
-      times[key] = _summary(harness.timed(fn, args.steps), b)
-      after = resource.getrusage(resource.RUSAGE_SELF)
-      # Kernel time is mostly page faults: memory mapped afresh for a step's buffers.
-      times[key]["system_s_per_step"] = (after.ru_stime - before.ru_stime) / args.steps
-      times[key]["minor_page_faults_per_step"] = (after.ru_minflt - before.ru_minflt) / args.steps
+      step_times, usage = harness.timed_with_usage(fn, args.steps)
+      times[key] = {**_summary(step_times, b), "system_s_per_step": usage["system_s_per_step"],
+                    "minor_page_faults_per_step": usage["minor_page_faults_per_step"]}
     rd = {**times, "load_average": os.getloadavg()}
     for key in counts:
       if key != "jax":
