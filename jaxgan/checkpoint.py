@@ -13,18 +13,55 @@ the state the config builds (names, shapes, dtypes) first: a checkpoint from ano
 architecture, or one whose files are damaged, raises `CheckpointError` naming the
 folder, and the training loop stops before writing anything, so no checkpoint is ever
 overwritten by a fresh start.
+
+Storage that lies: each save records a CRC-32 of every array's bytes in the step's own
+metadata (`custom_metadata`, written into the temporary folder before the rename, so a
+checkpoint and its checksums appear together), and restoring recomputes them. A mismatch
+(a flipped bit that TensorStore decodes without complaint) is a `CheckpointError` naming
+the checkpoint and the array. The run then refuses to start rather than fall back to an
+older step: a silent fallback would hide failing storage and, once the run reached the
+damaged step's number again, collide with it; the message names the newest earlier step
+to move back to. Checkpoints saved before checksums were recorded restore unverified.
+
+A save that cannot be written (disk full, quota, read-only or failing storage) raises
+`workdir.WriteError` naming the step, the cause and the file; the steps saved before it
+are intact, and the partial save is removed by the next run's start.
 """
 
 import os
+import zlib
 from typing import Any, Optional
 
 import jax
+from absl import logging
 import numpy as np
 import orbax.checkpoint as ocp
 
 
+from jaxgan import workdir as workdir_lib
+
+# Where a checkpoint's step metadata keeps its arrays' checksums.
+CHECKSUMS = "jaxgan_crc32"
+
+
 class CheckpointError(Exception):
   """A checkpoint exists but cannot be restored into this run's state."""
+
+
+def _crc32(leaf) -> str:
+  """CRC-32 of one array's bytes, read from this process's copy of it."""
+  if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+    leaf = jax.random.key_data(leaf)
+  if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+    leaf = leaf.addressable_data(0)  # replicated: every process holds the whole array
+  return f"{zlib.crc32(np.ascontiguousarray(jax.device_get(leaf)).tobytes()):08x}"
+
+
+def checksums(tree) -> dict[str, str]:
+  """{'generator/params/...': crc32} for every array of a state, keyed as `_describe`."""
+  tree = ocp.tree.serialize_tree(tree, keep_empty_nodes=True)
+  return {"/".join(map(str, path)): _crc32(leaf)
+          for path, leaf in ocp.tree.to_flat_dict(tree).items() if hasattr(leaf, "shape")}
 
 
 def _first_line(e: BaseException) -> str:
@@ -54,15 +91,37 @@ class Checkpoints:
                                            cleanup_tmp_directories=remove_partial_saves)
     self.manager = ocp.CheckpointManager(self.directory, options=options,
                                          item_handlers=ocp.StandardCheckpointHandler())
+    self._step = None  # the latest save started
 
   def latest_step(self) -> Optional[int]:
     return self.manager.latest_step()
 
   def save(self, step: int, state: Any, force: bool = False) -> None:
-    self.manager.save(step, args=ocp.args.StandardSave(state), force=force)
+    """Starts writing `step` (Orbax finishes it in the background); the arrays' checksums
+    are taken now, from the very values written."""
+    sums = checksums(state)  # before Orbax starts: the next step donates these buffers
+    self.wait()  # (Orbax waits for it anyway) so that a failure names the step that failed
+    self._step = step
+    with self._write_errors():
+      self.manager.save(step, args=ocp.args.StandardSave(state), force=force,
+                        custom_metadata={CHECKSUMS: sums})
 
   def wait(self) -> None:
-    self.manager.wait_until_finished()
+    with self._write_errors():
+      self.manager.wait_until_finished()
+
+  def _write_errors(self):
+    """Turns a failed write of a save into `workdir.WriteError` (module docstring)."""
+    return workdir_lib.write_errors(lambda: f"checkpoint {self._step} into {self.directory}",
+                                    lambda: self.intact(but=self._step))
+
+  def intact(self, but: Optional[int] = None) -> str:
+    """Which steps are saved (`but` a save that failed), for a failed write's message."""
+    try:
+      steps = [s for s in self.manager.all_steps() if s != but]
+    except Exception:  # pylint: disable=broad-except  (the storage may fail this too)
+      return ""
+    return f"checkpoints up to step {max(steps)} are intact" if steps else "no checkpoint was saved"
 
   def restore(self, target: Any, step: Optional[int] = None) -> Optional[Any]:
     """Restores `step` (default: the latest) into the structure and shardings of `target`.
@@ -78,8 +137,7 @@ class Checkpoints:
       saved = _describe(self.manager.item_metadata(step), saved=True)
     except Exception as e:  # pylint: disable=broad-except
       raise CheckpointError(f"checkpoint {where} is unreadable ({_first_line(e)}); it was left "
-                            "untouched: move it aside to resume from an earlier one, or use "
-                            "a new --workdir") from e
+                            f"untouched: {self._earlier(step)}") from e
     expected = _describe(target)
     if saved != expected:
       missing = sorted(set(expected) - set(saved))
@@ -92,8 +150,30 @@ class Checkpoints:
                             "it was left untouched: use a new --workdir for a different model")
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
     try:
-      return self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
+      state = self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
+      recorded = (self.manager.metadata(step).custom_metadata or {}).get(CHECKSUMS)
     except Exception as e:  # pylint: disable=broad-except
       raise CheckpointError(f"checkpoint {where} could not be restored ({_first_line(e)}); it "
-                            "was left untouched: move it aside to resume from an earlier one, "
-                            "or use a new --workdir") from e
+                            f"was left untouched: {self._earlier(step)}") from e
+    if recorded is None:
+      logging.warning("checkpoint %s has no checksums (saved by an older jaxgan): restored "
+                      "unverified", where)
+      return state
+    found = checksums(state)
+    damaged = sorted(k for k in found if recorded.get(k) != found[k])
+    if damaged:
+      raise CheckpointError(f"checkpoint {where} is damaged: array {damaged[0]} does not match "
+                            f"the checksum recorded when it was saved"
+                            f"{f' (and {len(damaged) - 1} more)' if len(damaged) > 1 else ''}; "
+                            f"the storage changed it. It was left untouched: {self._earlier(step)}")
+    return state
+
+  def _earlier(self, step: int) -> str:
+    """How to go on without checkpoint `step`: the newest step before it, if any."""
+    earlier = [s for s in self.manager.all_steps() if s < step]
+    where = os.path.join(self.directory, str(step))
+    if earlier:
+      aside = os.path.join(os.path.dirname(self.directory), f"damaged-checkpoint-{step}")
+      return (f"move it out of the way (mv {where} {aside}) to resume from step "
+              f"{max(earlier)}, or use a new --workdir")
+    return "move it aside to start afresh, or use a new --workdir"

@@ -237,6 +237,12 @@ def write_losses(rows: list[dict], out_path: str, names=("d_loss", "g_loss")) ->
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from jaxgan import errors  # pylint: disable=import-outside-toplevel
+  errors.exit_on_argument_problems(
+      [p for p in map(errors.config_file_problem, FLAGS.configs) if p]
+      + errors.argument_problems(positive={"num": FLAGS.num},
+                                 output_dirs={"workdir": FLAGS.workdir,
+                                              "classifier_dir": FLAGS.classifier_dir}))
   os.makedirs(FLAGS.workdir, exist_ok=True)
   rows = [run_one(c, FLAGS.workdir, FLAGS.set, FLAGS.num, FLAGS.classifier_dir, FLAGS.evaluate)
           for c in FLAGS.configs]

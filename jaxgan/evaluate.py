@@ -267,6 +267,10 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   from jaxgan import errors  # pylint: disable=import-outside-toplevel
+  errors.exit_on_argument_problems(errors.argument_problems(  # before anything is loaded
+      positive={"num": FLAGS.num, "batch_size": FLAGS.batch_size, "steps": FLAGS.steps},
+      nonnegative={"eta": FLAGS.eta, "guidance": FLAGS.guidance},
+      output_dirs={"workdir": FLAGS.workdir, "classifier_dir": FLAGS.classifier_dir}))
   try:
     result = evaluate(FLAGS.workdir, FLAGS.num, FLAGS.seed, FLAGS.batch_size, FLAGS.classifier_dir,
                       **{k: FLAGS[k].value for k in ("sampler", "steps", "eta", "guidance")})

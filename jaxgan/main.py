@@ -82,10 +82,10 @@ def _unknown_fields(argv) -> list[str]:
 
 def parse_flags(argv, flag_values: flags.FlagValues = FLAGS):
   """absl's parsing, with every mistake reported as one line instead of a traceback."""
+  from jaxgan import errors  # pylint: disable=import-outside-toplevel
   path = _config_path(argv)
-  if path is not None and not os.path.isfile(path):
-    print(f"error: config file {path} not found (the experiments are in configs/)", file=sys.stderr)
-    sys.exit(2)
+  if path is not None:  # a file that is missing, does not parse or has no get_config()
+    errors.exit_on_argument_problems([p for p in [errors.config_file_problem(path)] if p])
   try:
     rest = flag_values(argv)
     if isinstance(flag_values.config, config_flags.config_flags._ErrorConfig):  # pylint: disable=protected-access
@@ -154,6 +154,10 @@ def _exit_hard_on_error(kind, value, tb) -> None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from jaxgan import errors  # pylint: disable=import-outside-toplevel
+  errors.exit_on_argument_problems(errors.argument_problems(
+      nonnegative={"process_id": FLAGS.process_id},
+      positive={"num_processes": FLAGS.num_processes}, output_dirs={"workdir": FLAGS.workdir}))
   import jax  # pylint: disable=import-outside-toplevel
   settings = {name: FLAGS[name].value for name, *_ in DISTRIBUTED_SETTINGS}
   given = [name for name, value in settings.items() if value is not None]
@@ -169,7 +173,8 @@ def main(argv):
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   tf.config.set_visible_devices([], "GPU")  # TF only reads data; keep it off accelerators
 
-  from jaxgan import errors, train  # pylint: disable=import-outside-toplevel
+  from jaxgan import train  # pylint: disable=import-outside-toplevel
+  traces = errors.TracebackLog.install()  # a failed save's tracebacks go to a file
   logging.info("JAX process %d/%d, local devices: %s", jax.process_index(),
                jax.process_count(), jax.local_devices())
   try:
@@ -178,7 +183,7 @@ def main(argv):
     if jax.process_count() > 1:  # alone: the other processes must not wait for this one
       print(f"error: {e}", file=sys.stderr, flush=True)
       os._exit(1)  # pylint: disable=protected-access
-    errors.exit_with(e)
+    errors.exit_with(e, traces, FLAGS.workdir)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ resolution (`jaxgan.translate`); a CycleGAN run goes A -> B (G_A) unless given
 """
 
 
+import os
 import time
 
 from absl import app, flags
@@ -100,10 +101,22 @@ def denoising_view(workdir: str, path: str, num: int, ts, seed: int = 0, label=N
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from jaxgan import errors  # pylint: disable=import-outside-toplevel
+  errors.exit_on_argument_problems(errors.argument_problems(  # before anything is loaded
+      positive={"num": FLAGS.num, "batch_size": FLAGS.batch_size, "steps": FLAGS.steps},
+      nonnegative={"label": FLAGS.label, "eta": FLAGS.eta, "guidance": FLAGS.guidance},
+      output_files={"out": None if FLAGS.input_dir or FLAGS.denoise else FLAGS.out,
+                    "grid": FLAGS.grid, "denoise": FLAGS.denoise},
+      output_dirs={"output_dir": FLAGS.output_dir}))
+  if FLAGS.input_dir and not os.path.isdir(FLAGS.input_dir):
+    errors.exit_on_argument_problems([f"--input_dir={FLAGS.input_dir} is not a folder"])
+  if FLAGS.denoise and (FLAGS.input_dir or FLAGS.grid):
+    errors.exit_on_argument_problems(["--denoise draws its own figure: leave out --input_dir "
+                                      "and --grid"])
   import jax  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
 
-  from jaxgan import errors, inference, translate, visualize  # pylint: disable=import-outside-toplevel
+  from jaxgan import inference, translate, visualize  # pylint: disable=import-outside-toplevel
   if FLAGS.input_dir and any(v is not None for v in sampling_flags().values()):
     raise app.UsageError("--sampler, --steps, --eta and --guidance are for diffusion runs, "
                          "not --input_dir")

@@ -29,7 +29,6 @@ import itertools
 import math
 import os
 import re
-import sys
 
 from absl import app, flags
 
@@ -271,11 +270,12 @@ def write_grids(rows: list[dict], out_path: str, ncols: int,
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  if not os.path.isfile(FLAGS.config):
-    print(f"error: config file {FLAGS.config} not found (the experiments are in configs/)",
-          file=sys.stderr)
-    sys.exit(2)
   from jaxgan import errors  # pylint: disable=import-outside-toplevel
+  errors.exit_on_argument_problems(
+      [p for p in [errors.config_file_problem(FLAGS.config)] if p]
+      + errors.argument_problems(positive={"num": FLAGS.num, "columns": FLAGS.columns},
+                                 output_dirs={"workdir": FLAGS.workdir,
+                                              "classifier_dir": FLAGS.classifier_dir}))
   try:
     sweep(FLAGS.config, FLAGS.workdir, FLAGS.set, FLAGS.num, FLAGS.classifier_dir, FLAGS.columns)
   except (*errors.user_errors(), FileNotFoundError) as e:

@@ -234,11 +234,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   with workdir_lib.claim(workdir, config.to_dict(), start_over, lead=is_lead):
     ckpts = checkpoint.Checkpoints(os.path.join(workdir, "checkpoints"), config.keep_checkpoints,
                                    remove_partial_saves=True)
-    while True:
-      try:
-        return _train(divergence.with_rollbacks(config, workdir), workdir, mesh, ckpts)
-      except divergence.Diverged as diverged:
-        divergence.roll_back_or_stop(diverged, config, workdir, ckpts.latest_step(), is_lead)
+    # Disk full and the like, outside a checkpoint's save (which names its step itself).
+    with workdir_lib.write_errors(lambda: f"into {workdir}", ckpts.intact,
+                                  workdir_lib.STORAGE_ERRNOS):
+      while True:
+        try:
+          return _train(divergence.with_rollbacks(config, workdir), workdir, mesh, ckpts)
+        except divergence.Diverged as diverged:
+          divergence.roll_back_or_stop(diverged, config, workdir, ckpts.latest_step(), is_lead)
 
 
 def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,

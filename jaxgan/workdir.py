@@ -1,10 +1,15 @@
 """One workdir, one run: a lock, an architecture check, and files that are written whole.
 
-A run holds `<workdir>/run.lock` with `fcntl.flock` for as long as it trains. The kernel
-drops the lock when the process ends in any way (SIGKILL, a preempted machine's process
-killed, a crash), so a killed run never leaves the workdir stuck; a second run started
-on the same workdir meanwhile is refused with the holder's pid, host and start time,
-which the holder writes into the file. Only process 0 of a multi-host job takes it.
+A run holds a `fcntl.flock` on the workdir folder itself for as long as it trains: a
+user who deletes or replaces a leftover-looking `run.lock` cannot free it, so a second run
+on the same workdir is refused while the first lives, and never removes the first's
+partial saves. Where the file system cannot lock a folder (NFS emulates flock with POSIX
+locks, which a folder cannot take), `run.lock` itself is locked, and its inode checked
+after locking, so a file deleted or replaced meanwhile is not mistaken for the lock. The
+kernel drops the lock when the process ends in any way (SIGKILL, a preempted machine's
+process killed, a crash), so a killed run never leaves the workdir stuck; a second run is
+refused with the holder's pid, host and start time, which the holder writes into
+`run.lock`. Only process 0 of a multi-host job takes it.
 
 A workdir that already holds checkpoints of a run whose `config.json` differs from the new
 config in an architecture field (`ARCHITECTURE_FIELDS`) is refused, with the differing
@@ -14,16 +19,20 @@ learning rate, logging) may change between runs of one workdir: that is how a ru
 extended.
 
 `write_json` and `write_text` write to a temporary file and rename it over the target,
-so a run killed while writing leaves the old file or the new one, never half of one.
+so a run killed while writing leaves the old file or the new one, never half of one. A
+write that the storage refuses (disk full, quota, read-only, I/O error) is a `WriteError`:
+one line naming the cause and the file (`write_errors`).
 """
 
 import contextlib
+import errno as errno_lib
 import fcntl
 import json
 import os
+import re
 import socket
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Optional
 
 from absl import logging
 
@@ -39,6 +48,52 @@ NOT_ARCHITECTURE_FIELDS = ("model.remat",)
 
 class WorkdirError(Exception):
   """A workdir that this run may not use as it is; main prints it as one line."""
+
+
+class WriteError(Exception):
+  """A write into the workdir that the storage refused: disk full, quota, read-only, I/O."""
+
+
+# The errors of a write that the storage, not the program, is to blame for.
+STORAGE_ERRNOS = (errno_lib.ENOSPC, errno_lib.EDQUOT, errno_lib.EROFS, errno_lib.EIO,
+                  errno_lib.EFBIG)
+
+
+def storage_failure(e: Optional[BaseException]) -> Optional[tuple[int, str]]:
+  """(errno, file) of the OS error under `e` (it, its causes and contexts, or TensorStore's
+  `... "file": ... [os_error_code='28']` text), or None when there is none."""
+  seen = set()
+  while e is not None and id(e) not in seen:
+    seen.add(id(e))
+    if isinstance(e, OSError) and e.errno:
+      return e.errno, e.filename or ""
+    code = re.search(r"os_error_code='(\d+)'", str(e))
+    if code:
+      path = re.search(r'Failed writing: "([^"]+)"', str(e)) or re.search(r'"(/[^"]+)"', str(e))
+      return int(code.group(1)), path.group(1) if path else ""
+    e = e.__cause__ or e.__context__
+  return None
+
+
+@contextlib.contextmanager
+def write_errors(what: Callable[[], str], intact: Callable[[], str] = lambda: "",
+                 errnos: Optional[tuple[int, ...]] = None) -> Iterator[None]:
+  """Turns a failed write (any OS error, or only `errnos`) into a one-line WriteError:
+  'cannot write <what()>: <cause> (<file>); <intact()>: ...'."""
+  try:
+    yield
+  except (WriteError, KeyboardInterrupt):
+    raise
+  except Exception as e:  # pylint: disable=broad-except  (Orbax wraps OS errors in others)
+    failure = storage_failure(e)
+    if failure is None or (errnos is not None and failure[0] not in errnos):
+      raise
+    code, path = failure
+    name = errno_lib.errorcode.get(code, str(code))
+    state = intact()
+    raise WriteError(f"cannot write {what()}: {os.strerror(code)} ({name}"
+                     f"{', ' + path if path else ''}); {state + ': ' if state else ''}free "
+                     "space or fix the storage, then run the same command to resume") from e
 
 
 def write_text(path: str, text: str) -> None:
@@ -72,30 +127,59 @@ def _holder(path: str) -> str:
     return "holder unknown"
 
 
+def _same_file(fd: int, path: str) -> bool:
+  """Whether `path` still names the file or folder open as `fd` (not deleted or replaced)."""
+  try:
+    a, b = os.fstat(fd), os.stat(path)
+  except OSError:
+    return False
+  return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _take(fd: int, workdir: str, path: str) -> None:
+  """An exclusive flock on `fd`, or WorkdirError naming the holder of `path`."""
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError:
+    raise WorkdirError(f"{workdir} is in use by another run ({_holder(path)}): wait for it "
+                       "to end, stop it, or use another --workdir") from None
+
+
 @contextlib.contextmanager
 def lock(workdir: str) -> Iterator[None]:
-  """Holds `workdir`'s lock for the duration; WorkdirError when another process holds it."""
+  """Holds `workdir`'s lock for the duration; WorkdirError when another process holds it
+  (module docstring: the folder is locked, else `run.lock`)."""
   path = os.path.join(workdir, LOCK_FILE)
-  try:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-  except OSError as e:
-    raise WorkdirError(f"cannot write into {workdir} ({e.strerror})") from e
+  fds = []
   try:
     try:
-      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-      raise WorkdirError(f"{workdir} is in use by another run ({_holder(path)}): wait for it "
-                         "to end, stop it, or use another --workdir") from None
-    except OSError as e:  # a file system without locks (some FUSE mounts): run unguarded
-      logging.warning("cannot lock %s (%s): a second run on this workdir will not be refused",
-                      path, e.strerror)
+      fds.append(os.open(workdir, os.O_RDONLY | os.O_DIRECTORY))
+      fds.append(os.open(path, os.O_RDWR | os.O_CREAT, 0o644))
+    except OSError as e:
+      raise WorkdirError(f"cannot write into {workdir} ({e.strerror})") from e
+    folder, fd = fds
+    try:
+      _take(folder, workdir, path)
+      if not _same_file(folder, workdir):
+        raise WorkdirError(f"{workdir} was moved or replaced while this run started: run the "
+                           "same command again")
+    except OSError as e:  # folders cannot be locked here (NFS): lock the file instead
+      try:
+        _take(fd, workdir, path)
+        if not _same_file(fd, path):  # deleted or replaced between open and lock
+          raise WorkdirError(f"{path} was deleted or replaced while this run started: run "
+                             "the same command again") from e
+      except OSError as e2:  # a file system without locks (some FUSE mounts): run unguarded
+        logging.warning("cannot lock %s (%s): a second run on this workdir will not be "
+                        "refused", path, e2.strerror)
     holder = {"pid": os.getpid(), "host": socket.gethostname(),
               "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps(holder).encode(), 0)
     yield
   finally:
-    os.close(fd)  # closing the descriptor releases the lock
+    for fd in fds:
+      os.close(fd)  # closing the descriptors releases the lock
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:

@@ -26,6 +26,16 @@ os.environ["TFDS_DATA_DIR"] = _TFDS_DIR
 
 import jaxgan  # noqa: E402,F401  (XLA flags before JAX starts)
 
+# Hypothesis: the "ci" profile (the default) draws the same examples on every run
+# (derandomize), so a red CI run is a real regression, not a new draw; `pytest
+# --hypothesis-profile=random` draws afresh each run (and keeps failing examples in
+# .hypothesis/) to look for new failures. Test modules keep their own example counts.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+_hypothesis_settings.register_profile("random", derandomize=False, print_blob=True)
+_hypothesis_settings.load_profile(os.environ.get("JAXGAN_HYPOTHESIS_PROFILE", "ci"))
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 SHARED_FACADES = SHARED_DATA / "facades"

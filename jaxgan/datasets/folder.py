@@ -16,7 +16,13 @@ model, and preparation logs a warning with how many of each mode were converted.
 16-bit grayscale (PIL's I;16 and I) is scaled to 8 bits (v / 257) rather than clipped as
 PIL's own `convert` clips it (which would turn nearly every pixel white). An unreadable
 file stops preparation with a DataError naming it; an empty folder, a missing one or a
-file given as the folder with a DataError saying so.
+file given as the folder with a DataError saying so (with what the folder holds instead).
+
+Symbolic links are followed, but every real folder and every real file is visited once
+(`scan`): a link to the folder itself or to a parent neither hangs the search nor counts
+its images again, and preparation logs how many links it skipped. It warns, too, when the
+images are few among many other files, and logs its progress every `PROGRESS_SECONDS`
+while it searches and while it prepares.
 
 Each folder gets its own prepared dataset: the builder config's name is the folder's
 name plus a hash of its absolute path, the channels, and every image file's relative
@@ -30,6 +36,7 @@ import dataclasses
 import hashlib
 import os
 import re
+import time
 
 from absl import logging
 from etils import epath
@@ -45,6 +52,10 @@ from jaxgan.datasets.pix2pix import IMAGE_EXTENSIONS
 WIDE_GRAY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 # config.data.channels -> the PIL mode the images are stored in.
 MODES = {1: "L", 3: "RGB"}
+# Seconds between the progress lines of a long search or preparation.
+PROGRESS_SECONDS = 10.0
+# Other files per image above which preparation warns that the folder is mostly not images.
+OTHERS_PER_IMAGE = 10
 
 
 @dataclasses.dataclass
@@ -74,17 +85,28 @@ class Folder(tfds.core.GeneratorBasedBuilder):
   def _split_generators(self, dl_manager):
     del dl_manager  # nothing is downloaded
     root = check_folder(self.builder_config.path)
-    paths = image_files_below(root)
+    found = scan(root)
+    paths = found.images
     if not paths:  # TFDS would fail on the empty split with an AssertionError
       raise DataError(f"{root} holds no images ({', '.join(IMAGE_EXTENSIONS)}, searched in "
-                      "its subfolders too): put image files there, or pass another "
-                      "--config.data.path")
+                      f"its subfolders too; found {found.describe_others()}): put image files "
+                      "there, or pass another --config.data.path")
+    if found.repeated:
+      logging.warning("%s: skipped %d links to folders or files already visited (a link to a "
+                      "parent, to itself, or a second way to the same images)", root, found.repeated)
+    if sum(found.others.values()) > OTHERS_PER_IMAGE * len(paths):
+      logging.warning("%s: %d images among %s: is --config.data.path the right folder?", root,
+                      len(paths), found.describe_others())
     return {"train": self._generate_examples(root, paths)}
 
   def _generate_examples(self, root: epath.Path, paths: list[epath.Path]):
     mode = MODES[self.builder_config.channels]
     converted = collections.Counter()
-    for path in paths:
+    last = time.monotonic()
+    for i, path in enumerate(paths):
+      if time.monotonic() - last > PROGRESS_SECONDS:
+        logging.info("%s: prepared %d of %d images", root, i, len(paths))
+        last = time.monotonic()
       image, original = read_image(path, mode)
       if original != mode:
         converted[original] += 1
@@ -106,14 +128,81 @@ def check_folder(path) -> epath.Path:
   return folder
 
 
+@dataclasses.dataclass
+class Scan:
+  """What a folder holds: its image files (sorted by path relative to the folder), the
+  other files by extension, and the links skipped as leading somewhere already visited."""
+  images: list[epath.Path]
+  others: collections.Counter
+  repeated: int
+
+  def describe_others(self) -> str:
+    if not self.others:
+      return "no other files"
+    top = ", ".join(f"{n} {ext or '(no extension)'}" for ext, n in self.others.most_common(3))
+    return f"{sum(self.others.values())} other files: {top}"
+
+
+def scan(root: epath.Path) -> Scan:
+  """Every file below `root`, links followed but each real folder and file visited once.
+
+  Real folders and files come before linked ones, so one reachable both ways is named by
+  its real path. A folder named like an image is searched, not read."""
+  seen, images, others, repeated = set(), [], collections.Counter(), 0
+  real, linked, linked_files = [str(root)], [], []
+  last = time.monotonic()
+
+  def visit(path: str, info: os.stat_result) -> bool:
+    """Whether `path` is seen for the first time (else counted as repeated)."""
+    nonlocal repeated
+    if (info.st_dev, info.st_ino) in seen:
+      repeated += 1
+      return False
+    seen.add((info.st_dev, info.st_ino))
+    return True
+
+  while real or linked:
+    folder = real.pop() if real else linked.pop()
+    try:
+      entries = list(os.scandir(folder))
+      if not visit(folder, os.stat(folder)):
+        continue
+    except OSError as e:  # an unreadable subfolder or a dangling link: skipped, as os.walk does
+      logging.warning("%s: skipped (%s)", folder, e.strerror)
+      continue
+    for entry in sorted(entries, key=lambda e: e.name):
+      try:
+        if entry.is_dir():  # follows links
+          (linked if entry.is_symlink() else real).append(entry.path)
+        elif entry.is_file():
+          ext = os.path.splitext(entry.name)[1].lower()
+          if ext not in IMAGE_EXTENSIONS:
+            others[ext] += 1
+          elif entry.is_symlink():
+            linked_files.append(entry.path)
+          elif visit(entry.path, entry.stat()):
+            images.append(entry.path)
+      except OSError:  # a dangling link
+        continue
+    if time.monotonic() - last > PROGRESS_SECONDS:
+      logging.info("%s: searching, %d folders and files seen, %d images so far", root,
+                   len(seen), len(images))
+      last = time.monotonic()
+  for path in linked_files:  # after the real files, which keep their own names
+    try:
+      if visit(path, os.stat(path)):
+        images.append(path)
+    except OSError:
+      continue
+  # The real tree came first; linked folders add images whose order depends on the walk.
+  images.sort(key=lambda p: os.path.relpath(p, root))
+  return Scan([epath.Path(p) for p in images], others, repeated)
+
+
 def image_files_below(root: epath.Path) -> list[epath.Path]:
-  """The image files (by extension) in `root` and every folder below it, sorted by their
-  path relative to `root`. A folder named like an image is searched, not read."""
-  found = []
-  for folder, _, files in os.walk(root, followlinks=True):
-    found += [os.path.join(folder, f) for f in files
-              if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS]
-  return [epath.Path(p) for p in sorted(found, key=lambda p: os.path.relpath(p, root))]
+  """The image files in `root` and every folder below it (`scan`), sorted by their path
+  relative to `root`."""
+  return scan(root).images
 
 
 def read_image(path, mode: str) -> tuple[np.ndarray, str]:
