@@ -42,9 +42,9 @@ def launch(*args):
                         text=True, timeout=300, check=False)
 
 
-def assert_one_line_error(out, message):
+def assert_one_line_error(out, message, code=1):
   errors = [l for l in out.stderr.splitlines() if l.startswith("error:")]
-  assert out.returncode == 1 and len(errors) == 1 and message in errors[0], out.stderr[-2000:]
+  assert out.returncode == code and len(errors) == 1 and message in errors[0], out.stderr[-2000:]
   assert "Traceback" not in out.stderr
 
 
@@ -133,7 +133,8 @@ def test_files_are_replaced_whole(tmp_path, monkeypatch):
 def test_unusable_workdirs_are_one_line(tmp_path):
   afile = tmp_path / "file"
   afile.write_text("")
-  assert_one_line_error(launch("--workdir", str(afile)), f"cannot use {afile} as a workdir")
+  # A usage mistake (exit status 2), found before any data are prepared.
+  assert_one_line_error(launch("--workdir", str(afile)), f"{afile} is a file, not a folder", 2)
   (tmp_path / "run").mkdir()
   (tmp_path / "run" / "config.json").write_text('{"family": "gan", "mod')  # cut short
   (tmp_path / "run" / "checkpoints" / "3").mkdir(parents=True)
