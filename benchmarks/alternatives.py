@@ -8,12 +8,12 @@
   `_leaf_finite` as `x @ 0` (kept), as the boolean `all(isfinite(x))` (before), or as
   `isfinite(sum(x * 0))` (a float reduction);
 - `weight_grad`: the stride-2 transposed convolution's weight gradient at DCGAN-64's layers
-  (batch 128) and CycleGAN's 3x3 upsamplings (batch 1): `jaxgan.layers._weight_grad`
+  (batch 128) and CycleGAN's 3x3 upsamplings (batch 1): `jaxgan.layers_cpu.weight_grad`
   (kept: one product per kernel tap's strided view of `big`, or the views side by side),
   `weight_grad_phases` (before: `big`'s phases, one product per kernel shift) and
   `weight_grad_shift_small` (the small operand shifted instead, one product for all);
 - `conv3x3`: forward+backward of CycleGAN's 3x3 resnet-block convolution (1x64x64x256),
-  XLA's convolution (kept) against im2col and one matrix product (`layers._conv_dots`);
+  XLA's convolution (kept) against im2col and one matrix product (`layers_cpu.conv_dots`);
 - `op_overhead`: XLA:CPU's cost per op: n independent 64x64 products in one jitted call.
 
 The functions here are also `benchmarks/step_variants.py`'s variants (`isfinite_flags`,
@@ -35,10 +35,10 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from jax import lax  # noqa: E402
 
-from jaxgan import divergence, layers  # noqa: E402
+from jaxgan import divergence, layers_cpu  # noqa: E402
 
 def leaf_isfinite(x):
-  """`divergence._leaf_finite` before: a boolean reduction over the array."""
+  """`layers_cpu.leaf_finite` before: a boolean reduction over the array."""
   return jnp.all(jnp.isfinite(x))
 
 
@@ -48,7 +48,7 @@ def leaf_sum_times_zero(x):
 
 
 def spatial_sum_batched(x):
-  """`layers._spatial_sum` batched over images, ones[N, H*W] . x[N, H*W, C]: XLA lowers the
+  """`layers_cpu.spatial_sum` batched over images, ones[N, H*W] . x[N, H*W, C]: XLA lowers the
   unbatched product with x copied to [H*W, N, C] first when N > 1."""
   n, h, w, c = x.shape
   return lax.dot_general(jnp.ones((n, h * w), x.dtype), x.reshape(n, h * w, c),
@@ -62,14 +62,14 @@ def add_bias_autodiff(y, bias):
 
 
 def weight_grad_phases(big, small, k: int, s: int):
-  """`layers._weight_grad` before: `big` cut into s x s phases (space-to-depth), one
+  """`layers_cpu.weight_grad` before: `big` cut into s x s phases (space-to-depth), one
   product per kernel shift over all s*s phases at once (m*m products, m = ceil(k/s))."""
   m = -(-k // s)
   n, h, w, _ = small.shape
   need_h, need_w = s * (h + m), s * (w + m)
   big = jnp.pad(big, ((0, 0), (0, max(0, need_h - big.shape[1])),
                       (0, max(0, need_w - big.shape[2])), (0, 0)))[:, :need_h, :need_w]
-  phases = layers.space_to_depth(big, s).reshape(n, h + m, w + m, s, s, -1)
+  phases = layers_cpu.space_to_depth(big, s).reshape(n, h + m, w + m, s, s, -1)
   rows = []
   for a in range(m):
     cols = [jnp.einsum("nhwo,nhwrqc->rqoc", small, phases[:, a:a + h, b:b + w])
@@ -81,14 +81,14 @@ def weight_grad_phases(big, small, k: int, s: int):
 
 
 def weight_grad_shift_small(big, small, k: int, s: int):
-  """`layers._weight_grad` with `small` shifted (zero-padded) by each of the m x m kernel
+  """`layers_cpu.weight_grad` with `small` shifted (zero-padded) by each of the m x m kernel
   shifts and concatenated on channels, against `big`'s phases whole: one product."""
   m = -(-k // s)
   n, h, w, c_small = small.shape
   need_h, need_w = s * (h + m), s * (w + m)
   big = jnp.pad(big, ((0, 0), (0, max(0, need_h - big.shape[1])),
                       (0, max(0, need_w - big.shape[2])), (0, 0)))[:, :need_h, :need_w]
-  phases = layers.space_to_depth(big, s)  # [n, h + m, w + m, s*s*C_big]
+  phases = layers_cpu.space_to_depth(big, s)  # [n, h + m, w + m, s*s*C_big]
   padded = jnp.pad(small, ((0, 0), (m, m), (m, m), (0, 0)))
   shifted = jnp.concatenate([padded[:, m - a:m - a + h + m, m - b:m - b + w + m]
                              for a in range(m) for b in range(m)], axis=-1)
@@ -98,22 +98,22 @@ def weight_grad_shift_small(big, small, k: int, s: int):
 
 
 def conv_strided_xla(x, kernel, stride: int, padding: int):
-  """`layers._conv_strided` with XLA's own gradients (the input gradient a dilated
+  """`layers_cpu.conv_strided` with XLA's own gradients (the input gradient a dilated
   convolution): what a strided convolution of odd kernel side was before
-  `layers._conv_strided`."""
-  return layers._conv_xla(x, kernel, stride, padding)
+  `layers_cpu.conv_strided`."""
+  return layers_cpu.conv_xla(x, kernel, stride, padding)
 
 
 # jaxgan's, even while step_variants.py puts the ones below in their place.
-_strided = layers._conv_strided
-_space_to_depth = layers._conv_space_to_depth
+_strided = layers_cpu.conv_strided
+_space_to_depth = layers_cpu.conv_space_to_depth
 
 
 def conv_strided_space_to_depth(x, kernel, stride: int, padding: int):
-  """`layers._conv_strided` before: a kernel side that is a multiple of the stride took
+  """`layers_cpu.conv_strided` before: a kernel side that is a multiple of the stride took
   the space-to-depth form in every direction (its stride-1 forward, autodiff's
-  gradients); the others `layers._conv_strided` with the space-to-depth weight gradient
-  at every batch (step_variants.py sets `layers.BATCHED_WEIGHT_GRAD` out of reach)."""
+  gradients); the others `layers_cpu.conv_strided` with the space-to-depth weight gradient
+  at every batch (step_variants.py sets `layers_cpu.BATCHED_WEIGHT_GRAD` out of reach)."""
   if kernel.shape[0] % stride == 0:
     return _space_to_depth(x, kernel, stride, padding)
   return _strided(x, kernel, stride, padding)
@@ -121,9 +121,9 @@ def conv_strided_space_to_depth(x, kernel, stride: int, padding: int):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def conv_space_to_depth_matmul_weight_grad(x, kernel, stride: int, padding: int):
-  """`layers._conv_space_to_depth` (the strided convolutions' path of `layers.conv`), with
+  """`layers_cpu.conv_space_to_depth` (the strided convolutions' path of `layers.conv`), with
   its weight gradient as matrix products (`weight_grad_phases`, the form of
-  `layers._weight_grad` when this was measured) instead of XLA's."""
+  `layers_cpu.weight_grad` when this was measured) instead of XLA's."""
   return _space_to_depth(x, kernel, stride, padding)
 
 
@@ -156,17 +156,17 @@ def timed_ms(fn, *args, repeats: int = 5) -> float:
 
 def bench_finite(repeats):
   leaves = ([jnp.full((4, 4, 1024, 512), 0.01)] * 6 + [jnp.full((4, 4, 512, 512), 0.01)] * 4)
-  kept = divergence._leaf_finite
+  kept = layers_cpu.leaf_finite
   forms = {"times_zero (kept)": kept, "isfinite": leaf_isfinite,
            "sum_times_zero": leaf_sum_times_zero}
   ms = {}
   for name, leaf_finite in forms.items():
-    divergence._leaf_finite = leaf_finite  # in place while `timed_ms` traces
+    layers_cpu.leaf_finite = leaf_finite  # in place while `timed_ms` traces
     try:  # a new function each time: jit would reuse its trace of `_all_finite` itself
       ms[name] = timed_ms(lambda leaves: divergence._all_finite(leaves), leaves,  # noqa: E731
                           repeats=repeats)
     finally:
-      divergence._leaf_finite = kept
+      layers_cpu.leaf_finite = kept
   return {"megabytes": sum(x.size for x in leaves) * 4 / 1e6, "ms": ms}
 
 
@@ -182,7 +182,7 @@ def bench_weight_grad(repeats):
     out = (h - 1) * s - 2 * p + k + op
     dy = jnp.pad(jnp.asarray(rng.normal(size=(n, out, out, c_out)), jnp.float32),
                  ((0, 0), (p, 0), (p, 0), (0, 0)))
-    forms = {"tap_views (kept)": lambda d, x, k=k: layers._weight_grad(d, x, k, s),
+    forms = {"tap_views (kept)": lambda d, x, k=k: layers_cpu.weight_grad(d, x, k, s),
              "phases_sliced (before)": lambda d, x, k=k: weight_grad_phases(d, x, k, s),
              "shift_small": lambda d, x, k=k: weight_grad_shift_small(d, x, k, s)}
     kept = forms["tap_views (kept)"](dy, x)
@@ -204,7 +204,7 @@ def bench_conv3x3(repeats):
                                               dimension_numbers=("NHWC", "HWIO", "NHWC"))
   return {"shape": "1x64x64x256, 3x3, 256 out", "ms": {
       "xla_conv (kept)": timed_ms(fwd_bwd(xla), x, w, repeats=repeats),
-      "im2col_matmul": timed_ms(fwd_bwd(lambda x, w: layers._conv_dots(x, w, 1, 1)), x, w,
+      "im2col_matmul": timed_ms(fwd_bwd(lambda x, w: layers_cpu.conv_dots(x, w, 1, 1)), x, w,
                                 repeats=repeats)}}
 
 

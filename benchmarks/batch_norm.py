@@ -20,7 +20,7 @@ import flax.linen as nn  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from jaxgan import layers  # noqa: E402
+from jaxgan import layers, layers_cpu  # noqa: E402
 
 SHAPES = [(128, 8, 8, 512), (128, 16, 16, 256), (128, 32, 32, 128), (128, 32, 32, 64),
           (128, 7, 7, 128), (128, 14, 14, 64)]
@@ -60,7 +60,7 @@ def main():
       step, params = fwd_bwd(module, x)
       row[name] = median_ms(step, params, x, repeats=args.repeats)
     row["sum_reduce"] = median_ms(jax.jit(lambda x: x.sum((0, 1, 2))), x, repeats=args.repeats)
-    row["sum_gemv"] = median_ms(jax.jit(layers._channel_sum), x, repeats=args.repeats)  # pylint: disable=protected-access
+    row["sum_gemv"] = median_ms(jax.jit(layers_cpu.channel_sum), x, repeats=args.repeats)  # pylint: disable=protected-access
     rows.append(row)
     print(f"{str(shape):>20}: fwd+bwd flax {row['flax_batchnorm']:.1f} ms, jaxgan "
           f"{row['jaxgan_batchnorm']:.1f} ms | channel sum: reduce {row['sum_reduce']:.2f} ms, "

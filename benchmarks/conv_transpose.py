@@ -23,11 +23,11 @@ import jaxgan  # noqa: E402,F401  (CPU XLA flags before JAX starts)
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from jaxgan import layers  # noqa: E402
+from jaxgan import layers, layers_cpu  # noqa: E402
 
 FORMS = {
-    "reference": layers.conv_transpose_reference,
-    "subpixel_autodiff": layers._conv_transpose_subpixel,  # pylint: disable=protected-access
+    "reference": layers.conv_transpose_portable,
+    "subpixel_autodiff": layers_cpu.conv_transpose_subpixel,
     "jaxgan": layers.conv_transpose,
 }
 # (input size, in channels, out channels) of the DCGAN-64 generator's stride-2 layers.

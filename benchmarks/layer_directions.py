@@ -10,13 +10,13 @@ jitted), and the forward with both gradients together; PyTorch's `Conv2d` or
 `ConvTranspose2d` (no bias) forward under `no_grad` and forward with `backward`, on the same
 thread count (its directions do not separate). Forms:
 
-- convolutions: `jaxgan` (`layers.conv`), `xla` (`layers._conv_xla`: XLA's convolution
+- convolutions: `jaxgan` (`layers.conv`), `xla` (`layers_cpu.conv_xla`: XLA's convolution
   with autodiff's gradients), and for strided ones whose kernel side is a multiple of the
-  stride `space_to_depth` (`layers._conv_space_to_depth` with autodiff's gradients: the
-  form before `layers._conv_strided`);
+  stride `space_to_depth` (`layers_cpu.conv_space_to_depth` with autodiff's gradients: the
+  form before `layers_cpu.conv_strided`);
 - transposed convolutions: `jaxgan` (`layers.conv_transpose`), `one_subpixel` (the same
-  with `layers.UNION_WASTE` out of reach: one sub-pixel convolution on every map) and
-  `xla_dilated` (`layers.conv_transpose_reference`, the input-dilated form XLA would run).
+  with `layers_cpu.UNION_WASTE` out of reach: one sub-pixel convolution on every map) and
+  `xla_dilated` (`layers.conv_transpose_portable`, the input-dilated form XLA would run).
 
 Each figure is the median of `--repeats` calls after a warm-up call, in ms; the JSON adds
 the forward's GFLOP/s (2 * multiply-adds of the layer as defined, over the forward's time).
@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 
 from alternatives import timed_ms  # noqa: E402
 from step_variants import patched  # noqa: E402
-from jaxgan import layers  # noqa: E402
+from jaxgan import layers, layers_cpu  # noqa: E402
 
 
 class Layer(NamedTuple):
@@ -51,7 +51,7 @@ class Layer(NamedTuple):
 
 
 LAYERS = {
-    # Discriminators' strided convolutions (`layers._conv_strided`).
+    # Discriminators' strided convolutions (`layers_cpu.conv_strided`).
     "dcgan64_d1": Layer(128, 32, 64, 128, 4, 2, 1),
     "dcgan_mnist_d1": Layer(128, 14, 64, 128, 4, 2, 1),
     # The rest of DCGAN MNIST, so that its eight layers are all here (README: "What is left").
@@ -62,12 +62,12 @@ LAYERS = {
     "cyclegan_d1": Layer(1, 256, 64, 128, 3, 2, 1),  # 3x3: the kernel zero-padded to 4x4
     # A CycleGAN residual block's 3x3 convolution (its reflection-padded 66x66 input).
     "cyclegan_r": Layer(1, 66, 256, 256, 3, 1, 0),
-    # Narrow stride-1 convolutions (`layers._conv_narrow`): CycleGAN's 7x7 layers on their
+    # Narrow stride-1 convolutions (`layers_cpu.conv_narrow`): CycleGAN's 7x7 layers on their
     # reflection-padded 262x262 inputs, a PatchGAN's last layer.
     "cyclegan_c7s1_out": Layer(1, 262, 64, 3, 7, 1, 0),
     "cyclegan_c7s1_in": Layer(1, 262, 3, 64, 7, 1, 0),
     "patchgan_last": Layer(1, 31, 512, 1, 4, 1, 1),
-    # Transposed convolutions (`layers.UNION_WASTE`).
+    # Transposed convolutions (`layers_cpu.UNION_WASTE`).
     "dcgan64_g1": Layer(128, 4, 512, 256, 4, 2, 1, True),
     "dcgan_mnist_g1": Layer(128, 4, 256, 128, 3, 2, 1, True),
     "dcgan_mnist_g2": Layer(128, 7, 128, 64, 4, 2, 1, True),
@@ -87,11 +87,11 @@ def forms(layer: Layer) -> dict:
     return {"jaxgan": (lambda x, w: layers.conv_transpose(x, w, s, p, op), []),
             "one_subpixel": (lambda x, w: layers.conv_transpose(x, w, s, p, op),
                              [(layers, "UNION_WASTE", float("inf"))]),
-            "xla_dilated": (lambda x, w: layers.conv_transpose_reference(x, w, s, p, op), [])}
+            "xla_dilated": (lambda x, w: layers.conv_transpose_portable(x, w, s, p, op), [])}
   out = {"jaxgan": (lambda x, w: layers.conv(x, w, s, p), []),
-         "xla": (lambda x, w: layers._conv_xla(x, w, s, p), [])}
+         "xla": (lambda x, w: layers_cpu.conv_xla(x, w, s, p), [])}
   if s > 1 and layer.k % s == 0:
-    out["space_to_depth"] = (lambda x, w: layers._conv_space_to_depth(x, w, s, p), [])
+    out["space_to_depth"] = (lambda x, w: layers_cpu.conv_space_to_depth(x, w, s, p), [])
   return out
 
 

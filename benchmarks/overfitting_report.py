@@ -1,7 +1,7 @@
 """The overfitting probe of several runs side by side (issue 6 item 3; README "Small data").
 
   .venv/bin/python benchmarks/overfitting_report.py --runs runs/grumpy_overfit \
-      --names none,deluxe,diffaugment --out docs/small_data
+      --names none,deluxe,diffaugment --out docs/experiments/small_data
 
 Each run is `<runs>/<name>/`, a workdir trained with `--config.data.holdout=k`; its
 `/usr/bin/time -v` output, when kept as `<runs>/<name>.err`, gives the wall time. Writes

@@ -9,38 +9,38 @@ then timed in interleaved rounds (`--steps` steps each per round, median over al
 
 - `default`: jaxgan as it is;
 - `kernel_bound_F` (F a number, e.g. `kernel_bound_1`): layers take the matrix-product
-  forms when positions <= F * min(C_in, C_out) (`jaxgan.layers.kernel_bound` uses F = 0.5;
+  forms when positions <= F * min(C_in, C_out) (`jaxgan.layers_cpu.kernel_bound` uses F = 0.5;
   `no_kernel_bound` is F = 0: the space-to-depth and sub-pixel forms everywhere);
 - `isfinite_flags`: the divergence guard's finiteness of each leaf of the state as
-  `all(isfinite(x))`, the form `jaxgan.divergence._leaf_finite` replaced;
+  `all(isfinite(x))`, the form `jaxgan.layers_cpu.leaf_finite` replaced;
 - `no_flags`: no finiteness flags at all (what the guard costs);
 - `sum_flags`: that finiteness as a float sum of x * 0 per leaf (`alternatives.py`);
 - `strided_weight_grad`: strided convolutions' weight gradient as matrix products at
   every batch (`alternatives.conv_space_to_depth_matmul_weight_grad` in place of the
-  space-to-depth form `layers._conv_strided` takes gradients from, and
-  `layers.BATCHED_WEIGHT_GRAD` out of reach) in place of XLA's or space-to-depth's;
+  space-to-depth form `layers_cpu.conv_strided` takes gradients from, and
+  `layers_cpu.BATCHED_WEIGHT_GRAD` out of reach) in place of XLA's or space-to-depth's;
 - `phases_weight_grad`: the transposed convolution's weight gradient in its form before
   (`alternatives.weight_grad_phases`: `big`'s phases, a product per kernel shift) in
-  place of `layers._weight_grad`'s per-tap views;
+  place of `layers_cpu.weight_grad`'s per-tap views;
 - `batched_spatial_sum`: InstanceNorm's per-image sums as a product batched over images
-  (`alternatives.spatial_sum_batched`) in place of `layers._spatial_sum`'s;
+  (`alternatives.spatial_sum_batched`) in place of `layers_cpu.spatial_sum`'s;
 - `autodiff_bias`: a convolution's bias added as plain `y + b`, its gradient autodiff's
   reduction (before), in place of `layers.add_bias`;
 - `xla_strided_grads`: strided convolutions with XLA's own gradients
-  (`alternatives.conv_strided_xla`; before `layers._conv_strided`, a kernel side not a
-  multiple of the stride had these) in place of `layers._conv_strided`'s;
-- `space_to_depth_strided`: strided convolutions as before `layers._conv_strided` took
+  (`alternatives.conv_strided_xla`; before `layers_cpu.conv_strided`, a kernel side not a
+  multiple of the stride had these) in place of `layers_cpu.conv_strided`'s;
+- `space_to_depth_strided`: strided convolutions as before `layers_cpu.conv_strided` took
   XLA's forward (`alternatives.conv_strided_space_to_depth`: the space-to-depth form in
   every direction where the kernel side is a multiple of the stride);
 - `xla_narrow`: stride-1 convolutions with 4 or fewer input or output channels as XLA's
-  (its convolution and autodiff's gradients) in place of `layers._conv_narrow`;
+  (its convolution and autodiff's gradients) in place of `layers_cpu.conv_narrow`;
 - `one_subpixel_conv`: a transposed convolution's phases from one convolution on every
-  map, as before `layers.UNION_WASTE` gave small maps a convolution per phase;
+  map, as before `layers_cpu.UNION_WASTE` gave small maps a convolution per phase;
 - `side_by_side_taps`: every transposed convolution's weight gradient as one product with
-  its k*k tap views side by side (`layers.WIDE_PRODUCT` out of reach), the form
+  its k*k tap views side by side (`layers_cpu.WIDE_PRODUCT` out of reach), the form
   `_weight_grad` keeps for outputs under 64 channels;
 - `no_transposed_weight_grad`: the transposed convolutions' weight gradients replaced by
-  zeros (`layers._weight_grad`): what they cost inside the step (the step is then wrong;
+  zeros (`layers_cpu.weight_grad`): what they cost inside the step (the step is then wrong;
   a measurement only);
 - `sgd`: plain SGD in place of the families' Adam pair (what the Adam update costs;
   pix2pix and CycleGAN, whose optimizers `jaxgan.schedules.adam_pair` builds);
@@ -59,7 +59,7 @@ import alternatives  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import optax  # noqa: E402
 
-from jaxgan import divergence, layers, schedules  # noqa: E402
+from jaxgan import divergence, layers_cpu, schedules  # noqa: E402
 from jaxgan.families import cyclegan, pix2pix  # noqa: E402
 
 
@@ -91,41 +91,41 @@ def variant_patches(name: str):
     return []
   if name == "no_kernel_bound" or name.startswith("kernel_bound_"):
     factor = 0.0 if name == "no_kernel_bound" else float(name.removeprefix("kernel_bound_"))
-    return [(layers, "kernel_bound", lambda m, c_in, c_out: m <= factor * min(c_in, c_out))]
+    return [(layers_cpu, "kernel_bound", lambda m, c_in, c_out: m <= factor * min(c_in, c_out))]
   if name == "isfinite_flags":
-    return [(divergence, "_leaf_finite", alternatives.leaf_isfinite)]
+    return [(layers_cpu, "leaf_finite", alternatives.leaf_isfinite)]
   if name == "sum_flags":
-    return [(divergence, "_leaf_finite", alternatives.leaf_sum_times_zero)]
+    return [(layers_cpu, "leaf_finite", alternatives.leaf_sum_times_zero)]
   if name == "strided_weight_grad":
-    return [(layers, "_conv_space_to_depth",
+    return [(layers_cpu, "conv_space_to_depth",
              alternatives.conv_space_to_depth_matmul_weight_grad),
-            (layers, "BATCHED_WEIGHT_GRAD", sys.maxsize)]
+            (layers_cpu, "BATCHED_WEIGHT_GRAD", sys.maxsize)]
   if name == "xla_narrow":
-    return [(layers, "NARROW", 0)]
+    return [(layers_cpu, "NARROW", 0)]
   if name == "one_subpixel_conv":
-    return [(layers, "UNION_WASTE", float("inf"))]
+    return [(layers_cpu, "UNION_WASTE", float("inf"))]
   if name == "phases_weight_grad":
-    return [(layers, "_weight_grad", alternatives.weight_grad_phases)]
+    return [(layers_cpu, "weight_grad", alternatives.weight_grad_phases)]
   if name == "batched_spatial_sum":
-    return [(layers, "_spatial_sum", alternatives.spatial_sum_batched)]
+    return [(layers_cpu, "spatial_sum", alternatives.spatial_sum_batched)]
   if name == "xla_strided_grads":
-    return [(layers, "_conv_strided", alternatives.conv_strided_xla)]
+    return [(layers_cpu, "conv_strided", alternatives.conv_strided_xla)]
   if name == "space_to_depth_strided":
-    return [(layers, "_conv_strided", alternatives.conv_strided_space_to_depth),
-            (layers, "BATCHED_WEIGHT_GRAD", sys.maxsize)]
+    return [(layers_cpu, "conv_strided", alternatives.conv_strided_space_to_depth),
+            (layers_cpu, "BATCHED_WEIGHT_GRAD", sys.maxsize)]
   if name == "autodiff_bias":
-    return [(layers, "add_bias", alternatives.add_bias_autodiff)]
+    return [(layers_cpu, "add_bias", alternatives.add_bias_autodiff)]
   if name == "no_flags":
     return [(divergence, "finite_flags", lambda state, metrics: {})]
   if name == "side_by_side_taps":
-    return [(layers, "WIDE_PRODUCT", sys.maxsize)]
+    return [(layers_cpu, "WIDE_PRODUCT", sys.maxsize)]
   if name == "no_transposed_weight_grad":
     def zeros(big, small, k, s):
       del s
       # `* 0` of one element keeps the operands live without the products (XLA does not
       # fold x * 0 for floats: NaN * 0 is NaN).
       return jnp.zeros((k, k, small.shape[-1], big.shape[-1]), small.dtype) + big[0, 0, 0, 0] * 0
-    return [(layers, "_weight_grad", zeros)]
+    return [(layers_cpu, "weight_grad", zeros)]
   if name == "sgd":
     return _optimizers(lambda tx: optax.sgd(2e-4))
   if name == "flat_adam":

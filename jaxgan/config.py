@@ -19,6 +19,7 @@ import os
 import ml_collections
 from ml_collections import config_dict
 
+from jaxgan import implementation
 from jaxgan import workdir as workdir_lib
 
 
@@ -42,6 +43,13 @@ def base_config() -> ml_collections.ConfigDict:
   # networks compute in bfloat16; parameters, optimizer states, normalisation statistics
   # and losses stay float32). Not an architecture field: a run may switch it on resume.
   c.dtype = "float32"
+  # The layers' implementation (jaxgan.implementation): "auto" takes the forms tuned for
+  # XLA:CPU where XLA:CPU compiles the program and XLA's own ops everywhere else;
+  # "portable" or "cpu" forces one. `precision` is that of the portable convolutions and
+  # products: "highest" (float32 stays float32 on GPUs and TPUs), "high" or "default".
+  # Neither is an architecture field: both compute the same function.
+  c.implementation = "auto"
+  c.precision = "highest"
 
   c.data = ml_collections.ConfigDict()
   c.data.name = "mnist"         # a TFDS name
@@ -153,6 +161,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
   dtype = _get(config, "dtype")
   if dtype is not None and dtype not in DTYPES:
     raise ConfigError(f"config.dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+  for name, choices in (("implementation", implementation.IMPLEMENTATIONS),
+                        ("precision", tuple(implementation.PRECISIONS))):
+    value = _get(config, name)
+    if value is not None and value not in choices:
+      raise ConfigError(f"config.{name} must be one of {', '.join(choices)}, got {value!r}")
   path, name = _get(config, "data.path"), _get(config, "data.name")
   if path and name != "folder":  # a path that would be silently ignored
     raise ConfigError(f"config.data.path={path} is read by config.data.name=folder only (this "

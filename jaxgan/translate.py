@@ -60,7 +60,7 @@ def translate_folder(family, state, input_dir: str, output_dir: str, seed: int =
   """Translates every image of `input_dir` into `output_dir`; returns the file names.
   `direction` picks the way a family that translates both ways (CycleGAN) goes."""
   if not hasattr(family, "translate"):
-    raise ValueError(f"{type(family).__name__} does not translate images: --input_dir needs "
+    raise ValueError(f"{family.__class__.__name__} does not translate images: --input_dir needs "
                      "the run of an image-to-image family (pix2pix, cyclegan)")
   translate = family.translate
   if direction is not None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from jaxgan import divergence, layers
+from jaxgan import divergence, layers, layers_cpu
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import alternatives  # noqa: E402  pylint: disable=wrong-import-position
@@ -22,7 +22,7 @@ def test_other_weight_gradients_equal_jaxgans(h, k, s):
   rng = np.random.default_rng(h)
   small = jnp.asarray(rng.normal(size=(2, h, h, 3)), jnp.float32)
   big = jnp.asarray(rng.normal(size=(2, s * h + k, s * h + k, 5)), jnp.float32)
-  want = layers._weight_grad(big, small, k, s)
+  want = layers_cpu.weight_grad(big, small, k, s)
   for other in (alternatives.weight_grad_shift_small, alternatives.weight_grad_phases):
     np.testing.assert_allclose(other(big, small, k, s), want, rtol=1e-5, atol=1e-5)
 
@@ -30,7 +30,7 @@ def test_other_weight_gradients_equal_jaxgans(h, k, s):
 def test_batched_spatial_sum_and_plain_bias_equal_jaxgans():
   rng = np.random.default_rng(3)
   x = jnp.asarray(rng.normal(size=(3, 4, 5, 6)), jnp.float32)
-  np.testing.assert_allclose(alternatives.spatial_sum_batched(x), layers._spatial_sum(x),
+  np.testing.assert_allclose(alternatives.spatial_sum_batched(x), layers_cpu.spatial_sum(x),
                              rtol=1e-5, atol=1e-5)
   b = jnp.asarray(rng.normal(size=(6,)), jnp.float32)
   got = jax.grad(lambda b: jnp.sum(jnp.sin(alternatives.add_bias_autodiff(x, b))))(b)
@@ -47,7 +47,7 @@ def test_strided_convolution_alternatives_equal_jaxgans(h, k, p, batch):
 
   def grads(conv):
     return jax.grad(lambda x, w: jnp.sum(jnp.sin(conv(x, w, 2, p))), (0, 1))(x, w)
-  want = grads(layers._conv_strided)
+  want = grads(layers_cpu.conv_strided)
   with step_variants.patched(*step_variants.variant_patches("space_to_depth_strided")):
     before = grads(alternatives.conv_strided_space_to_depth)
   for alternative in (grads(alternatives.conv_strided_xla), before):
@@ -71,10 +71,10 @@ def test_matmul_weight_gradient_convolution_equals_jaxgans():
 
 @pytest.mark.parametrize("leaf_finite", [alternatives.leaf_isfinite,
                                          alternatives.leaf_sum_times_zero,
-                                         divergence._leaf_finite])
+                                         layers_cpu.leaf_finite])
 def test_every_finiteness_check_finds_nan_and_infinities_and_nothing_else(leaf_finite,
                                                                           monkeypatch):
-  monkeypatch.setattr(divergence, "_leaf_finite", leaf_finite)
+  monkeypatch.setattr(layers_cpu, "leaf_finite", leaf_finite)
   check = divergence._all_finite
   good = {"w": jnp.full((4, 3), 3e38), "b": jnp.zeros(3), "step": jnp.int32(7)}
   assert bool(check(good))
@@ -84,12 +84,12 @@ def test_every_finiteness_check_finds_nan_and_infinities_and_nothing_else(leaf_f
 
 
 def test_variants_patch_only_while_their_step_is_built():
-  strided, leaf_finite = layers._conv_space_to_depth, divergence._leaf_finite
+  strided, leaf_finite = layers_cpu.conv_space_to_depth, layers_cpu.leaf_finite
   with step_variants.patched(*step_variants.variant_patches("strided_weight_grad"),
                              *step_variants.variant_patches("isfinite_flags")):
-    assert layers._conv_space_to_depth is alternatives.conv_space_to_depth_matmul_weight_grad
-    assert divergence._leaf_finite is alternatives.leaf_isfinite
-  assert layers._conv_space_to_depth is strided and divergence._leaf_finite is leaf_finite
+    assert layers_cpu.conv_space_to_depth is alternatives.conv_space_to_depth_matmul_weight_grad
+    assert layers_cpu.leaf_finite is alternatives.leaf_isfinite
+  assert layers_cpu.conv_space_to_depth is strided and layers_cpu.leaf_finite is leaf_finite
   with pytest.raises(SystemExit, match="unknown variant"):
     step_variants.variant_patches("fastest")
 
@@ -99,11 +99,11 @@ def test_side_by_side_taps_variant_computes_jaxgans_weight_gradient():
   rng = np.random.default_rng(0)
   small = jnp.asarray(rng.normal(size=(2, 4, 4, 3)), jnp.float32)
   big = jnp.asarray(rng.normal(size=(2, 10, 10, 64)), jnp.float32)  # 64 wide: per tap
-  want = layers._weight_grad(big, small, 4, 2)
+  want = layers_cpu.weight_grad(big, small, 4, 2)
   with step_variants.patched(*step_variants.variant_patches("side_by_side_taps")):
-    got = layers._weight_grad(big, small, 4, 2)
+    got = layers_cpu.weight_grad(big, small, 4, 2)
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
-  assert layers.WIDE_PRODUCT == 64  # restored
+  assert layers_cpu.WIDE_PRODUCT == 64  # restored
 
 
 def test_keep_freed_memory_is_off_unless_asked(monkeypatch):

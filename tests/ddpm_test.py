@@ -130,14 +130,24 @@ def count(module, *args):
 X, T, Y = jnp.zeros((2, 28, 28, 1)), jnp.zeros((2,), jnp.int32), jnp.zeros((2,), jnp.int32)
 
 
+# The reference's downsampling: a 3x3 stride-2 conv (with bias) at the end of every level
+# but the last; 2x2 average pooling has no parameters.
+DOWN_32_64 = (9 * 32 * 32 + 32) + (9 * 64 * 64 + 64)
+DOWN_16_32 = (9 * 16 * 16 + 16) + (9 * 32 * 32 + 32)
+
+
 @pytest.mark.parametrize("kwargs,args,expected", [
     # configs/ddpm_mnist.py's U-Net: ch 32, ch_mult (1, 2, 2), 2 residual blocks per level.
-    ({"ch": 32, "ch_mult": (1, 2, 2), "num_res_blocks": 2}, (X, T), 1_493_153),
+    ({"ch": 32, "ch_mult": (1, 2, 2), "num_res_blocks": 2}, (X, T), 1_493_153 + DOWN_32_64),
+    ({"ch": 32, "ch_mult": (1, 2, 2), "num_res_blocks": 2, "downsample": "avg_pool"}, (X, T),
+     1_493_153),
     # ... conditional: 11 x 128 more (the label embedding, with the null label).
     ({"ch": 32, "ch_mult": (1, 2, 2), "num_res_blocks": 2, "num_classes": 10}, (X, T, Y),
-     1_493_153 + 11 * 128),
-    # The README's CPU runs: ch 16, ch_mult (1, 2, 4), 1 residual block per level.
-    ({"ch": 16, "ch_mult": (1, 2, 4), "num_res_blocks": 1}, (X, T), 624_897),
+     1_493_153 + DOWN_32_64 + 11 * 128),
+    # The README's CPU runs: ch 16, ch_mult (1, 2, 4), 1 residual block per level, pooling.
+    ({"ch": 16, "ch_mult": (1, 2, 4), "num_res_blocks": 1, "downsample": "avg_pool"}, (X, T),
+     624_897),
+    ({"ch": 16, "ch_mult": (1, 2, 4), "num_res_blocks": 1}, (X, T), 624_897 + DOWN_16_32),
 ])
 def test_unet_parameter_counts(kwargs, args, expected):
   assert count(models.create("ddpm_unet", **kwargs), *args) == expected
@@ -248,7 +258,8 @@ def test_one_step_run_then_sample_denoise_and_evaluate(tmp_path, mock_data):  # 
   config = small_config(CONDITIONAL, **{"data.image_size": 28})
   state = train.train_and_evaluate(config, str(run))
   assert int(state.step) == 1
-  assert json.loads((run / "params.json").read_text()) == {"denoiser": 10_737}
+  # 10,737 and the one 3x3 stride-2 downsampling conv of 4 channels.
+  assert json.loads((run / "params.json").read_text()) == {"denoiser": 10_737 + 9 * 4 * 4 + 4}
   images, labels = sample.sample(str(run), 6, 0, 4, label=None, sampler="ddim", steps=3,
                                  guidance=0.5)
   assert images.shape == (6, 28, 28, 1) and images.dtype == np.uint8

@@ -1,4 +1,6 @@
-"""The PyTorch-semantics convolutions equal direct references, values and gradients."""
+"""The PyTorch-semantics layers equal direct references, values and gradients: the forms
+tuned for XLA:CPU (`jaxgan.layers_cpu`) in every variant their thresholds pick, and the
+portable ones (XLA's own ops); tests/implementation_test.py holds the two against each other."""
 
 import itertools
 
@@ -7,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan import layers
+from jaxgan import implementation, layers, layers_cpu
 
 
 def naive_conv_transpose(x, w, s, p, op):
@@ -47,9 +49,9 @@ CONVS = [(4, 2, 1, 8), (4, 2, 1, 7), (4, 1, 0, 4), (3, 2, 1, 7), (6, 3, 1, 9), (
 @pytest.fixture(params=["kernel_bound", "activation_bound"])
 def formulation(request, monkeypatch):
   """Both formulations of every layer on every case: the matrix products on the kernel as
-  stored, and the sub-pixel / space-to-depth forms (`layers.kernel_bound` decides which
+  stored, and the sub-pixel / space-to-depth forms (`layers_cpu.kernel_bound` decides which
   one a layer takes; here it is forced either way)."""
-  monkeypatch.setattr(layers, "kernel_bound", lambda *_: request.param == "kernel_bound")
+  monkeypatch.setattr(layers_cpu, "kernel_bound", lambda *_: request.param == "kernel_bound")
   return request.param
 
 
@@ -57,12 +59,12 @@ def formulation(request, monkeypatch):
 @pytest.mark.parametrize("union_waste", [1.0, 10 ** 9], ids=["phase_per_conv", "one_conv"])
 def test_conv_transpose_values_match_definition(k, s, p, op, h, formulation, union_waste,
                                                 monkeypatch):
-  monkeypatch.setattr(layers, "UNION_WASTE", union_waste)  # both sub-pixel forwards
+  monkeypatch.setattr(layers_cpu, "UNION_WASTE", union_waste)  # both sub-pixel forwards
   rng = np.random.default_rng(k * 100 + s * 10 + p)
   x = rng.normal(size=(2, h, h + 1, 3)).astype(np.float32)
   w = rng.normal(size=(k, k, 3, 5)).astype(np.float32)
   expected = naive_conv_transpose(x, w, s, p, op)
-  got = layers.conv_transpose(x, w, s, p, op)
+  got = layers_cpu.conv_transpose(x, w, s, p, op)
   assert got.shape == expected.shape
   np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-5)
 
@@ -71,7 +73,7 @@ def test_conv_transpose_values_match_definition(k, s, p, op, h, formulation, uni
 @pytest.mark.parametrize("wide_from", [0, 10 ** 9], ids=["product_per_tap", "taps_side_by_side"])
 def test_conv_transpose_gradients_match_reference(k, s, p, op, h, formulation, wide_from,
                                                   monkeypatch):
-  monkeypatch.setattr(layers, "WIDE_PRODUCT", wide_from)  # both forms of `_weight_grad`
+  monkeypatch.setattr(layers_cpu, "WIDE_PRODUCT", wide_from)  # both forms of `_weight_grad`
   rng = np.random.default_rng(k + s + p + h)
   x = jnp.asarray(rng.normal(size=(2, h, h, 3)), jnp.float32)
   w = jnp.asarray(rng.normal(size=(k, k, 3, 4)), jnp.float32)
@@ -81,8 +83,8 @@ def test_conv_transpose_gradients_match_reference(k, s, p, op, h, formulation, w
   def loss(fn):
     return lambda x, w: jnp.sum(fn(x, w, s, p, op) * target)
 
-  got = jax.grad(loss(layers.conv_transpose), argnums=(0, 1))(x, w)
-  want = jax.grad(loss(layers.conv_transpose_reference), argnums=(0, 1))(x, w)
+  got = jax.grad(loss(layers_cpu.conv_transpose), argnums=(0, 1))(x, w)
+  want = jax.grad(loss(layers.conv_transpose_portable), argnums=(0, 1))(x, w)
   for g, r in zip(got, want):
     np.testing.assert_allclose(g, r, atol=1e-5, rtol=1e-5)
 
@@ -91,22 +93,40 @@ def test_conv_transpose_gradients_match_reference(k, s, p, op, h, formulation, w
 @pytest.mark.parametrize("batched_from", [1, 10 ** 9], ids=["xla_weight_grad", "s2d_weight_grad"])
 @pytest.mark.parametrize("narrow", [4, 0], ids=["narrow", "xla_stride1"])
 def test_conv_values_and_gradients(k, s, p, h, formulation, batched_from, narrow, monkeypatch):
-  monkeypatch.setattr(layers, "BATCHED_WEIGHT_GRAD", batched_from)  # both of `_conv_strided`'s
-  monkeypatch.setattr(layers, "NARROW", narrow)  # 3 -> 4 channels: `_conv_narrow` or XLA's
+  monkeypatch.setattr(layers_cpu, "BATCHED_WEIGHT_GRAD", batched_from)  # both of `_conv_strided`'s
+  monkeypatch.setattr(layers_cpu, "NARROW", narrow)  # 3 -> 4 channels: `_conv_narrow` or XLA's
   rng = np.random.default_rng(k * 7 + h)
   x = jnp.asarray(rng.normal(size=(2, h, h, 3)), jnp.float32)
   w = jnp.asarray(rng.normal(size=(k, k, 3, 4)), jnp.float32)
   expected = naive_conv(np.asarray(x), np.asarray(w), s, p)
-  np.testing.assert_allclose(layers.conv(x, w, s, p), expected, atol=1e-5, rtol=1e-5)
+  np.testing.assert_allclose(layers_cpu.conv(x, w, s, p), expected, atol=1e-5, rtol=1e-5)
 
   def direct(x, w):
     return jax.lax.conv_general_dilated(x, w, (s, s), [(p, p)] * 2,
                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
   target = jnp.asarray(rng.normal(size=expected.shape), jnp.float32)
-  got = jax.grad(lambda x, w: jnp.sum(layers.conv(x, w, s, p) * target), (0, 1))(x, w)
+  got = jax.grad(lambda x, w: jnp.sum(layers_cpu.conv(x, w, s, p) * target), (0, 1))(x, w)
   want = jax.grad(lambda x, w: jnp.sum(direct(x, w) * target), (0, 1))(x, w)
   for g, r in zip(got, want):
     np.testing.assert_allclose(g, r, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("k,s,p,op,h", TRANSPOSED)
+def test_portable_conv_transpose_matches_definition(k, s, p, op, h):
+  rng = np.random.default_rng(k * 100 + s * 10 + p)
+  x = rng.normal(size=(2, h, h + 1, 3)).astype(np.float32)
+  w = rng.normal(size=(k, k, 3, 5)).astype(np.float32)
+  np.testing.assert_allclose(layers.conv_transpose_portable(x, w, s, p, op),
+                             naive_conv_transpose(x, w, s, p, op), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("k,s,p,h", CONVS)
+def test_portable_conv_matches_definition(k, s, p, h):
+  rng = np.random.default_rng(k * 7 + h)
+  x = rng.normal(size=(2, h, h, 3)).astype(np.float32)
+  w = rng.normal(size=(k, k, 3, 4)).astype(np.float32)
+  np.testing.assert_allclose(layers.conv_portable(x, w, s, p), naive_conv(x, w, s, p),
+                             atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("cin,cout,k,p", [(20, 1, 4, 1), (64, 3, 3, 0), (3, 64, 5, 2)])
@@ -121,9 +141,9 @@ def test_narrow_convolution_values_and_gradients_match_xla(cin, cout, k, p):
     return jax.lax.conv_general_dilated(x, w, (1, 1), [(p, p)] * 2,
                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
   want_y = direct(x, w)
-  np.testing.assert_allclose(layers._conv_narrow(x, w, p), want_y, rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(layers_cpu.conv_narrow(x, w, p), want_y, rtol=1e-4, atol=1e-4)
   target = jnp.asarray(rng.normal(size=want_y.shape), jnp.float32)
-  got = jax.grad(lambda x, w: jnp.sum(layers._conv_narrow(x, w, p) * target), (0, 1))(x, w)
+  got = jax.grad(lambda x, w: jnp.sum(layers_cpu.conv_narrow(x, w, p) * target), (0, 1))(x, w)
   want = jax.grad(lambda x, w: jnp.sum(direct(x, w) * target), (0, 1))(x, w)
   for g, r in zip(got, want):
     np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
@@ -147,22 +167,25 @@ def test_dcgan_init_statistics():
 
 def torch_batch_norm_reference(x, scale, bias, running_mean, running_var, eps=1e-5, momentum=0.1):
   """torch.nn.BatchNorm2d.forward in training mode, written out (NHWC)."""
-  m = x.shape[0] * x.shape[1] * x.shape[2]
-  mean, var = x.mean((0, 1, 2)), x.var((0, 1, 2))
+  axes = tuple(range(x.ndim - 1))
+  m = x.size // x.shape[-1]
+  mean, var = x.mean(axes), x.var(axes)
   y = (x - mean) / np.sqrt(var + eps) * scale + bias
   return (y, (1 - momentum) * running_mean + momentum * mean,
           (1 - momentum) * running_var + momentum * var * m / (m - 1))
 
 
-@pytest.mark.parametrize("shape", [(8, 3, 3, 4), (4, 4, 4, 512), (2, 6, 5, 3)])
-def test_batchnorm_matches_pytorch_training_mode(shape):
+@pytest.mark.parametrize("shape", [(8, 3, 3, 4), (4, 4, 4, 512), (2, 6, 5, 3), (16, 7)])
+@pytest.mark.parametrize("impl", ["portable", "cpu"])
+def test_batchnorm_matches_pytorch_training_mode(shape, impl):
   rng = np.random.default_rng(0)
   x = rng.normal(2.0, 3.0, size=shape).astype(np.float32)
   bn = layers.BatchNorm(train=True)
   variables = bn.init(jax.random.PRNGKey(1), x)
   variables = {"params": variables["params"],
                "batch_stats": {"mean": jnp.full(shape[-1], 0.5), "var": jnp.full(shape[-1], 2.0)}}
-  y, updates = bn.apply(variables, x, mutable=["batch_stats"])
+  with implementation.use(impl):
+    y, updates = bn.apply(variables, x, mutable=["batch_stats"])
   scale = np.asarray(variables["params"]["scale"])
   want_y, want_mean, want_var = torch_batch_norm_reference(x, scale, 0.0, 0.5, 2.0)
   np.testing.assert_allclose(y, want_y, atol=2e-4)
@@ -182,7 +205,7 @@ def test_batchnorm_gradients_match_autodiff():
       mean, var = x.mean((0, 1, 2)), x.var((0, 1, 2))
       return (x - mean) / jnp.sqrt(var + 1e-5) * scale + bias
 
-    got = jax.grad(lambda *a: jnp.sum(layers._batch_norm_train(*a, 1e-5)[0] * target),  # pylint: disable=protected-access
+    got = jax.grad(lambda *a: jnp.sum(layers_cpu.batch_norm_train(*a, 1e-5)[0] * target),
                    (0, 1, 2))(x, scale, bias)
     want = jax.grad(lambda *a: jnp.sum(direct(*a) * target), (0, 1, 2))(x, scale, bias)
     for g, w in zip(got, want):
@@ -204,8 +227,8 @@ def test_add_bias_gradient_is_the_sum_over_all_but_channels():
   rng = np.random.default_rng(1)
   y, b = (jnp.asarray(rng.normal(size=shape), jnp.float32) for shape in ((2, 3, 5, 4), (4,)))
   dy = jnp.asarray(rng.normal(size=y.shape), jnp.float32)
-  got = jax.vjp(layers.add_bias, y, b)[1](dy)
-  np.testing.assert_allclose(layers.add_bias(y, b), y + b)
+  got = jax.vjp(layers_cpu.add_bias, y, b)[1](dy)
+  np.testing.assert_allclose(layers_cpu.add_bias(y, b), y + b)
   np.testing.assert_allclose(got[0], dy)
   np.testing.assert_allclose(got[1], dy.sum((0, 1, 2)), rtol=1e-5, atol=1e-5)
 
@@ -218,8 +241,8 @@ def test_instance_norm_values_and_gradient_match_the_plain_formula():
   rng = np.random.default_rng(0)
   x = (rng.normal(size=(2, 5, 7, 3)) * 3 + 10).astype(np.float32)  # a large mean: no cancellation
   dy = rng.normal(size=x.shape).astype(np.float32)
-  np.testing.assert_allclose(layers.instance_norm(x), plain(x), atol=1e-5)
-  got = jax.vjp(layers.instance_norm, x)[1](dy)[0]
+  np.testing.assert_allclose(layers_cpu.instance_norm(x), plain(x), atol=1e-5)
+  got = jax.vjp(layers_cpu.instance_norm, x)[1](dy)[0]
   want = jax.vjp(plain, x)[1](dy)[0]
   np.testing.assert_allclose(got, want, atol=1e-5)
 

@@ -28,13 +28,15 @@ Optional:
   inference mode (the `gan` family); what the loop's overfitting probe logs on held-out and
   training images (`config.data.holdout`).
 
-`config.family` picks the family from `FAMILIES`.
+`config.family` picks the family from `FAMILIES`. `create` hands it back with every method
+traced under the config's layer implementation and precision (`jaxgan.implementation`).
 """
 
 from typing import Any, Callable, Protocol
 
 import jax
 
+from jaxgan import implementation
 from jaxgan.config import ConfigError
 
 
@@ -83,8 +85,38 @@ FAMILIES: dict[str, Callable[[Any], Family]] = {
 }
 
 
+class _Implemented:
+  """A family whose methods run under `implementation.use(...)` (`implementation.run_as`):
+  the layers inside a jitted step, sampler or translation take `config.implementation` and
+  `config.precision`, whoever jits them. Attributes that are no methods pass through."""
+
+  def __init__(self, family: Family, implementation_name: str, precision: str):
+    self._family, self._use = family, (implementation_name, precision)
+    self._methods: dict[str, Callable] = {}  # one wrapper per method: jit caches by identity
+
+  @property
+  def __class__(self):  # isinstance and error messages see the family itself
+    return type(self._family)
+
+  def __setattr__(self, name: str, value):  # tests swap a family's network
+    if name.startswith("_"):
+      object.__setattr__(self, name, value)
+    else:
+      setattr(self._family, name, value)
+
+  def __getattr__(self, name: str):
+    value = getattr(self._family, name)
+    if name.startswith("_") or not callable(value) or isinstance(value, type):
+      return value
+    if name not in self._methods:
+      self._methods[name] = implementation.run_as(value, *self._use)
+    return self._methods[name]
+
+
 def create(config) -> Family:
   if config.family not in FAMILIES:
     raise ConfigError(f"unknown config.family {config.family!r}; "
                      f"known: {', '.join(sorted(FAMILIES))}")
-  return FAMILIES[config.family](config)
+  # Runs saved before these fields existed ran what "auto" and "highest" give.
+  return _Implemented(FAMILIES[config.family](config), config.get("implementation", "auto"),
+                      config.get("precision", "highest"))

@@ -33,6 +33,7 @@ import numpy as np
 import optax
 
 from jaxgan import diffusion, models, visualize
+from jaxgan.models import ddpm_unet
 from jaxgan.config import ConfigError
 from jaxgan.families.gan import count_params
 from jaxgan.models.conditioning import class_rows, with_labels
@@ -89,6 +90,9 @@ class DDPM:
     if not self.num_classes and self.guidance != 1.0:
       raise ConfigError("guidance is for class-conditional models; this one is unconditional "
                         "(config.model.num_classes=0)")
+    if m.get("downsample", "avg_pool") not in ddpm_unet.DOWNSAMPLE:
+      raise ConfigError(f"config.model.downsample must be one of {', '.join(ddpm_unet.DOWNSAMPLE)},"
+                        f" got {m.downsample!r}")
     levels = len(m.ch_mult) - 1
     if config.data.image_size % 2 ** levels:
       raise ConfigError(f"config.data.image_size={config.data.image_size} must be divisible by "
@@ -96,6 +100,8 @@ class DDPM:
     self.net = models.create(m.denoiser, "denoiser", channels=config.data.channels, ch=m.ch,
                              ch_mult=tuple(m.ch_mult), num_res_blocks=m.num_res_blocks,
                              dropout=m.dropout, num_classes=self.num_classes,
+                             # Runs saved before model.downsample existed pooled.
+                             downsample=m.get("downsample", "avg_pool"),
                              dtype=config.get("dtype", "float32"))
     self.tx = optimizer(config)
     self.grid_columns = max(1, config.num_grid_images // self.num_classes) if self.num_classes else 0

@@ -11,6 +11,7 @@ feature space of the digit FID (as Inception's pool features are for ImageNet FI
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jaxgan import implementation
 from jaxgan.config import ConfigError
 
 
@@ -29,12 +30,12 @@ class MNISTClassifier(nn.Module):
       raise ConfigError(f"the MNIST classifier needs images of at least 4x4 and one class or "
                         f"more, got {self.image_size}x{self.image_size} and {self.num_classes}")
     for width in (32, 64):
-      x = nn.relu(nn.Conv(width, (3, 3), padding="SAME")(x))
+      x = nn.relu(nn.Conv(width, (3, 3), padding="SAME", precision=implementation.precision())(x))
       x = nn.max_pool(x, (2, 2), (2, 2))
     x = x.reshape(x.shape[0], -1)
-    features = nn.relu(nn.Dense(self.features)(x))
+    features = nn.relu(nn.Dense(self.features, precision=implementation.precision())(x))
     x = nn.Dropout(0.5, deterministic=not train)(features)
-    logits = nn.Dense(self.num_classes)(x)
+    logits = nn.Dense(self.num_classes, precision=implementation.precision())(x)
     return (logits, features) if return_features else logits
 
 
@@ -56,9 +57,9 @@ class DomainClassifier(nn.Module):
       raise ConfigError(f"the domain classifier takes [N, {self.image_size}, {self.image_size}, C] "
                         f"images, got {tuple(x.shape)}")
     for width in self.widths:
-      x = nn.relu(nn.Conv(width, (3, 3), padding="SAME")(x))
+      x = nn.relu(nn.Conv(width, (3, 3), padding="SAME", precision=implementation.precision())(x))
       x = nn.max_pool(x, (2, 2), (2, 2))
     features = jnp.mean(x, axis=(1, 2))
     x = nn.Dropout(0.5, deterministic=not train)(features)
-    logits = nn.Dense(self.num_classes)(x)
+    logits = nn.Dense(self.num_classes, precision=implementation.precision())(x)
     return (logits, features) if return_features else logits
