@@ -160,7 +160,9 @@ def test_a_forced_implementation_reaches_every_layer_of_a_family():
     counts[impl] = (jaxpr.count("conv_general_dilated"), jaxpr.count("dot_general"),
                     jaxpr.count("platform_index"))
   assert counts["portable"][1] == 0 and counts["cpu"][1] > 0  # no product in the portable one
-  assert counts["portable"][2] == counts["cpu"][2] == 0  # forced: no platform switch left
+  # Forced: no layer switches on the platform (the CPU forms' statistics products still do,
+  # for their precision: `layers_cpu.exact_product`).
+  assert counts["portable"][2] == 0
 
 
 # Numerics at an accelerator's default precision.

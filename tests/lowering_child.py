@@ -92,7 +92,7 @@ def main():
                                               if jnp.issubdtype(x.dtype, jnp.floating)})
     text = bf16_step.trace(state, batch).lower(lowering_platforms=("tpu",)).as_text()
     result["bfloat16_step_types"] = sorted(set(re.findall(
-        r"stablehlo\.(?:convolution|dot_general) .*-> tensor<[\dx]*(bf16|f32)>", text)))
+        r"stablehlo\.(?:convolution|dot_general)\b.*-> tensor<[\dx]*(bf16|f32)>", text)))
   print(json.dumps(out))
 
 

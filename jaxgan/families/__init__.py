@@ -32,6 +32,7 @@ Optional:
 traced under the config's layer implementation and precision (`jaxgan.implementation`).
 """
 
+import inspect
 from typing import Any, Callable, Protocol
 
 import jax
@@ -88,7 +89,8 @@ FAMILIES: dict[str, Callable[[Any], Family]] = {
 class _Implemented:
   """A family whose methods run under `implementation.use(...)` (`implementation.run_as`):
   the layers inside a jitted step, sampler or translation take `config.implementation` and
-  `config.precision`, whoever jits them. Attributes that are no methods pass through."""
+  `config.precision`, whoever jits them. Attributes that are not the family's methods (its
+  networks, optimizer, sizes) pass through."""
 
   def __init__(self, family: Family, implementation_name: str, precision: str):
     self._family, self._use = family, (implementation_name, precision)
@@ -106,7 +108,7 @@ class _Implemented:
 
   def __getattr__(self, name: str):
     value = getattr(self._family, name)
-    if name.startswith("_") or not callable(value) or isinstance(value, type):
+    if name.startswith("_") or not inspect.ismethod(value):  # networks, optimizers, sizes
       return value
     if name not in self._methods:
       self._methods[name] = implementation.run_as(value, *self._use)
