@@ -195,8 +195,21 @@ def _check_augment(config) -> None:
     raise ConfigError(f"config.augment.kind={kind} is for the gan family (this config trains "
                       f"{_get(config, 'family')!r}); set it to none")
   if kind == "diffaugment":
-    from jaxgan import augment  # pylint: disable=import-outside-toplevel  (brings JAX)
-    augment.parse_policy(_get(config, "augment.policy") or "")
+    parse_policy(_get(config, "augment.policy") or "")
+
+
+# DiffAugment's policy words (jaxgan.augment.AUGMENT_FNS implements them).
+DIFFAUGMENT_WORDS = ("color", "translation", "cutout")
+
+
+def parse_policy(policy: str) -> list[str]:
+  """'color,translation' -> ['color', 'translation']; ConfigError for an unknown word."""
+  words = [w.strip() for w in policy.split(",") if w.strip()]
+  unknown = [w for w in words if w not in DIFFAUGMENT_WORDS]
+  if unknown or not words:
+    raise ConfigError(f"config.augment.policy={policy!r}: DiffAugment policies are "
+                      f"comma-separated words of {', '.join(DIFFAUGMENT_WORDS)}")
+  return words
 
 
 def load(path: str) -> ml_collections.ConfigDict:

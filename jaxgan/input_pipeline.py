@@ -53,9 +53,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import socket
 import tempfile
-import threading
 import urllib.parse
 import urllib.request
 from typing import Iterator
@@ -68,7 +66,8 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.core.download import download_manager
 
 from jaxgan import datasets as _datasets  # noqa: F401  (registers jaxgan's TFDS builders)
-from jaxgan.datasets import DataError
+from jaxgan.datasets import base as datasets_base
+from jaxgan.datasets.base import DataError, DataNotFoundError, network_available  # noqa: F401
 from jaxgan.datasets import folder as folder_dataset
 from jaxgan.config import ConfigError
 
@@ -82,8 +81,6 @@ CACHE_BYTES = 2 << 30
 # Splits up to this size are shuffled as a whole when config.data.shuffle_buffer is unset.
 FULL_SHUFFLE_MAX_EXAMPLES = 100_000
 DEFAULT_SHUFFLE_BUFFER = 10_000
-# Seconds to wait for the download host before calling the machine offline.
-NETWORK_TIMEOUT = 3.0
 # Paired datasets: the stored halves (jaxgan.datasets.pix2pix) that become (input, target)
 # for each `config.data.direction`, the reference's --direction.
 DIRECTIONS = {"AtoB": ("image_a", "image_b"), "BtoA": ("image_b", "image_a")}
@@ -102,36 +99,8 @@ JITTER_CONTRAST = 0.1
 JITTER_SATURATION = 0.1
 
 
-class DataNotFoundError(DataError):
-  """The dataset is neither prepared, nor in manual_dir, nor downloadable."""
-
-
 # ---------------------------------------------------------------------------------------
 # Preparing the dataset.
-
-
-def network_available(url: str, timeout: float = NETWORK_TIMEOUT) -> bool:
-  """Whether `url`'s host (or the proxy that requests would use) accepts TCP in `timeout` s."""
-  parts = urllib.parse.urlsplit(url)
-  proxy = urllib.request.getproxies().get(parts.scheme)
-  if proxy and not urllib.request.proxy_bypass(parts.hostname):
-    parts = urllib.parse.urlsplit(proxy if "//" in proxy else f"http://{proxy}")
-  port = parts.port or (443 if parts.scheme == "https" else 80)
-  connected = []
-
-  def connect():
-    try:
-      socket.create_connection((parts.hostname, port), timeout=timeout).close()
-      connected.append(True)
-    except OSError:
-      pass
-
-  # A thread bounds the DNS lookup too, which create_connection's timeout does not cover;
-  # a refused connection or unknown host still answers at once.
-  thread = threading.Thread(target=connect, daemon=True)
-  thread.start()
-  thread.join(timeout)
-  return bool(connected)
 
 
 def expected_files(builder: tfds.core.DatasetBuilder) -> dict[str, str]:
@@ -175,7 +144,7 @@ def _download_and_prepare(builder: tfds.core.DatasetBuilder,
   files = expected_files(builder)
   manual_dir = data_config.get("manual_dir")
   missing = _missing_files(files, manual_dir)
-  if missing and not network_available(files[missing[0]]):
+  if missing and not datasets_base.network_available(files[missing[0]]):
     raise DataNotFoundError(_offline_message(builder, files, missing, manual_dir))
   if manual_dir and missing:
     logging.warning("%s lacks %s: downloading them", manual_dir, ", ".join(missing))

@@ -45,6 +45,7 @@ from conftest import REPO, write_images, write_pairs
 from train_test import assert_trees_equal, mock_data, snapshot, tiny  # noqa: F401
 from jaxgan import (checkpoint, config as config_lib, errors, families, inference,
                     input_pipeline, main, train)
+from jaxgan.datasets import base as datasets_base
 from jaxgan.datasets import DataError
 
 CONFIGS = ["dcgan_mnist.py", "cdcgan_mnist.py", "cgan_multiclass_mnist.py", "gan_mnist.py",
@@ -333,7 +334,7 @@ def write_folder(folder: pathlib.Path, files, seed: int, layout: str) -> dict[st
 def test_image_folders_prepare_or_name_the_bad_file(dataset, files, seed, tmp_path_factory,
                                                     monkeypatch):
   CASES[f"image folders ({dataset})"] += 1
-  monkeypatch.setattr(input_pipeline, "network_available", lambda url: False)
+  monkeypatch.setattr(datasets_base, "network_available", lambda url: False)
   root = tmp_path_factory.mktemp("folder")
   folder, config, keys, layout = DATASETS[dataset](root / "set", root / "tfds")
   outcome = write_folder(folder, files, seed, layout)
@@ -367,7 +368,7 @@ def trained(tmp_path_factory):
   """A workdir after 2 steps (checkpoints 1 and 2) of the toy DCGAN."""
   workdir = tmp_path_factory.mktemp("trained")
   with pytest.MonkeyPatch.context() as patch:
-    patch.setattr(input_pipeline, "network_available", lambda url: True)
+    patch.setattr(datasets_base, "network_available", lambda url: True)
     import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
     with tfds.testing.mock_data(num_examples=12):
       train.train_and_evaluate(tiny(str(REPO / "configs" / "dcgan_mnist.py"), steps=2),

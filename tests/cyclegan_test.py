@@ -16,8 +16,9 @@ from PIL import Image
 from conftest import REPO, write_images
 from pix2pix_models_test import abstract_init, count, numpy_init, port_conv, torch_reference
 from train_test import tiny
-from jaxgan import (config as config_lib, evaluate, families, inference, input_pipeline, models,
+from jaxgan import (config as config_lib, evaluate, families, inference, models,
                     train, translate, visualize)
+from jaxgan.datasets import base as datasets_base
 from jaxgan.families import cyclegan
 from jaxgan.models.resnet_generator import reflect_pad
 
@@ -284,7 +285,7 @@ def tiny_folders(tmp_path_factory):
   data_dir = tmp_path_factory.mktemp("tfds")
   judge = tmp_path_factory.mktemp("judge")
   with pytest.MonkeyPatch.context() as patch:
-    patch.setattr(input_pipeline, "network_available", no_network)
+    patch.setattr(datasets_base, "network_available", no_network)
     train.train_and_evaluate(tiny(str(REPO / "configs" / "domain_classifier.py"), steps=1, **{
         "data.name": "unpaired/apple2orange64", "data.manual_dir": str(root),
         "data.data_dir": str(data_dir), "data.image_size": 32}), str(judge))
@@ -292,7 +293,7 @@ def tiny_folders(tmp_path_factory):
 
 
 def test_train_evaluate_and_translate_a_folder(tiny_folders, tmp_path, monkeypatch):
-  monkeypatch.setattr(input_pipeline, "network_available", no_network)
+  monkeypatch.setattr(datasets_base, "network_available", no_network)
   root, data_dir, judge = tiny_folders
   workdir = tmp_path / "run"
   state = train.train_and_evaluate(tiny_config(root, data_dir, steps=2), str(workdir))
@@ -337,7 +338,7 @@ def test_train_evaluate_and_translate_a_folder(tiny_folders, tmp_path, monkeypat
 
 
 def test_a_classifier_of_another_data_set_is_refused(tiny_folders, tmp_path, monkeypatch):
-  monkeypatch.setattr(input_pipeline, "network_available", no_network)
+  monkeypatch.setattr(datasets_base, "network_available", no_network)
   root, data_dir, judge = tiny_folders
   workdir = tmp_path / "run"
   train.train_and_evaluate(tiny_config(root, data_dir, steps=1, num_grid_images=0), str(workdir))
@@ -352,7 +353,7 @@ def test_a_classifier_of_another_data_set_is_refused(tiny_folders, tmp_path, mon
 
 
 def test_resume_equals_uninterrupted(tiny_folders, tmp_path, monkeypatch):
-  monkeypatch.setattr(input_pipeline, "network_available", no_network)
+  monkeypatch.setattr(datasets_base, "network_available", no_network)
   root, data_dir, _ = tiny_folders
   # Pools of 3 fill within two steps of 2 images: the resumed run meets full pools, whose
   # draws must continue as they would have.

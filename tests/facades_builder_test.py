@@ -9,6 +9,7 @@ import tensorflow_datasets as tfds
 
 from conftest import write_pairs
 from jaxgan import input_pipeline
+from jaxgan.datasets import base as datasets_base
 from jaxgan.datasets import pix2pix
 
 
@@ -52,7 +53,7 @@ class FacadesFromArchiveTest(tfds.testing.DatasetBuilderTestCase):
   def setUp(self):
     super().setUp()
     patcher = pytest.MonkeyPatch()
-    patcher.setattr(input_pipeline, "network_available", lambda url: True)
+    patcher.setattr(datasets_base, "network_available", lambda url: True)
     self.addCleanup(patcher.undo)
 
 
@@ -64,7 +65,7 @@ def test_halves_are_cut_as_the_reference_cuts_them(tmp_path):
 
 
 def test_offline_without_the_folder_is_one_clear_error(tmp_path, monkeypatch):
-  monkeypatch.setattr(input_pipeline, "network_available", lambda url: False)
+  monkeypatch.setattr(datasets_base, "network_available", lambda url: False)
   (tmp_path / "manual" / "photos").mkdir(parents=True)  # a folder without the layout
   builder = tfds.builder("pix2pix/facades", data_dir=str(tmp_path / "tfds"))
   with pytest.raises(input_pipeline.DataNotFoundError) as e:

@@ -17,9 +17,10 @@ import jaxgan  # noqa: E402,F401  (XLA flags before JAX starts)
 import tensorflow_datasets as tfds  # noqa: E402
 from absl import app  # noqa: E402
 
-from jaxgan import input_pipeline, main  # noqa: E402
+from jaxgan import main  # noqa: E402
+from jaxgan.datasets import base as datasets_base  # noqa: E402
 
 if __name__ == "__main__":
-  input_pipeline.network_available = lambda url: True  # the mocked download stands in
+  datasets_base.network_available = lambda url: True  # the mocked download stands in
   with tfds.testing.mock_data(num_examples=12):
     app.run(main.main, flags_parser=main.parse_flags)

@@ -18,6 +18,7 @@ import tensorflow_datasets as tfds
 
 from conftest import SHARED_FACADES, write_pairs
 from jaxgan import input_pipeline
+from jaxgan.datasets import base as datasets_base
 
 MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
@@ -41,7 +42,7 @@ def images(batches):
 @pytest.fixture
 def mock_data(monkeypatch):
   # mock_data answers download_and_prepare itself; only our connectivity check is real.
-  monkeypatch.setattr(input_pipeline, "network_available", lambda url: True)
+  monkeypatch.setattr(datasets_base, "network_available", lambda url: True)
   with tfds.testing.mock_data(num_examples=10):
     yield
 
@@ -133,7 +134,7 @@ def test_network_check_is_a_real_connection():
 
 
 def test_offline_without_data_fails_fast_and_names_the_files(tmp_path, monkeypatch):
-  monkeypatch.setattr(input_pipeline, "network_available", lambda url: False)
+  monkeypatch.setattr(datasets_base, "network_available", lambda url: False)
   start = time.time()
   with pytest.raises(input_pipeline.DataNotFoundError) as e:
     input_pipeline.prepare_dataset(data_config(data_dir=str(tmp_path)))
@@ -145,14 +146,14 @@ def test_offline_without_data_fails_fast_and_names_the_files(tmp_path, monkeypat
 
 
 def test_offline_celeb_a_names_its_archives(tmp_path, monkeypatch):
-  monkeypatch.setattr(input_pipeline, "network_available", lambda url: False)
+  monkeypatch.setattr(datasets_base, "network_available", lambda url: False)
   with pytest.raises(input_pipeline.DataNotFoundError, match="img_align_celeba.zip") as e:
     input_pipeline.prepare_dataset(data_config("celeb_a", 64, 3, data_dir=str(tmp_path)))
   assert "manual_dir" in str(e.value) and "drive.google.com" in str(e.value)
 
 
 def test_manual_dir_missing_files_are_named(tmp_path, monkeypatch):
-  monkeypatch.setattr(input_pipeline, "network_available", lambda url: False)
+  monkeypatch.setattr(datasets_base, "network_available", lambda url: False)
   manual = tmp_path / "manual"
   manual.mkdir()
   (manual / "train-images-idx3-ubyte.gz").write_bytes(b"")
@@ -166,7 +167,7 @@ def test_manual_dir_missing_files_are_named(tmp_path, monkeypatch):
 
 
 def test_manual_file_with_wrong_checksum_is_named(tmp_path, monkeypatch):
-  monkeypatch.setattr(input_pipeline, "network_available", _no_network)
+  monkeypatch.setattr(datasets_base, "network_available", _no_network)
   manual = tmp_path / "manual"
   manual.mkdir()
   for name in MNIST_FILES:
@@ -190,7 +191,7 @@ def real_mnist(tmp_path_factory):
   if not all((SHARED_MNIST / f).exists() for f in MNIST_FILES):
     pytest.skip(f"no MNIST files in {SHARED_MNIST}")
   with pytest.MonkeyPatch.context() as patch:
-    patch.setattr(input_pipeline, "network_available", _no_network)
+    patch.setattr(datasets_base, "network_available", _no_network)
     patch.setattr(socket, "getaddrinfo", _no_network)
     patch.setattr(socket.socket, "connect", _no_network)
     config = data_config(data_dir=str(tmp_path_factory.mktemp("tfds")),
@@ -233,7 +234,7 @@ def paired_config(tmp_path, manual, direction="BtoA", size=16, load_size=20):
 @pytest.fixture
 def identical_halves(tmp_path, monkeypatch):
   """7 train / 3 val pairs whose two halves are equal pixel for pixel."""
-  monkeypatch.setattr(input_pipeline, "network_available", _no_network)
+  monkeypatch.setattr(datasets_base, "network_available", _no_network)
   write_pairs(tmp_path / "facades" / "train", 7, side=16)
   write_pairs(tmp_path / "facades" / "val", 3, side=16, seed=1)
   return paired_config(tmp_path, tmp_path / "facades")
@@ -283,7 +284,7 @@ def test_paired_resume_mid_stream_equals_uninterrupted(identical_halves):
 
 
 def test_direction_picks_the_half(tmp_path, monkeypatch):
-  monkeypatch.setattr(input_pipeline, "network_available", _no_network)
+  monkeypatch.setattr(datasets_base, "network_available", _no_network)
   write_pairs(tmp_path / "f" / "train", 2, identical=False)  # right half = 255 - left
   write_pairs(tmp_path / "f" / "val", 2, seed=1, identical=False)
   a_to_b = paired_config(tmp_path, tmp_path / "f", "AtoB", load_size=16)
@@ -323,7 +324,7 @@ def test_resize_is_pil_bicubic():
 
 
 def test_offline_facades_without_folder_names_the_archive(tmp_path, monkeypatch):
-  monkeypatch.setattr(input_pipeline, "network_available", lambda url: False)
+  monkeypatch.setattr(datasets_base, "network_available", lambda url: False)
   config = paired_config(tmp_path, tmp_path / "nothing_here")
   with pytest.raises(input_pipeline.DataNotFoundError, match="facades.tar.gz from http://"):
     next(input_pipeline.create_train_iterator(config, 1, seed=0))
@@ -331,7 +332,7 @@ def test_offline_facades_without_folder_names_the_archive(tmp_path, monkeypatch)
 
 @pytest.mark.skipif(not (SHARED_FACADES / "train").is_dir(), reason="no shared facades copy")
 def test_real_facades_batch(tmp_path, monkeypatch):
-  monkeypatch.setattr(input_pipeline, "network_available", _no_network)
+  monkeypatch.setattr(datasets_base, "network_available", _no_network)
   config = paired_config(tmp_path, SHARED_FACADES, size=256, load_size=286)
   config.shuffle_buffer = 8  # the first batch need not decode the whole split
   splits = input_pipeline.prepare_dataset(config).info.splits

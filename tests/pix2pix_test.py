@@ -16,6 +16,7 @@ from PIL import Image
 from conftest import REPO, write_pairs
 from train_test import tiny
 from jaxgan import config as config_lib, evaluate, families, input_pipeline, schedules, train
+from jaxgan.datasets import base as datasets_base
 from jaxgan.families import pix2pix
 
 CPU_CONFIG = str(REPO / "configs" / "pix2pix_facades_cpu.py")
@@ -96,7 +97,7 @@ def tiny_facades(tmp_path_factory):
   write_pairs(root / "val", 3, side=40, seed=1, identical=False)
   data_dir = tmp_path_factory.mktemp("tfds")
   with pytest.MonkeyPatch.context() as patch:
-    patch.setattr(input_pipeline, "network_available", no_network)
+    patch.setattr(datasets_base, "network_available", no_network)
     input_pipeline.prepare_dataset(tiny_config(root, data_dir).data)
     yield root, data_dir
 
@@ -176,7 +177,7 @@ def test_pix2pix_needs_a_direction():
 
 
 def test_train_evaluate_and_translate_a_folder(tiny_facades, tmp_path, monkeypatch):
-  monkeypatch.setattr(input_pipeline, "network_available", no_network)
+  monkeypatch.setattr(datasets_base, "network_available", no_network)
   root, data_dir = tiny_facades
   workdir = tmp_path / "run"
   state = train.train_and_evaluate(tiny_config(root, data_dir, steps=2), str(workdir))
@@ -215,7 +216,7 @@ def test_train_evaluate_and_translate_a_folder(tiny_facades, tmp_path, monkeypat
 
 
 def test_resume_equals_uninterrupted(tiny_facades, tmp_path, monkeypatch):
-  monkeypatch.setattr(input_pipeline, "network_available", no_network)
+  monkeypatch.setattr(datasets_base, "network_available", no_network)
   root, data_dir = tiny_facades
   config = lambda steps: tiny_config(root, data_dir, steps=steps, num_grid_images=0,
                                      **{"schedule.n_epochs": 0, "schedule.n_epochs_decay": 2})

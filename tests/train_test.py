@@ -15,6 +15,7 @@ import tensorflow_datasets as tfds
 
 from conftest import REPO
 from jaxgan import checkpoint, config as config_lib, families, input_pipeline, sample, train, workdir
+from jaxgan.datasets import base as datasets_base
 
 CONFIGS = sorted(glob.glob(str(REPO / "configs" / "*.py")))
 
@@ -52,7 +53,7 @@ def assert_trees_equal(a, b):
 @pytest.fixture
 def mock_data(monkeypatch):
   """TFDS's mock data for every builder; the (mocked) download path is taken, as if online."""
-  monkeypatch.setattr(input_pipeline, "network_available", lambda url: True)
+  monkeypatch.setattr(datasets_base, "network_available", lambda url: True)
   with tfds.testing.mock_data(num_examples=12):
     yield
 

@@ -13,6 +13,7 @@ import tensorflow_datasets as tfds
 
 from conftest import SHARED_DATA, write_images
 from jaxgan import input_pipeline
+from jaxgan.datasets import base as datasets_base
 from jaxgan.datasets import unpaired
 
 
@@ -179,7 +180,7 @@ def test_shared_sets_prepare_offline(name, folder, sizes, tmp_path, monkeypatch)
   def no_network(*args):
     raise AssertionError(f"the network was used: {args}")
 
-  monkeypatch.setattr(input_pipeline, "network_available", no_network)
+  monkeypatch.setattr(datasets_base, "network_available", no_network)
   config = data_config(SHARED_DATA / folder, tmp_path, size=64, load=64)
   config.name = f"unpaired/{name}"
   builder = input_pipeline.prepare_dataset(config)

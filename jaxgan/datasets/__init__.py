@@ -8,14 +8,7 @@
   split `train`, prepared once per folder and its contents.
 """
 
-
-
-class DataError(Exception):
-  """Data that no run can use (a missing dataset, an unreadable file, an empty split);
-  commands print it as one line. Defined here so that the builders can raise it;
-  `jaxgan.input_pipeline` exports it."""
-
-
+from jaxgan.datasets.base import DataError, DataNotFoundError, network_available  # noqa: F401
 from jaxgan.datasets import folder  # noqa: E402,F401  (registers folder)
 from jaxgan.datasets import pix2pix  # noqa: E402,F401  (registers pix2pix/*)
 from jaxgan.datasets import unpaired  # noqa: E402,F401  (registers unpaired/*)

@@ -45,7 +45,7 @@ from PIL import Image
 import tensorflow_datasets as tfds
 
 from jaxgan.config import ConfigError
-from jaxgan.datasets import DataError
+from jaxgan.datasets.base import DataError
 from jaxgan.datasets.pix2pix import IMAGE_EXTENSIONS
 
 # PIL modes of 16-bit (or wider integer) grayscale, scaled to 8 bits instead of clipped.

@@ -22,7 +22,8 @@ import numpy as np
 from PIL import Image
 import tensorflow_datasets as tfds
 
-from jaxgan.datasets import DataError
+from jaxgan.datasets import base
+from jaxgan.datasets.base import DataError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 SPLITS = ("train", "val", "test")
@@ -94,11 +95,9 @@ class Pix2pix(tfds.core.GeneratorBasedBuilder):
             for split in SPLITS if (root / split).is_dir()}
 
   def _download(self, dl_manager, manual_dir) -> epath.Path:
-    # Imported here: input_pipeline imports this module to register the builder.
-    from jaxgan import input_pipeline  # pylint: disable=import-outside-toplevel
     c = self.builder_config
-    if not input_pipeline.network_available(c.url):
-      raise input_pipeline.DataNotFoundError(offline_message(c, manual_dir))
+    if not base.network_available(c.url):
+      raise base.DataNotFoundError(offline_message(c, manual_dir))
     if manual_dir:
       logging.warning("%s holds no train/ and val/ folders: downloading %s", manual_dir, c.url)
     return epath.Path(dl_manager.download_and_extract(c.url)) / c.folder

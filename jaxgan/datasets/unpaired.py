@@ -28,7 +28,8 @@ import dataclasses
 from etils import epath
 import tensorflow_datasets as tfds
 
-from jaxgan.datasets import DataError
+from jaxgan.datasets import base
+from jaxgan.datasets.base import DataError
 from jaxgan.datasets.pix2pix import IMAGE_EXTENSIONS, image_files, manual_dir_of, read_rgb
 
 SPLITS = ("trainA", "trainB", "testA", "testB")
@@ -99,12 +100,10 @@ class Unpaired(tfds.core.GeneratorBasedBuilder):
         citation=_CITATION)
 
   def _split_generators(self, dl_manager):
-    # Imported here: input_pipeline imports this package to register the builders.
-    from jaxgan import input_pipeline  # pylint: disable=import-outside-toplevel
     manual_dir = manual_dir_of(dl_manager)
     folders = domain_folders(manual_dir, self.builder_config) if manual_dir else None
     if folders is None:
-      raise input_pipeline.DataNotFoundError(offline_message(self.builder_config, manual_dir))
+      raise base.DataNotFoundError(offline_message(self.builder_config, manual_dir))
     return {split: self._generate_examples(folder, split[-1]) for split, folder in folders.items()}
 
   def _generate_examples(self, folder: epath.Path, label: str):
