@@ -54,7 +54,12 @@ class TracebackLog(logging.Filter):
       absl_logging.warning("thread %s ended: %s: %s", getattr(args.thread, "name", "?"),
                            args.exc_type.__name__, str(args.exc_value).split("\n")[0])
 
+    def unraisable(args):  # raised where no caller can catch it: a storage library's callback
+      log.traces.append(f"{args.err_msg or 'Exception ignored in'}: {args.object!r}\n" + "".join(
+          traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback)))
+
     threading.excepthook = thread_died
+    sys.unraisablehook = unraisable
     return log
 
   def write(self, folder: str, error: BaseException) -> str:
