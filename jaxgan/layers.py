@@ -122,10 +122,16 @@ def _batch_norm_train_portable(x: Array, scale: Array, bias: Array, eps: float):
   return (x - mean) * (lax.rsqrt(var + eps) * scale) + bias, mean, var
 
 
+def normalise(x: Array, axes: tuple[int, ...], eps: float) -> Array:
+  """(x - mean) / sqrt(var + eps) with mean and biased variance over `axes`, two passes:
+  InstanceNorm's and GroupNorm's portable form."""
+  centred = x - jnp.mean(x, axes, keepdims=True)
+  return centred * lax.rsqrt(jnp.mean(jnp.square(centred), axes, keepdims=True) + eps)
+
+
 def instance_norm_portable(x: Array, eps: float = 1e-5) -> Array:
   """(x - mean) / sqrt(var + eps) per image and channel over H x W, two-pass variance."""
-  centred = x - jnp.mean(x, (1, 2), keepdims=True)
-  return centred * lax.rsqrt(jnp.mean(jnp.square(centred), (1, 2), keepdims=True) + eps)
+  return normalise(x, (1, 2), eps)
 
 
 def instance_norm(x: Array, eps: float = 1e-5) -> Array:

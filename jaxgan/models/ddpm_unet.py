@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgan import implementation
+from jaxgan import layers
 from jaxgan import layers_cpu
 
 Array = jax.Array
@@ -67,10 +68,7 @@ def timestep_embedding(t: Array, dim: int) -> Array:
 def _group_norm_portable(x: Array, groups: int, eps: float) -> Array:
   """(x - mean) / sqrt(var + eps) over H, W and each group's channels, two-pass variance."""
   n, h, w, c = x.shape
-  g = x.reshape(n, h, w, groups, c // groups)
-  centred = g - jnp.mean(g, (1, 2, 4), keepdims=True)
-  var = jnp.mean(jnp.square(centred), (1, 2, 4), keepdims=True)
-  return (centred * jax.lax.rsqrt(var + eps)).reshape(x.shape)
+  return layers.normalise(x.reshape(n, h, w, groups, c // groups), (1, 2, 4), eps).reshape(x.shape)
 
 
 def _group_norm_cpu(x: Array, groups: int, eps: float) -> Array:
