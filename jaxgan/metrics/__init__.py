@@ -1,4 +1,6 @@
-"""Numbers for generated digits, from a classifier's predictions and features.
+"""Numbers for generated images. This module: the digit metrics, from a classifier's
+predictions and features; `jaxgan.metrics.standard`: Inception FID, KID and
+precision/recall under the clean-fid protocol (`jaxgan.metrics.inception`: the network).
 
 - `frechet_distance`: the FID formula of Heusel et al. (2017), ||mu_a - mu_b||^2 +
   Tr(S_a + S_b - 2 (S_a S_b)^(1/2)), on any feature space; `jaxgan.evaluate` uses the
