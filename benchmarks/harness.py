@@ -46,7 +46,8 @@ import jaxgan  # noqa: E402,F401  (CPU XLA flags before JAX starts)
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jaxgan import config as config_lib, families, input_pipeline, train  # noqa: E402
+from jaxgan import config as config_lib, families, train  # noqa: E402
+from jaxgan.datasets import preparation, streams  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(REPO), "shared", "data")  # ../shared/data
 
@@ -110,8 +111,8 @@ def synthetic_batch(config, seed: int = 0) -> dict[str, np.ndarray]:
   size, channels, b = config.data.image_size, config.data.channels, config.batch_size
   rng = np.random.default_rng(seed)
   batch = {key: rng.uniform(-1, 1, (b, size, size, channels)).astype(np.float32)
-           for key in input_pipeline.image_features(config.data)}
-  if not input_pipeline.is_unpaired(config.data):
+           for key in preparation.image_features(config.data)}
+  if preparation.stream_kind(config.data) is not preparation.StreamKind.UNPAIRED:
     batch["label"] = np.zeros(b, np.int32)
   return batch
 
@@ -165,8 +166,8 @@ class JaxStep:
 def train_iterator(config, case: Case):
   """The loop's input pipeline on the case's local data: an iterator of host batches."""
   config = load_config(case.config, case.overrides + case.data)
-  return input_pipeline.create_train_iterator(config.data, config.batch_size, config.seed,
-                                              augment_config=config.get("augment"))
+  return streams.create_train_iterator(config.data, config.batch_size, config.seed,
+                                       augment_config=config.get("augment"))
 
 
 def timed(fn, steps: int) -> list[float]:

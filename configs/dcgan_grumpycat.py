@@ -19,7 +19,7 @@ the least-squares loss (`lsgan`: MSE to 1 for real, to 0 for fake; the D loss is
 the two terms, where some years of the course halve it). 500 epochs of 204 // 16 = 12 steps
 (6,000 steps).
 
-Augmentation (`config.augment`; jaxgan/augment.py, jaxgan/input_pipeline.py):
+Augmentation (`config.augment`; jaxgan/augment.py, jaxgan/datasets/transforms.py):
 - `none` (this file's default);
 - `deluxe`: the course's deluxe preprocessing of the real images: resize to int(1.1 * 64)
   = 70 (bicubic), a random 64x64 crop, a random horizontal flip; add

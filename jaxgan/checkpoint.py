@@ -24,7 +24,7 @@ damaged step's number again, collide with it; the message names the newest earli
 to move back to. Checkpoints saved before checksums were recorded restore unverified.
 
 A save that cannot be written (disk full, quota, read-only or failing storage) raises
-`workdir.WriteError` naming the step, the cause and the file; the steps saved before it
+`WriteError` naming the step, the cause and the file; the steps saved before it
 are intact, and the partial save is removed by the next run's start.
 """
 
@@ -39,13 +39,10 @@ import orbax.checkpoint as ocp
 
 
 from jaxgan import workdir as workdir_lib
+from jaxgan.errors import CheckpointError
 
 # Where a checkpoint's step metadata keeps its arrays' checksums.
 CHECKSUMS = "jaxgan_crc32"
-
-
-class CheckpointError(Exception):
-  """A checkpoint exists but cannot be restored into this run's state."""
 
 
 def _crc32(leaf) -> str:
@@ -111,7 +108,7 @@ class Checkpoints:
       self.manager.wait_until_finished()
 
   def _write_errors(self):
-    """Turns a failed write of a save into `workdir.WriteError` (module docstring)."""
+    """Turns a failed write of a save into `WriteError` (module docstring)."""
     return workdir_lib.write_errors(lambda: f"checkpoint {self._step} into {self.directory}",
                                     lambda: self.intact(but=self._step))
 

@@ -34,6 +34,7 @@ import time
 from absl import app, flags
 
 import jaxgan  # noqa: F401  (sets CPU XLA flags before JAX starts its backend)
+from jaxgan import config as config_lib, errors
 
 FLAGS = flags.FLAGS
 
@@ -140,7 +141,7 @@ def train_and_evaluate(config_path: str, run_dir: str, name: str, overrides: lis
                        num_train_steps: int | None = None, evaluate_run: bool = True) -> dict:
   """Trains (or resumes) and, with `evaluate_run`, evaluates one run unless `finished`;
   returns its results row."""
-  from jaxgan import config as config_lib, evaluate  # pylint: disable=import-outside-toplevel
+  from jaxgan import evaluate  # pylint: disable=import-outside-toplevel
   done = finished(run_dir, num, num_train_steps, evaluate_run)
   if done is None:
     train(config_path, run_dir, overrides)
@@ -237,9 +238,8 @@ def write_losses(rows: list[dict], out_path: str, names=("d_loss", "g_loss")) ->
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from jaxgan import errors  # pylint: disable=import-outside-toplevel
   errors.exit_on_argument_problems(
-      [p for p in map(errors.config_file_problem, FLAGS.configs) if p]
+      [p for p in map(config_lib.file_problem, FLAGS.configs) if p]
       + errors.argument_problems(positive={"num": FLAGS.num},
                                  output_dirs={"workdir": FLAGS.workdir,
                                               "classifier_dir": FLAGS.classifier_dir}))

@@ -15,16 +15,15 @@ holds is ever executed.
 import importlib.util
 import math
 import os
+import traceback
+from typing import Optional
 
 import ml_collections
 from ml_collections import config_dict
 
 from jaxgan import implementation
 from jaxgan import workdir as workdir_lib
-
-
-class ConfigError(ValueError):
-  """A config value that no run can use; main prints it as one line."""
+from jaxgan.errors import ConfigError
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -218,6 +217,34 @@ def load(path: str) -> ml_collections.ConfigDict:
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.get_config()
+
+
+def file_problem(path: str) -> Optional[str]:
+  """What is wrong with the config file `path`, in one line (None: it loads and has a
+  `get_config()` that returns a config)."""
+  if not os.path.isfile(path):
+    return (f"config file {path} not found (the experiments are in configs/)"
+            if not os.path.isdir(path) else f"config file {path} is a folder, not a .py file")
+  try:
+    load(path)
+  except SyntaxError as e:
+    return f"config file {path} does not parse: {e.msg} (line {e.lineno})"
+  except AttributeError as e:
+    if getattr(e, "name", None) == "get_config" and getattr(e, "obj", None) is not None:
+      return (f"config file {path} has no get_config(): a config file defines get_config() "
+              "returning an ml_collections.ConfigDict (see configs/)")
+    return f"config file {path} failed to load: {_at_line(e, path)}"
+  except Exception as e:  # pylint: disable=broad-except  (whatever the file's code raises)
+    return f"config file {path} failed to load: {_at_line(e, path)}"
+  return None
+
+
+def _at_line(e: BaseException, path: str) -> str:
+  """'ImportError: ... (line 3)': `e`'s first line and the line of `path` it came from."""
+  line = next((f.lineno for f in reversed(traceback.extract_tb(e.__traceback__))
+               if os.path.abspath(f.filename) == os.path.abspath(path)), None)
+  text = str(e).strip().splitlines()
+  return f"{type(e).__name__}: {text[0] if text else ''}{f' (line {line})' if line else ''}"
 
 
 def load_sibling(config_file: str, name: str) -> ml_collections.ConfigDict:

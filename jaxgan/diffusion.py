@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan.config import ConfigError
+from jaxgan.errors import ConfigError
 
 Array = jax.Array
 

@@ -27,12 +27,9 @@ import jax.numpy as jnp
 from jaxgan import implementation
 from jaxgan import layers_cpu
 from jaxgan import workdir as workdir_lib
+from jaxgan.errors import DivergenceError
 
 ROLLBACKS_FILE = "rollbacks.json"
-
-
-class DivergenceError(Exception):
-  """Training produced NaN or infinite values; main prints it as one line."""
 
 
 class Diverged(Exception):

@@ -1,10 +1,11 @@
 """The mistakes a user can make in a config, a data folder or a workdir, which every
 command (train, sample, evaluate) answers with one line on stderr and exit status 1.
 
-Each is an exception class of the module that finds the mistake; this is the one list
-of them, imported lazily (the data pipeline brings TensorFlow). A write that the storage
-refuses (`workdir.WriteError`) is answered the same way; the tracebacks behind it, which
-Orbax's background threads log by the hundred lines, go to a file (`TracebackLog`).
+This module defines every such error class (`USER_ERRORS`); the modules that find the
+mistakes raise them from here. It imports nothing of the package, so any module can. A
+write that the storage refuses (`WriteError`) is answered the same way; the tracebacks
+behind it, which Orbax's background threads log by the hundred lines, go to a file
+(`TracebackLog`).
 """
 
 import collections
@@ -21,10 +22,37 @@ from typing import NoReturn, Optional
 MAX_TRACES = 50
 
 
-def user_errors() -> tuple[type[Exception], ...]:
-  from jaxgan import checkpoint, config, divergence, input_pipeline, workdir  # pylint: disable=import-outside-toplevel
-  return (checkpoint.CheckpointError, config.ConfigError, input_pipeline.DataError,
-          workdir.WorkdirError, workdir.WriteError, divergence.DivergenceError)
+class ConfigError(ValueError):
+  """A config value (or a command line's setting) that no run can use."""
+
+
+class DataError(Exception):
+  """Data that no run can use: a missing dataset, an unreadable file, an empty split."""
+
+
+class DataNotFoundError(DataError):
+  """The dataset is neither prepared, nor in manual_dir, nor downloadable."""
+
+
+class CheckpointError(Exception):
+  """A checkpoint exists but cannot be restored into this run's state."""
+
+
+class WorkdirError(Exception):
+  """A workdir that this run may not use as it is."""
+
+
+class WriteError(Exception):
+  """A write into the workdir that the storage refused: disk full, quota, read-only, I/O."""
+
+
+class DivergenceError(Exception):
+  """Training produced NaN or infinite values."""
+
+
+# What commands catch and print as one line (subclasses included).
+USER_ERRORS = (ConfigError, DataError, CheckpointError, WorkdirError, WriteError,
+               DivergenceError)
 
 
 class TracebackLog(logging.Filter):
@@ -83,42 +111,11 @@ def exit_with(error: Exception, log: Optional[TracebackLog] = None,
               folder: Optional[str] = None) -> NoReturn:
   """One line on stderr and exit status 1; with `log`, a write failure's traceback goes to
   a file in `folder` that the line names."""
-  from jaxgan import workdir  # pylint: disable=import-outside-toplevel
   where = ""
-  if log is not None and folder and isinstance(error, workdir.WriteError):
+  if log is not None and folder and isinstance(error, WriteError):
     where = f" (the full trace is in {log.write(folder, error)})"
   print(f"error: {error}{where}", file=sys.stderr)
   sys.exit(1)
-
-
-
-def config_file_problem(path: str) -> Optional[str]:
-  """What is wrong with the config file `path`, in one line (None: it loads and has a
-  `get_config()` that returns a config)."""
-  from jaxgan import config as config_lib  # pylint: disable=import-outside-toplevel
-  if not os.path.isfile(path):
-    return (f"config file {path} not found (the experiments are in configs/)"
-            if not os.path.isdir(path) else f"config file {path} is a folder, not a .py file")
-  try:
-    config_lib.load(path)
-  except SyntaxError as e:
-    return f"config file {path} does not parse: {e.msg} (line {e.lineno})"
-  except AttributeError as e:
-    if getattr(e, "name", None) == "get_config" and getattr(e, "obj", None) is not None:
-      return (f"config file {path} has no get_config(): a config file defines get_config() "
-              "returning an ml_collections.ConfigDict (see configs/)")
-    return f"config file {path} failed to load: {_at_line(e, path)}"
-  except Exception as e:  # pylint: disable=broad-except  (whatever the file's code raises)
-    return f"config file {path} failed to load: {_at_line(e, path)}"
-  return None
-
-
-def _at_line(e: BaseException, path: str) -> str:
-  """'ImportError: ... (line 3)': `e`'s first line and the line of `path` it came from."""
-  line = next((f.lineno for f in reversed(traceback.extract_tb(e.__traceback__))
-               if os.path.abspath(f.filename) == os.path.abspath(path)), None)
-  text = str(e).strip().splitlines()
-  return f"{type(e).__name__}: {text[0] if text else ''}{f' (line {line})' if line else ''}"
 
 
 def argument_problems(positive: dict = (), nonnegative: dict = (), output_files: dict = (),

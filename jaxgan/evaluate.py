@@ -1,6 +1,7 @@
 """Evaluate a trained run: `python -m jaxgan.evaluate --workdir W [--num 10000]`.
 
-Writes `W/eval.json` and prints it. What is measured depends on the run's family:
+Writes `W/eval.json` and prints it. What is measured depends on the run's family, each
+family's evaluator in `EVALUATORS` (one signature: family, state, config, `EvalArgs`):
 
 - `gan` on MNIST (the digit metrics): `num` images are generated (conditional models:
   an equal share of each class, labels 0..9 in turn) and judged by the repo's MNIST
@@ -31,6 +32,7 @@ data settings (data_dir, manual_dir). The domain classifier of a CycleGAN run li
 first in the same way with configs/domain_classifier.py on the run's data set.
 """
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -40,6 +42,8 @@ from typing import Any, Callable
 from absl import app, flags
 
 import jaxgan  # noqa: F401  (sets CPU XLA flags before JAX starts its backend)
+from jaxgan import errors
+from jaxgan.errors import ConfigError
 
 FLAGS = flags.FLAGS
 
@@ -100,8 +104,8 @@ def classifier_predictions(family, state, images, batch_size: int = 1000):
 def test_accuracy(family, state, data_config) -> float:
   """Accuracy on `data_config.eval_split` (default: test)."""
   import numpy as np  # pylint: disable=import-outside-toplevel
-  from jaxgan import input_pipeline  # pylint: disable=import-outside-toplevel
-  test = input_pipeline.load_split(data_config, data_config.get("eval_split") or "test")
+  from jaxgan.datasets import preparation  # pylint: disable=import-outside-toplevel
+  test = preparation.load_split(data_config, data_config.get("eval_split") or "test")
   probs, _ = classifier_predictions(family, state, test["image"])
   return float(np.mean(np.argmax(probs, -1) == test["label"]))
 
@@ -131,29 +135,40 @@ def load_classifier(classifier_dir: str, data_config, config_file=None, **data_o
   return family, state
 
 
-def evaluate_digits(config, family, state, workdir: str, *, num: int, seed: int, batch_size: int,
-                    classifier_dir: str) -> dict[str, Any]:
-  """The digit metrics of a GAN trained on MNIST (see the module docstring)."""
+@dataclasses.dataclass(frozen=True)
+class EvalArgs:
+  """What the command line asks of an evaluation, the same for every family; each
+  evaluator reads the fields it uses."""
+  workdir: str
+  num: int = 10_000
+  seed: int = 0
+  batch_size: int = 500
+  classifier_dir: str | None = None
+
+
+def evaluate_digits(family, state, config, args: EvalArgs) -> dict[str, Any]:
+  """The digit metrics of a GAN or a diffusion model trained on MNIST (the module docstring)."""
   import numpy as np  # pylint: disable=import-outside-toplevel
-  from jaxgan import inference, input_pipeline, metrics, visualize  # pylint: disable=import-outside-toplevel
-  from jaxgan.config import ConfigError  # pylint: disable=import-outside-toplevel
+  from jaxgan import inference, metrics, visualize  # pylint: disable=import-outside-toplevel
+  from jaxgan.datasets import preparation  # pylint: disable=import-outside-toplevel
   if config.data.name != "mnist":
     raise ConfigError(f"the digit metrics judge MNIST models; this run trained on "
                       f"{config.data.name}")
-  judge, judge_state = load_classifier(classifier_dir or default_classifier_dir(), config.data)
+  judge, judge_state = load_classifier(args.classifier_dir or default_classifier_dir(),
+                                       config.data)
   start = time.perf_counter()
-  images, labels = inference.generate(family, state, num, seed, batch_size)
+  images, labels = inference.generate(family, state, args.num, args.seed, args.batch_size)
   generate_seconds = time.perf_counter() - start
   probs, features = classifier_predictions(judge, judge_state, images)
-  test = input_pipeline.load_split(config.data, "test")
+  test = preparation.load_split(config.data, "test")
   _, test_features = classifier_predictions(judge, judge_state, test["image"])
-  reference = input_pipeline.load_split(config.data, "train", num)["image"]
+  reference = preparation.load_split(config.data, "train", args.num)["image"]
   _, reference_features = classifier_predictions(judge, judge_state, reference)
   predicted = np.argmax(probs, -1)
   k = probs.shape[-1]
   histogram = metrics.class_histogram(predicted, k)
   result = {
-      "num_samples": int(num),
+      "num_samples": int(args.num),
       "fid": metrics.fid(features, test_features),
       "fid_train_reference": metrics.fid(reference_features, test_features),
       "class_histogram": histogram.tolist(),
@@ -171,36 +186,36 @@ def evaluate_digits(config, family, state, workdir: str, *, num: int, seed: int,
         "confusion_matrix": matrix.tolist(),
         "pair_confusion": {f"{a}_vs_{b}": metrics.pair_confusion(matrix, a, b) for a, b in PAIRS},
     })
-    visualize.plot_confusion(matrix, os.path.join(workdir, "confusion.png"))
+    visualize.plot_confusion(matrix, os.path.join(args.workdir, "confusion.png"))
   return result
 
 
-def evaluate_classifier(config, family, state, workdir, **_) -> dict[str, Any]:
-  del workdir
+def evaluate_classifier(family, state, config, args: EvalArgs) -> dict[str, Any]:
+  del args
   return {"test_accuracy": test_accuracy(family, state, config.data)}
 
 
-def evaluate_pix2pix(config, family, state, workdir, **_) -> dict[str, Any]:
+def evaluate_pix2pix(family, state, config, args: EvalArgs) -> dict[str, Any]:
   del family
   from jaxgan.families import pix2pix  # pylint: disable=import-outside-toplevel
-  return pix2pix.evaluate(config, state, workdir)
+  return pix2pix.evaluate(config, state, args.workdir)
 
 
-def evaluate_cyclegan(config, family, state, workdir, *, classifier_dir, **_) -> dict[str, Any]:
+def evaluate_cyclegan(family, state, config, args: EvalArgs) -> dict[str, Any]:
   """`jaxgan.families.cyclegan.evaluate`, judged by the domain classifier of the run's data
   set (trained first on its real images when there is none; `classifier_splits`)."""
   from jaxgan import config as config_lib  # pylint: disable=import-outside-toplevel
   from jaxgan.families import cyclegan  # pylint: disable=import-outside-toplevel
   data = config.data
-  classifier_dir = classifier_dir or default_domain_classifier_dir(data.name)
+  classifier_dir = args.classifier_dir or default_domain_classifier_dir(data.name)
   fit, held_out = classifier_splits(data.split, data.eval_split)
   judge, judge_state = load_classifier(classifier_dir, data, DOMAIN_CLASSIFIER_CONFIG,
                                        name=data.name, split=fit, eval_split=held_out)
   judge_config = config_lib.load_json(classifier_dir)
   if judge_config.data.name != data.name:
-    raise config_lib.ConfigError(f"the classifier in {classifier_dir} judges "
-                                 f"{judge_config.data.name}, this run translates {data.name}")
-  result = cyclegan.evaluate(config, family, state, workdir, judge, judge_state,
+    raise ConfigError(f"the classifier in {classifier_dir} judges "
+                      f"{judge_config.data.name}, this run translates {data.name}")
+  result = cyclegan.evaluate(config, family, state, args.workdir, judge, judge_state,
                              judge_config.data.image_size)
   accuracy_file = os.path.join(classifier_dir, "eval.json")
   if not os.path.exists(accuracy_file):  # a classifier trained by hand with jaxgan.main
@@ -219,16 +234,17 @@ def classifier_splits(phase: str, eval_phase: str) -> tuple[str, str]:
   images. Without one (the 64x64 sets: the translations are judged on the training
   images), a fifth of each domain is held out, so that the accuracy is not measured on
   images the classifier has learnt."""
-  from jaxgan import input_pipeline  # pylint: disable=import-outside-toplevel
-  train, test = (input_pipeline.domain_splits(p).values() for p in (phase, eval_phase))
+  from jaxgan.datasets import preparation  # pylint: disable=import-outside-toplevel
+  train, test = (preparation.domain_splits(p).values() for p in (phase, eval_phase))
   if eval_phase != phase:
     return "+".join(train), "+".join(test)
   return "+".join(f"{s}[:80%]" for s in train), "+".join(f"{s}[80%:]" for s in train)
 
 
-# config.family -> fn(config, family, state, workdir, *, num, seed, batch_size,
-# classifier_dir) -> results; each takes the options it uses.
-EVALUATORS: dict[str, Callable[..., dict[str, Any]]] = {
+# config.family -> fn(family, state, config, args) -> results: the one registry of what
+# `evaluate` measures, every evaluator with the same signature.
+Evaluator = Callable[[Any, Any, Any, EvalArgs], dict[str, Any]]
+EVALUATORS: dict[str, Evaluator] = {
     "gan": evaluate_digits,
     "ddpm": evaluate_digits,
     "classifier": evaluate_classifier,
@@ -247,7 +263,6 @@ def evaluate(workdir: str, num: int = 10_000, seed: int = 0, batch_size: int = 5
              classifier_dir: str | None = None, **sampling) -> dict[str, Any]:
   """Evaluates the latest checkpoint of `workdir` and writes `workdir/eval.json`;
   `sampling`: a diffusion run's sampler settings (`inference.load_run`)."""
-  from jaxgan.config import ConfigError  # pylint: disable=import-outside-toplevel
   from jaxgan.inference import load_run  # pylint: disable=import-outside-toplevel
   if num <= 0:
     raise ConfigError(f"--num must be positive, got {num}")
@@ -255,9 +270,9 @@ def evaluate(workdir: str, num: int = 10_000, seed: int = 0, batch_size: int = 5
   if config.family not in EVALUATORS:
     raise ConfigError(f"no evaluation for family {config.family!r}; there is one for "
                       f"{', '.join(sorted(EVALUATORS))}")
-  result = EVALUATORS[config.family](config, family, state, workdir, num=num, seed=seed,
-                                     batch_size=batch_size,
-                                     classifier_dir=classifier_dir)
+  args = EvalArgs(workdir, num=num, seed=seed, batch_size=batch_size,
+                  classifier_dir=classifier_dir)
+  result = EVALUATORS[config.family](family, state, config, args)
   result = {"step": int(state.step), **result}
   write_json(os.path.join(workdir, "eval.json"), result)
   return result
@@ -266,7 +281,6 @@ def evaluate(workdir: str, num: int = 10_000, seed: int = 0, batch_size: int = 5
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from jaxgan import errors  # pylint: disable=import-outside-toplevel
   errors.exit_on_argument_problems(errors.argument_problems(  # before anything is loaded
       positive={"num": FLAGS.num, "batch_size": FLAGS.batch_size, "steps": FLAGS.steps},
       nonnegative={"eta": FLAGS.eta, "guidance": FLAGS.guidance},
@@ -274,7 +288,7 @@ def main(argv):
   try:
     result = evaluate(FLAGS.workdir, FLAGS.num, FLAGS.seed, FLAGS.batch_size, FLAGS.classifier_dir,
                       **{k: FLAGS[k].value for k in ("sampler", "steps", "eta", "guidance")})
-  except (*errors.user_errors(), FileNotFoundError) as e:
+  except (*errors.USER_ERRORS, FileNotFoundError) as e:
     errors.exit_with(e)
   print(json.dumps(result, indent=2))
 

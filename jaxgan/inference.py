@@ -8,6 +8,7 @@ import jax
 import numpy as np
 
 from jaxgan import checkpoint, config as config_lib, families, train, visualize
+from jaxgan.errors import CheckpointError, ConfigError
 
 
 def override_sampling(config, **sampling) -> None:
@@ -18,7 +19,7 @@ def override_sampling(config, **sampling) -> None:
     return
   if "sampling" not in config:
     flags = ", ".join(f"--{k}" for k in given)
-    raise config_lib.ConfigError(f"{flags}: only diffusion runs have a sampler; this run is "
+    raise ConfigError(f"{flags}: only diffusion runs have a sampler; this run is "
                                  f"a {config.family!r} run")
   with config.unlocked():
     config.sampling.update(given)
@@ -36,7 +37,7 @@ def load_run(workdir: str, **sampling):
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=train.replicated(mesh)), target)
   state = checkpoint.Checkpoints(f"{workdir}/checkpoints").restore(target)
   if state is None:
-    raise checkpoint.CheckpointError(f"no checkpoint in {workdir}/checkpoints: train it first")
+    raise CheckpointError(f"no checkpoint in {workdir}/checkpoints: train it first")
   return config, family, state
 
 
@@ -46,8 +47,8 @@ def generate(family, state, num: int, seed: int, batch_size: int = 500, labels=N
   `labels`: None (unconditional; or 0..K-1 in turn for a conditional model), one class,
   or one class per image. Batch i draws its noise from fold_in(PRNGKey(seed), i).
   """
-  if not hasattr(family, "latent_inputs"):
-    raise config_lib.ConfigError("this model translates images rather than drawing them from "
+  if not families.supports(family, families.NoiseSampling):
+    raise ConfigError("this model translates images rather than drawing them from "
                                  "noise: use --input_dir and --output_dir")
   if labels is None and getattr(family, "num_classes", 0):
     labels = np.arange(num) % family.num_classes

@@ -31,7 +31,7 @@ from jax import lax
 
 from jaxgan import implementation
 from jaxgan import layers_cpu
-from jaxgan.config import ConfigError
+from jaxgan.errors import ConfigError
 from jaxgan.conv_arith import DIMS, accumulator
 
 Array = jax.Array

@@ -20,7 +20,7 @@ paper halves it (pix2pix, CycleGAN) multiply by 0.5 where they call it.
 import jax
 import jax.numpy as jnp
 
-from jaxgan.config import ConfigError
+from jaxgan.errors import ConfigError
 
 Array = jax.Array
 

@@ -82,10 +82,10 @@ def _unknown_fields(argv) -> list[str]:
 
 def parse_flags(argv, flag_values: flags.FlagValues = FLAGS):
   """absl's parsing, with every mistake reported as one line instead of a traceback."""
-  from jaxgan import errors  # pylint: disable=import-outside-toplevel
+  from jaxgan import config as config_lib, errors  # pylint: disable=import-outside-toplevel
   path = _config_path(argv)
   if path is not None:  # a file that is missing, does not parse or has no get_config()
-    errors.exit_on_argument_problems([p for p in [errors.config_file_problem(path)] if p])
+    errors.exit_on_argument_problems([p for p in [config_lib.file_problem(path)] if p])
   try:
     rest = flag_values(argv)
     if isinstance(flag_values.config, config_flags.config_flags._ErrorConfig):  # pylint: disable=protected-access
@@ -179,7 +179,7 @@ def main(argv):
                jax.process_count(), jax.local_devices())
   try:
     train.train_and_evaluate(FLAGS.config, FLAGS.workdir, start_over=FLAGS.start_over)
-  except errors.user_errors() as e:  # one clear line, no traceback
+  except errors.USER_ERRORS as e:  # one clear line, no traceback
     if jax.process_count() > 1:  # alone: the other processes must not wait for this one
       print(f"error: {e}", file=sys.stderr, flush=True)
       os._exit(1)  # pylint: disable=protected-access

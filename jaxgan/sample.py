@@ -34,6 +34,8 @@ import time
 from absl import app, flags
 
 import jaxgan  # noqa: F401  (sets CPU XLA flags before JAX starts its backend)
+from jaxgan import errors
+from jaxgan.errors import ConfigError
 
 FLAGS = flags.FLAGS
 
@@ -84,12 +86,12 @@ def denoising_view(workdir: str, path: str, num: int, ts, seed: int = 0, label=N
   """Writes the denoising view (`DDPM.denoising_view`) of the first `num` test digits,
   conditional models reading the digits' true labels (or `label`)."""
   import numpy as np  # pylint: disable=import-outside-toplevel
-  from jaxgan import inference, input_pipeline, visualize  # pylint: disable=import-outside-toplevel
-  from jaxgan.config import ConfigError  # pylint: disable=import-outside-toplevel
+  from jaxgan import inference, visualize  # pylint: disable=import-outside-toplevel
+  from jaxgan.datasets import preparation  # pylint: disable=import-outside-toplevel
   config, family, state = inference.load_run(workdir, **sampling)
   if not hasattr(family, "denoising_view"):
     raise ConfigError("--denoise is for diffusion runs")
-  test = input_pipeline.load_split(config.data, config.data.get("eval_split") or "test", num)
+  test = preparation.load_split(config.data, config.data.get("eval_split") or "test", num)
   labels = None
   if family.num_classes:
     labels = np.broadcast_to(np.asarray(test["label"] if label is None else label, np.int32),
@@ -101,7 +103,6 @@ def denoising_view(workdir: str, path: str, num: int, ts, seed: int = 0, label=N
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from jaxgan import errors  # pylint: disable=import-outside-toplevel
   errors.exit_on_argument_problems(errors.argument_problems(  # before anything is loaded
       positive={"num": FLAGS.num, "batch_size": FLAGS.batch_size, "steps": FLAGS.steps},
       nonnegative={"label": FLAGS.label, "eta": FLAGS.eta, "guidance": FLAGS.guidance},
@@ -131,7 +132,7 @@ def main(argv):
       batch_size = FLAGS.batch_size if FLAGS["batch_size"].present else 16
       names = translate.translate_folder(family, state, FLAGS.input_dir, FLAGS.output_dir,
                                          FLAGS.seed, batch_size, FLAGS.direction)
-    except (*errors.user_errors(), FileNotFoundError, ValueError) as e:
+    except (*errors.USER_ERRORS, FileNotFoundError, ValueError) as e:
       errors.exit_with(e)
     print(f"translated {len(names)} images from {FLAGS.input_dir} into {FLAGS.output_dir}")
     return
@@ -139,7 +140,7 @@ def main(argv):
     try:
       denoising_view(FLAGS.workdir, FLAGS.denoise, min(FLAGS.num, 8), FLAGS.denoise_t,
                      FLAGS.seed, FLAGS.label, **sampling_flags())
-    except (*errors.user_errors(), FileNotFoundError, ValueError) as e:
+    except (*errors.USER_ERRORS, FileNotFoundError, ValueError) as e:
       errors.exit_with(e)
     print(f"wrote the denoising view to {FLAGS.denoise}")
     return
@@ -149,7 +150,7 @@ def main(argv):
     images, labels = inference.generate(family, state, FLAGS.num, FLAGS.seed, FLAGS.batch_size,
                                         FLAGS.label)
     seconds = time.perf_counter() - start
-  except (*errors.user_errors(), FileNotFoundError, ValueError) as e:
+  except (*errors.USER_ERRORS, FileNotFoundError, ValueError) as e:
     errors.exit_with(e)
   arrays = {"images": images} if labels is None else {"images": images, "labels": labels}
   np.savez_compressed(FLAGS.out, **arrays)

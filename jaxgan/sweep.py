@@ -33,7 +33,7 @@ import re
 from absl import app, flags
 
 import jaxgan  # noqa: F401  (sets CPU XLA flags before JAX starts its backend)
-from jaxgan import compare, config as config_lib
+from jaxgan import compare, config as config_lib, errors
 
 FLAGS = flags.FLAGS
 
@@ -66,7 +66,7 @@ def define_flags() -> None:
   flags.mark_flags_as_required(["config", "workdir"])
 
 
-class SweepError(config_lib.ConfigError):
+class SweepError(errors.ConfigError):
   """A --set that names no field, has no value, or a value the field cannot take."""
 
 
@@ -270,15 +270,14 @@ def write_grids(rows: list[dict], out_path: str, ncols: int,
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from jaxgan import errors  # pylint: disable=import-outside-toplevel
   errors.exit_on_argument_problems(
-      [p for p in [errors.config_file_problem(FLAGS.config)] if p]
+      [p for p in [config_lib.file_problem(FLAGS.config)] if p]
       + errors.argument_problems(positive={"num": FLAGS.num, "columns": FLAGS.columns},
                                  output_dirs={"workdir": FLAGS.workdir,
                                               "classifier_dir": FLAGS.classifier_dir}))
   try:
     sweep(FLAGS.config, FLAGS.workdir, FLAGS.set, FLAGS.num, FLAGS.classifier_dir, FLAGS.columns)
-  except (*errors.user_errors(), FileNotFoundError) as e:
+  except (*errors.USER_ERRORS, FileNotFoundError) as e:
     errors.exit_with(e)
   print(open(os.path.join(FLAGS.workdir, "results.md")).read())
 

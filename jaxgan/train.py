@@ -29,8 +29,10 @@ from absl import logging
 from clu import metric_writers
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from jaxgan import (checkpoint, config as config_lib, divergence, families, input_pipeline,
-                    visualize, workdir as workdir_lib)
+from jaxgan import (checkpoint, config as config_lib, divergence, families, visualize,
+                    workdir as workdir_lib)
+from jaxgan.datasets import preparation, streams
+from jaxgan.errors import DataError
 
 DATA_AXIS = "data"
 
@@ -164,19 +166,19 @@ def overfit_images(config, family, mesh: Mesh):
   trained on, both preprocessed as in evaluation (no augmentation). Every process holds all
   of both, as replicated global arrays, so the scores are those of the replicated state.
   """
-  if not input_pipeline.holdout_count(config.data):
+  if not preparation.holdout_count(config.data):
     return None
   if not hasattr(family, "discriminator_scores"):
     raise config_lib.ConfigError(f"config.data.holdout scores real images with a GAN's D: "
                                  f"the {config.family} family has none; set it to 0")
-  heldout = input_pipeline.load_split(config.data, input_pipeline.heldout_split(config.data))
+  heldout = preparation.load_split(config.data, preparation.heldout_split(config.data))
   n = len(heldout["image"])
   sets = {"heldout": heldout,
-          "train": input_pipeline.load_split(config.data, input_pipeline.training_split(
+          "train": preparation.load_split(config.data, preparation.training_split(
               config.data), num=n)}
   n = min(n, len(sets["train"]["image"]))
   if not n:
-    raise input_pipeline.DataError(f"config.data.holdout: {config.data.name} "
+    raise DataError(f"config.data.holdout: {config.data.name} "
                                    f"{config.data.split} has no images to hold out or train on")
 
   def chunk(batch, i):  # every process passes all of it: a replicated global array
@@ -227,10 +229,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   # multi-host job process 0 prepares first: on a shared file system the others then find
   # the dataset prepared instead of writing the same files at the same time.
   if is_lead:
-    input_pipeline.prepare_dataset(config.data)
+    preparation.prepare_dataset(config.data)
   workdir_lib.sync_processes("jaxgan_prepare_dataset")
   if not is_lead:
-    input_pipeline.prepare_dataset(config.data)
+    preparation.prepare_dataset(config.data)
   with workdir_lib.claim(workdir, config.to_dict(), start_over, lead=is_lead):
     ckpts = checkpoint.Checkpoints(os.path.join(workdir, "checkpoints"), config.keep_checkpoints,
                                    remove_partial_saves=True)
@@ -260,8 +262,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
                jax.process_count(), mesh.size, jax.devices()[0].platform,
                "resuming" if start_step else "starting", start_step)
 
-  data = input_pipeline.create_train_iterator(config.data, config.batch_size, config.seed,
-                                              start_step, augment_config=config.get("augment"))
+  data = streams.create_train_iterator(config.data, config.batch_size, config.seed, start_step,
+                                       augment_config=config.get("augment"))
   train_step = compile_train_step(family, mesh)
   generate = jax.jit(family.generate, out_shardings=replicated(mesh))
   probe = overfit_images(config, family, mesh)

@@ -19,7 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from jaxgan import input_pipeline, visualize
+from jaxgan import visualize
+from jaxgan.datasets import transforms
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 
@@ -37,7 +38,7 @@ def load_image(path: str, size: int) -> np.ndarray:
   """An image file -> float32 [size, size, 3] in [-1, 1]."""
   with Image.open(path) as image:
     rgb = np.asarray(image.convert("RGB"))
-  resized = np.asarray(input_pipeline.resize_bicubic(rgb, size))
+  resized = np.asarray(transforms.resize_bicubic(rgb, size))
   return resized.astype(np.float32) / 127.5 - 1.0
 
 

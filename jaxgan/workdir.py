@@ -36,6 +36,8 @@ from typing import Any, Callable, Iterator, Optional
 
 from absl import logging
 
+from jaxgan.errors import WorkdirError, WriteError
+
 LOCK_FILE = "run.lock"
 CONFIG_FILE = "config.json"
 # What fixes the networks and so the shapes of the state: a run that changes any of these
@@ -44,14 +46,6 @@ ARCHITECTURE_FIELDS = ("family", "model", "data.image_size", "data.channels")
 # Fields under those that change how the networks are computed, not what they are: a run
 # may switch them on resume.
 NOT_ARCHITECTURE_FIELDS = ("model.remat",)
-
-
-class WorkdirError(Exception):
-  """A workdir that this run may not use as it is; main prints it as one line."""
-
-
-class WriteError(Exception):
-  """A write into the workdir that the storage refused: disk full, quota, read-only, I/O."""
 
 
 # The errors of a write that the storage, not the program, is to blame for.

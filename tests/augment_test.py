@@ -13,7 +13,8 @@ import tensorflow as tf
 
 from conftest import REPO, write_images
 from train_test import assert_trees_equal, mock_data, params_of, tiny  # noqa: F401
-from jaxgan import augment, config as config_lib, families, input_pipeline, train
+from jaxgan import augment, config as config_lib, families, train
+from jaxgan.datasets import streams, transforms
 
 KEY = jax.random.PRNGKey(0)
 GRUMPYCAT = str(REPO / "configs" / "dcgan_grumpycat.py")
@@ -180,18 +181,18 @@ def take(iterator, n):
 
 def test_deluxe_crops_flips_and_resumes_exactly(cats):
   data, augment_config = deluxe_data(cats)
-  assert input_pipeline.deluxe_load_size(64) == 70 and input_pipeline.deluxe_load_size(8) == 8
+  assert transforms.deluxe_load_size(64) == 70 and transforms.deluxe_load_size(8) == 8
   data.image_size, augment_config.kind = 16, "deluxe"  # 16 -> 17: a crop to choose
-  straight = take(input_pipeline.create_train_iterator(data, 4, 3, 0, augment_config=augment_config), 6)
-  resumed = take(input_pipeline.create_train_iterator(data, 4, 3, 4, augment_config=augment_config), 2)
+  straight = take(streams.create_train_iterator(data, 4, 3, 0, augment_config=augment_config), 6)
+  resumed = take(streams.create_train_iterator(data, 4, 3, 4, augment_config=augment_config), 2)
   assert straight[0].shape == (4, 16, 16, 3)
   for a, b in zip(straight[4:], resumed):
     np.testing.assert_array_equal(a, b)
-  plain = take(input_pipeline.create_train_iterator(data, 4, 3, 0), 6)
+  plain = take(streams.create_train_iterator(data, 4, 3, 0), 6)
   assert not all(np.array_equal(a, b) for a, b in zip(straight, plain))
   data_jitter, jitter = deluxe_data(cats, jitter=True)
   data_jitter.image_size = 16
-  jittered = take(input_pipeline.create_train_iterator(data_jitter, 4, 3, 0, augment_config=jitter), 6)
+  jittered = take(streams.create_train_iterator(data_jitter, 4, 3, 0, augment_config=jitter), 6)
   assert jittered[0].shape == (4, 16, 16, 3) and np.abs(jittered[0]).max() <= 1
   assert not np.array_equal(jittered[0], straight[0])
 
@@ -199,9 +200,9 @@ def test_deluxe_crops_flips_and_resumes_exactly(cats):
 def test_deluxe_draws_from_stateless_seeds():
   image = tf.constant(np.arange(17 * 17 * 3, dtype=np.uint8).reshape(17, 17, 3))
   seed = tf.constant([7, 11], tf.int64)
-  np.testing.assert_array_equal(input_pipeline.deluxe(image, 16, True, seed),
-                                input_pipeline.deluxe(image, 16, True, seed))
-  crops = {input_pipeline.deluxe(image, 16, False, tf.constant([7, i], tf.int64)).numpy().tobytes()
+  np.testing.assert_array_equal(transforms.deluxe(image, 16, True, seed),
+                                transforms.deluxe(image, 16, True, seed))
+  crops = {transforms.deluxe(image, 16, False, tf.constant([7, i], tf.int64)).numpy().tobytes()
            for i in range(16)}
   assert len(crops) > 1  # 4 corners x 2 flips to choose from
 
@@ -210,7 +211,7 @@ def test_deluxe_refuses_paired_and_unpaired_data(cats):
   data, augment_config = deluxe_data(cats)
   data.unpaired = True
   with pytest.raises(config_lib.ConfigError, match="deluxe augments single images"):
-    input_pipeline.create_train_iterator(data, 4, 0, 0, augment_config=augment_config)
+    streams.create_train_iterator(data, 4, 0, 0, augment_config=augment_config)
 
 
 # ---------------------------------------------------------------------------------------

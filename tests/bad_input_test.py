@@ -5,7 +5,7 @@ checkpoint gives one clear line and a non-zero exit status, never a traceback.
   sign and size, unknown fields, through the command line's own parsing (in-process, a
   fresh absl flag set each time), then everything a run does with the config before its
   first step (`start_of_training`, on TFDS mock data). The outcome is a parse error on
-  one line, a `jaxgan.errors.user_errors()` exception whose message is one line, or a
+  one line, a `jaxgan.errors.USER_ERRORS` exception whose message is one line, or a
   config that trains.
 - Image folders (hypothesis): facades-style folders (train/ and val/ of side-by-side
   pairs), unpaired ones (trainA/, trainB/) and any folder of images (`folder`) holding
@@ -43,10 +43,10 @@ from PIL import Image
 
 from conftest import REPO, write_images, write_pairs
 from train_test import assert_trees_equal, mock_data, snapshot, tiny  # noqa: F401
-from jaxgan import (checkpoint, config as config_lib, errors, families, inference,
-                    input_pipeline, main, train)
+from jaxgan import checkpoint, config as config_lib, errors, families, inference, main, train
 from jaxgan.datasets import base as datasets_base
-from jaxgan.datasets import DataError
+from jaxgan.datasets import preparation, streams
+from jaxgan.errors import DataError
 
 CONFIGS = ["dcgan_mnist.py", "cdcgan_mnist.py", "cgan_multiclass_mnist.py", "gan_mnist.py",
            "mnist_classifier.py", "pix2pix_facades_cpu.py", "cyclegan_grumpycat.py",
@@ -162,8 +162,8 @@ def start_of_training(config):
   train.check_batch_size(config, mesh)
   family = families.create(config)
   state = jax.eval_shape(family.init_state, jax.random.PRNGKey(config.seed))
-  batch = next(input_pipeline.create_train_iterator(config.data, config.batch_size, config.seed,
-                                                    augment_config=config.get("augment")))
+  batch = next(streams.create_train_iterator(config.data, config.batch_size, config.seed,
+                                             augment_config=config.get("augment")))
   jax.eval_shape(family.train_step, state, batch)
   if config.num_grid_images > 0:
     inputs = family.fixed_inputs(jax.random.PRNGKey(config.seed + 1), config.num_grid_images)
@@ -182,7 +182,7 @@ def test_config_overrides_are_trained_or_one_line(case, mock_data, capsys):
   try:
     start_of_training(config)
     OUTCOMES["overrides: train"] += 1
-  except errors.user_errors() as e:
+  except errors.USER_ERRORS as e:
     assert_one_line(e)
     OUTCOMES[f"overrides: refused ({type(e).__name__})"] += 1
 
@@ -340,9 +340,9 @@ def test_image_folders_prepare_or_name_the_bad_file(dataset, files, seed, tmp_pa
   outcome = write_folder(folder, files, seed, layout)
   images = sorted(p for p in outcome if outcome[p] != IGNORED)
   try:
-    input_pipeline.prepare_dataset(config.data)
-    batch = next(input_pipeline.create_train_iterator(config.data, config.batch_size,
-                                                      config.seed))
+    preparation.prepare_dataset(config.data)
+    batch = next(streams.create_train_iterator(config.data, config.batch_size,
+                                               config.seed))
   except DataError as e:
     OUTCOMES[f"folders: refused (DataError, {dataset})"] += 1
     assert_one_line(e)

@@ -8,7 +8,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from conftest import write_pairs
-from jaxgan import input_pipeline
+from jaxgan import errors
 from jaxgan.datasets import base as datasets_base
 from jaxgan.datasets import pix2pix
 
@@ -68,7 +68,7 @@ def test_offline_without_the_folder_is_one_clear_error(tmp_path, monkeypatch):
   monkeypatch.setattr(datasets_base, "network_available", lambda url: False)
   (tmp_path / "manual" / "photos").mkdir(parents=True)  # a folder without the layout
   builder = tfds.builder("pix2pix/facades", data_dir=str(tmp_path / "tfds"))
-  with pytest.raises(input_pipeline.DataNotFoundError) as e:
+  with pytest.raises(errors.DataNotFoundError) as e:
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(manual_dir=str(tmp_path / "manual")))
   message = str(e.value)

@@ -13,8 +13,10 @@ from PIL import Image
 
 from conftest import SHARED_DATA, write_images
 from train_test import mock_data  # noqa: F401
-from jaxgan import config as config_lib, input_pipeline
-from jaxgan.datasets import DataError, folder
+from jaxgan import config as config_lib
+from jaxgan.datasets import preparation, streams
+from jaxgan.datasets import folder
+from jaxgan.errors import DataError
 
 GRUMPY_B = SHARED_DATA / "grumpifyCat" / "grumpifyBprocessed"
 
@@ -27,7 +29,7 @@ def data_config(path, data_dir, size=8, channels=3):
 
 def stored(config):
   """{file_name: uint8 image} of the prepared dataset."""
-  builder = input_pipeline.prepare_dataset(config)
+  builder = preparation.prepare_dataset(config)
   return {ex["file_name"].decode(): ex["image"]
           for ex in builder.as_dataset(split="train").as_numpy_iterator()}
 
@@ -80,7 +82,7 @@ def test_a_one_channel_model_gets_grayscale(tmp_path):
   rgb = np.asarray(Image.open(tmp_path / "set" / "rgb.png"))
   np.testing.assert_array_equal(images["rgb.png"][..., 0],
                                 np.asarray(Image.fromarray(rgb).convert("L")))
-  batch = next(input_pipeline.create_train_iterator(config, 3, seed=0))
+  batch = next(streams.create_train_iterator(config, 3, seed=0))
   assert batch["image"].shape == (3, 4, 4, 1)
 
 
@@ -90,7 +92,7 @@ def test_short_side_resized_and_center_cropped(tmp_path):
   root.mkdir()
   squares = [np.full((4, 4, 3), v, np.uint8) for v in (0, 128, 255)]
   Image.fromarray(np.concatenate(squares, axis=1)).save(root / "wide.png")
-  batch = next(input_pipeline.create_train_iterator(
+  batch = next(streams.create_train_iterator(
       data_config(root, tmp_path / "tfds", size=4), 1, seed=0))
   np.testing.assert_allclose(batch["image"][0], 128 / 127.5 - 1, atol=1e-6)
 
@@ -104,7 +106,7 @@ def test_short_side_resized_and_center_cropped(tmp_path):
 def test_empty_missing_or_not_a_folder_is_one_line(tmp_path, make, message):
   make(tmp_path / "set")
   with pytest.raises(DataError, match=message) as e:
-    input_pipeline.prepare_dataset(data_config(tmp_path / "set", tmp_path / "tfds"))
+    preparation.prepare_dataset(data_config(tmp_path / "set", tmp_path / "tfds"))
   assert "\n" not in str(e.value) and str(tmp_path / "set") in str(e.value)
 
 
@@ -114,7 +116,7 @@ def test_an_unreadable_file_is_named(tmp_path):
   (root / "sub").mkdir()
   (root / "sub" / "broken.jpg").write_bytes(b"<html>rate limited</html>")
   with pytest.raises(DataError, match=r"sub/broken.jpg is not a readable image") as e:
-    input_pipeline.prepare_dataset(data_config(root, tmp_path / "tfds"))
+    preparation.prepare_dataset(data_config(root, tmp_path / "tfds"))
   assert "\n" not in str(e.value)
 
 
@@ -122,10 +124,10 @@ def test_config_mistakes(tmp_path):
   config = data_config(tmp_path, tmp_path / "tfds")
   config.path = None
   with pytest.raises(config_lib.ConfigError, match="pass --config.data.path=DIR"):
-    input_pipeline.prepare_dataset(config)
+    preparation.prepare_dataset(config)
   config.path, config.channels = str(tmp_path), 4
   with pytest.raises(config_lib.ConfigError, match="config.data.channels=4"):
-    input_pipeline.prepare_dataset(config)
+    preparation.prepare_dataset(config)
   base = config_lib.base_config()
   base.data.path = str(tmp_path)  # with data.name=mnist the path would be ignored
   with pytest.raises(config_lib.ConfigError, match="read by config.data.name=folder only"):
@@ -149,17 +151,17 @@ def test_a_config_naming_a_missing_folder_loads_under_mock_data(tmp_path, mock_d
   """The folder is read when the dataset is prepared, not when it is named: configs whose
   default folder this machine lacks (dcgan_grumpycat.py elsewhere) still run on mock data."""
   config = data_config(tmp_path / "not_here", tmp_path / "tfds")
-  input_pipeline.prepare_dataset(config)
-  batch = next(input_pipeline.create_train_iterator(config, 2, seed=0))
+  preparation.prepare_dataset(config)
+  batch = next(streams.create_train_iterator(config, 2, seed=0))
   assert batch["image"].shape == (2, 8, 8, 3)
 
 
 @pytest.mark.skipif(not GRUMPY_B.is_dir(), reason="the shared grumpy cats are not here")
 def test_the_grumpy_cats_of_the_course(tmp_path):
   config = data_config(GRUMPY_B, tmp_path / "tfds", size=64)
-  builder = input_pipeline.prepare_dataset(config)
+  builder = preparation.prepare_dataset(config)
   assert builder.info.splits["train"].num_examples == 204
-  batch = next(input_pipeline.create_train_iterator(config, 4, seed=0))
+  batch = next(streams.create_train_iterator(config, 4, seed=0))
   assert batch["image"].shape == (4, 64, 64, 3) and np.abs(batch["image"]).max() <= 1
 
 
@@ -171,10 +173,10 @@ def test_concurrent_runs_prepare_once_the_others_wait(tmp_path):
   root = tmp_path / "set"
   write_images(root, 3, side=4)
   config = data_config(root, tmp_path / "tfds")
-  data_dir = input_pipeline._builder(config).data_dir
+  data_dir = preparation._builder(config).data_dir
   done = []
-  with input_pipeline._preparation_lock(data_dir):  # a first run, mid-preparation
-    waiter = threading.Thread(target=lambda: done.append(input_pipeline.prepare_dataset(config)))
+  with preparation._preparation_lock(data_dir):  # a first run, mid-preparation
+    waiter = threading.Thread(target=lambda: done.append(preparation.prepare_dataset(config)))
     waiter.start()
     waiter.join(timeout=3)
     assert waiter.is_alive() and not done  # it waits instead of preparing alongside

@@ -75,3 +75,8 @@ def test_the_package_imports_without_cycles():
 
 def test_a_cycle_is_found():
   assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_errors_module_imports_nothing_of_the_package():
+  """Every module may raise the user errors: jaxgan.errors depends on no other module."""
+  assert import_graph()["jaxgan.errors"] == set()

@@ -17,7 +17,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from conftest import SHARED_FACADES, write_pairs
-from jaxgan import input_pipeline
+from jaxgan import errors
+from jaxgan.datasets import preparation, streams, transforms
 from jaxgan.datasets import base as datasets_base
 
 MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
@@ -51,14 +52,14 @@ def mock_data(monkeypatch):
 def cached(request, monkeypatch):
   """Runs a test with decoded images cached in memory, and with decoding after the skip."""
   if not request.param:
-    monkeypatch.setattr(input_pipeline, "CACHE_BYTES", 0)
+    monkeypatch.setattr(streams, "CACHE_BYTES", 0)
   return request.param
 
 
 @pytest.mark.parametrize("name,size,channels", [("mnist", 28, 1), ("celeb_a", 64, 3),
                                                 ("mnist", 32, 3)])
 def test_batches(name, size, channels, mock_data):
-  batch = next(input_pipeline.create_train_iterator(data_config(name, size, channels), 4, seed=0))
+  batch = next(streams.create_train_iterator(data_config(name, size, channels), 4, seed=0))
   assert batch["image"].shape == (4, size, size, channels) and batch["image"].dtype == np.float32
   assert batch["image"].min() >= -1.0 and batch["image"].max() <= 1.0
   assert batch["label"].shape == (4,) and batch["label"].dtype == np.int32
@@ -67,13 +68,13 @@ def test_batches(name, size, channels, mock_data):
 def test_global_batch_must_split_over_processes(mock_data, monkeypatch):
   monkeypatch.setattr(jax, "process_count", lambda: 3)
   with pytest.raises(ValueError, match="not divisible"):
-    input_pipeline.create_train_iterator(data_config(), 4, seed=0)
+    streams.create_train_iterator(data_config(), 4, seed=0)
 
 
 def test_center_square_is_torchvision_resize_then_center_crop():
   # 218 x 178 (CelebA) -> 78 x 64 -> rows 7..70. A row ramp shows which rows survive.
   rows = tf.cast(tf.tile(tf.range(218)[:, None, None], (1, 178, 3)), tf.uint8)
-  out = input_pipeline.center_square(rows, 64, 3).numpy()
+  out = transforms.center_square(rows, 64, 3).numpy()
   assert out.shape == (64, 64, 3)
   scale = 218 / 78
   np.testing.assert_allclose(out[[0, -1], 32, 0], [7.5 * scale - 0.5, 70.5 * scale - 0.5],
@@ -82,25 +83,25 @@ def test_center_square_is_torchvision_resize_then_center_crop():
 
 def test_resume_mid_stream_equals_uninterrupted(mock_data, cached):
   # 10 examples, batch 4: epochs end mid-batch, so steps 2..5 cross two epoch boundaries.
-  straight = take(input_pipeline.create_train_iterator(data_config(), 4, seed=3), 6)
+  straight = take(streams.create_train_iterator(data_config(), 4, seed=3), 6)
   for start in (1, 2, 3, 5):
-    resumed = take(input_pipeline.create_train_iterator(data_config(), 4, seed=3,
-                                                        start_step=start), 6 - start)
+    resumed = take(streams.create_train_iterator(data_config(), 4, seed=3,
+                                                 start_step=start), 6 - start)
     for a, b in zip(resumed, straight[start:]):
       np.testing.assert_array_equal(a["image"], b["image"])
       np.testing.assert_array_equal(a["label"], b["label"])
 
 
 def test_caching_does_not_change_the_stream(mock_data, monkeypatch):
-  with_cache = images(take(input_pipeline.create_train_iterator(data_config(), 4, seed=1), 5))
-  monkeypatch.setattr(input_pipeline, "CACHE_BYTES", 0)
-  without = images(take(input_pipeline.create_train_iterator(data_config(), 4, seed=1), 5))
+  with_cache = images(take(streams.create_train_iterator(data_config(), 4, seed=1), 5))
+  monkeypatch.setattr(streams, "CACHE_BYTES", 0)
+  without = images(take(streams.create_train_iterator(data_config(), 4, seed=1), 5))
   np.testing.assert_array_equal(with_cache, without)
 
 
 def test_each_epoch_is_a_fresh_permutation(mock_data):
   def epochs(seed):
-    flat = images(take(input_pipeline.create_train_iterator(data_config(), 5, seed=seed), 4))
+    flat = images(take(streams.create_train_iterator(data_config(), 5, seed=seed), 4))
     return flat[:10], flat[10:]
 
   first, second = epochs(0)
@@ -112,15 +113,15 @@ def test_each_epoch_is_a_fresh_permutation(mock_data):
 
 def test_cache_decodes_each_image_once(mock_data, monkeypatch):
   decoded = []
-  real = input_pipeline.center_square
+  real = transforms.center_square
 
   def counting(image, size, channels):
     tick = tf.py_function(lambda: decoded.append(1) or 0, [], tf.int32)
     with tf.control_dependencies([tick]):
       return tf.identity(real(image, size, channels))
 
-  monkeypatch.setattr(input_pipeline, "center_square", counting)
-  take(input_pipeline.create_train_iterator(data_config(), 5, seed=0), 8)  # four epochs
+  monkeypatch.setattr(transforms, "center_square", counting)
+  take(streams.create_train_iterator(data_config(), 5, seed=0), 8)  # four epochs
   assert len(decoded) == 10
 
 
@@ -129,15 +130,15 @@ def test_network_check_is_a_real_connection():
     server.bind(("127.0.0.1", 0))
     server.listen()
     port = server.getsockname()[1]
-    assert input_pipeline.network_available(f"http://127.0.0.1:{port}/file")
-  assert not input_pipeline.network_available(f"http://127.0.0.1:{port}/file", timeout=1)
+    assert datasets_base.network_available(f"http://127.0.0.1:{port}/file")
+  assert not datasets_base.network_available(f"http://127.0.0.1:{port}/file", timeout=1)
 
 
 def test_offline_without_data_fails_fast_and_names_the_files(tmp_path, monkeypatch):
   monkeypatch.setattr(datasets_base, "network_available", lambda url: False)
   start = time.time()
-  with pytest.raises(input_pipeline.DataNotFoundError) as e:
-    input_pipeline.prepare_dataset(data_config(data_dir=str(tmp_path)))
+  with pytest.raises(errors.DataNotFoundError) as e:
+    preparation.prepare_dataset(data_config(data_dir=str(tmp_path)))
   assert time.time() - start < 5
   for name in MNIST_FILES:
     assert name in str(e.value)
@@ -147,8 +148,8 @@ def test_offline_without_data_fails_fast_and_names_the_files(tmp_path, monkeypat
 
 def test_offline_celeb_a_names_its_archives(tmp_path, monkeypatch):
   monkeypatch.setattr(datasets_base, "network_available", lambda url: False)
-  with pytest.raises(input_pipeline.DataNotFoundError, match="img_align_celeba.zip") as e:
-    input_pipeline.prepare_dataset(data_config("celeb_a", 64, 3, data_dir=str(tmp_path)))
+  with pytest.raises(errors.DataNotFoundError, match="img_align_celeba.zip") as e:
+    preparation.prepare_dataset(data_config("celeb_a", 64, 3, data_dir=str(tmp_path)))
   assert "manual_dir" in str(e.value) and "drive.google.com" in str(e.value)
 
 
@@ -158,8 +159,8 @@ def test_manual_dir_missing_files_are_named(tmp_path, monkeypatch):
   manual.mkdir()
   (manual / "train-images-idx3-ubyte.gz").write_bytes(b"")
   config = data_config(data_dir=str(tmp_path / "tfds"), manual_dir=str(manual))
-  with pytest.raises(input_pipeline.DataNotFoundError) as e:
-    input_pipeline.prepare_dataset(config)
+  with pytest.raises(errors.DataNotFoundError) as e:
+    preparation.prepare_dataset(config)
   message = str(e.value)
   assert ("lacks t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz, "
           "train-labels-idx1-ubyte.gz") in message
@@ -173,8 +174,8 @@ def test_manual_file_with_wrong_checksum_is_named(tmp_path, monkeypatch):
   for name in MNIST_FILES:
     (manual / name).write_bytes(b"not mnist")
   config = data_config(data_dir=str(tmp_path / "tfds"), manual_dir=str(manual))
-  with pytest.raises(input_pipeline.DataNotFoundError, match="checksum"):
-    input_pipeline.prepare_dataset(config)
+  with pytest.raises(errors.DataNotFoundError, match="checksum"):
+    preparation.prepare_dataset(config)
 
 
 class NetworkUsedError(BaseException):
@@ -197,7 +198,7 @@ def real_mnist(tmp_path_factory):
     config = data_config(data_dir=str(tmp_path_factory.mktemp("tfds")),
                          manual_dir=str(SHARED_MNIST.resolve()))
     config.shuffle_buffer = 1000  # the first batch need not decode all 60k images
-    builder = input_pipeline.prepare_dataset(config)
+    builder = preparation.prepare_dataset(config)
     yield config, builder
 
 
@@ -206,12 +207,12 @@ def test_real_mnist_is_prepared_offline(real_mnist):
   assert builder.info.splits["train"].num_examples == 60_000
   assert builder.info.splits["test"].num_examples == 10_000
   # A second call finds the prepared data and does nothing else.
-  assert input_pipeline.prepare_dataset(config).is_prepared()
+  assert preparation.prepare_dataset(config).is_prepared()
 
 
 def test_real_mnist_batch(real_mnist):
   config, _ = real_mnist
-  batch = next(input_pipeline.create_train_iterator(config, 128, seed=0))
+  batch = next(streams.create_train_iterator(config, 128, seed=0))
   assert batch["image"].shape == (128, 28, 28, 1)
   assert set(np.unique(batch["label"])) <= set(range(10))
   assert len(np.unique(batch["label"])) >= 5
@@ -243,7 +244,7 @@ def identical_halves(tmp_path, monkeypatch):
 def test_input_and_target_are_cropped_and_flipped_alike(identical_halves):
   # Both halves are equal, so any difference after preprocessing would be a crop or flip
   # applied to one and not the other.
-  batches = take(input_pipeline.create_train_iterator(identical_halves, 2, seed=0), 14)
+  batches = take(streams.create_train_iterator(identical_halves, 2, seed=0), 14)
   for b in batches:
     assert b["input"].shape == b["target"].shape == (2, 16, 16, 3)
     assert b["input"].dtype == np.float32 and -1 <= b["input"].min() <= b["input"].max() <= 1
@@ -256,8 +257,8 @@ def test_random_crop_and_flip_draws_one_window_for_both():
   ramp = tf.reshape(tf.range(20 * 20, dtype=tf.int32), (20, 20, 1)) * tf.ones((1, 1, 3), tf.int32)
   corners, flips = set(), set()
   for i in range(300):
-    out = input_pipeline.random_crop_and_flip({"input": ramp, "target": ramp + 7}, 16, True,
-                                              tf.constant([3, i], tf.int64))
+    out = transforms.random_crop_and_flip({"input": ramp, "target": ramp + 7}, 16, True,
+                                          tf.constant([3, i], tf.int64))
     x, y = out["input"].numpy(), out["target"].numpy()
     np.testing.assert_array_equal(y - x, 7)  # the same window, the same flip
     flipped = x[0, 0, 0] > x[0, -1, 0]
@@ -269,16 +270,16 @@ def test_random_crop_and_flip_draws_one_window_for_both():
   # The reference's get_params: x, y uniform in [0, load - crop] inclusive, flip p = 1/2.
   assert {t for t, _ in corners} == set(range(5)) and {l for _, l in corners} == set(range(5))
   assert flips == {True, False}
-  same = input_pipeline.random_crop_and_flip({"input": ramp}, 16, True, tf.constant([3, 0], tf.int64))
-  np.testing.assert_array_equal(same["input"], input_pipeline.random_crop_and_flip(
+  same = transforms.random_crop_and_flip({"input": ramp}, 16, True, tf.constant([3, 0], tf.int64))
+  np.testing.assert_array_equal(same["input"], transforms.random_crop_and_flip(
       {"input": ramp}, 16, True, tf.constant([3, 0], tf.int64))["input"])  # stateless
 
 
 def test_paired_resume_mid_stream_equals_uninterrupted(identical_halves):
-  straight = take(input_pipeline.create_train_iterator(identical_halves, 3, seed=5), 6)
+  straight = take(streams.create_train_iterator(identical_halves, 3, seed=5), 6)
   for start in (1, 2, 4):
-    resumed = take(input_pipeline.create_train_iterator(identical_halves, 3, seed=5,
-                                                        start_step=start), 6 - start)
+    resumed = take(streams.create_train_iterator(identical_halves, 3, seed=5,
+                                                 start_step=start), 6 - start)
     for a, b in zip(resumed, straight[start:]):
       np.testing.assert_array_equal(a["input"], b["input"])
 
@@ -289,25 +290,25 @@ def test_direction_picks_the_half(tmp_path, monkeypatch):
   write_pairs(tmp_path / "f" / "val", 2, seed=1, identical=False)
   a_to_b = paired_config(tmp_path, tmp_path / "f", "AtoB", load_size=16)
   b_to_a = paired_config(tmp_path, tmp_path / "f", "BtoA", load_size=16)
-  x = next(input_pipeline.create_eval_iterator(a_to_b, "val", 2))
-  y = next(input_pipeline.create_eval_iterator(b_to_a, "val", 2))
+  x = next(preparation.create_eval_iterator(a_to_b, "val", 2))
+  y = next(preparation.create_eval_iterator(b_to_a, "val", 2))
   np.testing.assert_array_equal(x["input"], y["target"])
   np.testing.assert_allclose(x["input"], -x["target"], atol=0.1)  # JPEG round-off only
-  with pytest.raises(input_pipeline.ConfigError, match="direction must be one of AtoB, BtoA"):
-    input_pipeline.image_features(ml_collections.ConfigDict({"direction": "AB"}))
+  with pytest.raises(errors.ConfigError, match="direction must be one of AtoB, BtoA"):
+    preparation.image_features(ml_collections.ConfigDict({"direction": "AB"}))
 
 
 def test_eval_iterator_reads_the_split_once_in_order(identical_halves):
   identical_halves.image_size = 32  # test time: resized straight to image_size
-  batches = list(input_pipeline.create_eval_iterator(identical_halves, "val", 2))
+  batches = list(preparation.create_eval_iterator(identical_halves, "val", 2))
   assert [len(b["input"]) for b in batches] == [2, 1]
   assert batches[0]["input"].shape == (2, 32, 32, 3)
-  again = list(input_pipeline.create_eval_iterator(identical_halves, "val", 2))
+  again = list(preparation.create_eval_iterator(identical_halves, "val", 2))
   np.testing.assert_array_equal(batches[1]["target"], again[1]["target"])
-  first = next(input_pipeline.create_eval_iterator(identical_halves, "val", 5, num=2))
+  first = next(preparation.create_eval_iterator(identical_halves, "val", 5, num=2))
   np.testing.assert_array_equal(first["input"], batches[0]["input"])
-  with pytest.raises(input_pipeline.ConfigError, match="has no split 'test'; it has train, val"):
-    input_pipeline.create_eval_iterator(identical_halves, "test", 2)
+  with pytest.raises(errors.ConfigError, match="has no split 'test'; it has train, val"):
+    preparation.create_eval_iterator(identical_halves, "test", 2)
 
 
 def test_resize_is_pil_bicubic():
@@ -317,7 +318,7 @@ def test_resize_is_pil_bicubic():
                     np.where((xx // 8 + yy // 8) % 2, 200, 40)], -1).astype(np.uint8)
   for size in (72, 36):  # up (286/256) and down (143/256), as the facades configs resize
     want = np.asarray(Image.fromarray(image).resize((size, size), Image.BICUBIC), np.int32)
-    got = input_pipeline.resize_bicubic(tf.constant(image), size).numpy().astype(np.int32)
+    got = transforms.resize_bicubic(tf.constant(image), size).numpy().astype(np.int32)
     # PIL computes in fixed point and rounds to uint8 between its horizontal and vertical
     # passes: a few levels apart at sharp edges, rarely.
     assert np.abs(want - got).max() <= 5 and np.abs(want - got).mean() < 0.3
@@ -326,8 +327,8 @@ def test_resize_is_pil_bicubic():
 def test_offline_facades_without_folder_names_the_archive(tmp_path, monkeypatch):
   monkeypatch.setattr(datasets_base, "network_available", lambda url: False)
   config = paired_config(tmp_path, tmp_path / "nothing_here")
-  with pytest.raises(input_pipeline.DataNotFoundError, match="facades.tar.gz from http://"):
-    next(input_pipeline.create_train_iterator(config, 1, seed=0))
+  with pytest.raises(errors.DataNotFoundError, match="facades.tar.gz from http://"):
+    next(streams.create_train_iterator(config, 1, seed=0))
 
 
 @pytest.mark.skipif(not (SHARED_FACADES / "train").is_dir(), reason="no shared facades copy")
@@ -335,9 +336,9 @@ def test_real_facades_batch(tmp_path, monkeypatch):
   monkeypatch.setattr(datasets_base, "network_available", _no_network)
   config = paired_config(tmp_path, SHARED_FACADES, size=256, load_size=286)
   config.shuffle_buffer = 8  # the first batch need not decode the whole split
-  splits = input_pipeline.prepare_dataset(config).info.splits
+  splits = preparation.prepare_dataset(config).info.splits
   assert {k: v.num_examples for k, v in splits.items()} == {"train": 400, "val": 100}
-  batch = next(input_pipeline.create_train_iterator(config, 2, seed=0))
+  batch = next(streams.create_train_iterator(config, 2, seed=0))
   assert batch["input"].shape == batch["target"].shape == (2, 256, 256, 3)
   # BtoA: the input is the label map (flat colours, but for JPEG and resizing round-off at
   # their edges), the target the photo.

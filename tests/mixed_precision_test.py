@@ -35,7 +35,8 @@ import optax
 import pytest
 
 from conftest import REPO
-from jaxgan import config as config_lib, families, input_pipeline, models, train
+from jaxgan import config as config_lib, families, models, train
+from jaxgan.datasets import streams
 from train_test import mock_data, tiny  # noqa: F401  (mock_data: a fixture)
 
 CONFIGS = sorted(glob.glob(str(REPO / "configs" / "*.py")))
@@ -149,7 +150,7 @@ def test_every_config_traces_in_bfloat16_or_refuses_it(path, mock_data):
     assert config.family == "classifier" and "computes in float32 only" in str(e), e
     return
   state = jax.eval_shape(family.init_state, jax.random.PRNGKey(0))
-  batch = next(input_pipeline.create_train_iterator(config.data, config.batch_size, config.seed))
+  batch = next(streams.create_train_iterator(config.data, config.batch_size, config.seed))
   new, metrics = jax.eval_shape(family.train_step, state, batch)
   stored = {jnp.dtype(x.dtype) for x in jax.tree.leaves(new) if jnp.issubdtype(x.dtype, jnp.floating)}
   assert stored == {jnp.dtype(jnp.float32)}, stored

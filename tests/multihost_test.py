@@ -39,7 +39,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from conftest import REPO
-from jaxgan import inference, input_pipeline, train, workdir as workdir_lib
+from jaxgan import inference, train, workdir as workdir_lib
+from jaxgan.datasets import streams
 from train_test import tiny
 
 DATASET = "jaxgan_multihost_digits"
@@ -146,8 +147,8 @@ def test_each_process_reads_its_own_shard(data_dir):
   def first_epoch(index, count):
     """The rows process `index` of `count` trains on in the first epoch (one batch of the
     global batch NUM_EXAMPLES is one epoch)."""
-    it = input_pipeline.create_train_iterator(config.data, NUM_EXAMPLES, 0, process_index=index,
-                                              process_count=count)
+    it = streams.create_train_iterator(config.data, NUM_EXAMPLES, 0, process_index=index,
+                                       process_count=count)
     return {row.tobytes() for row in next(it)["image"]}
 
   shards = [first_epoch(k, 2) for k in range(2)]
@@ -162,8 +163,8 @@ def test_two_processes_equal_one_process(tmp_path, data_dir, monkeypatch):
   multi, single = tmp_path / "multi" / "run", tmp_path / "single"
   job = TwoProcesses(multi, data_dir)
   try:  # the reference trains here meanwhile
-    monkeypatch.setattr(input_pipeline, "create_train_iterator",
-                        two_process_iterator(input_pipeline.create_train_iterator))
+    monkeypatch.setattr(streams, "create_train_iterator",
+                        two_process_iterator(streams.create_train_iterator))
     train.train_and_evaluate(make_config(data_dir), str(single))
   finally:
     results = job.wait()

@@ -13,7 +13,8 @@ import pytest
 
 from conftest import REPO, write_images
 from train_test import assert_trees_equal, params_of, tiny
-from jaxgan import config as config_lib, families, input_pipeline, losses, train
+from jaxgan import config as config_lib, families, losses, train
+from jaxgan.datasets import preparation, streams
 
 GRUMPYCAT = str(REPO / "configs" / "dcgan_grumpycat.py")
 DCGAN_MNIST = str(REPO / "configs" / "dcgan_mnist.py")
@@ -39,23 +40,23 @@ def as_bytes(images):
 
 def test_the_holdout_is_the_stored_head_and_never_trained_on(cats):
   data = folder_data(cats, 3)
-  assert input_pipeline.training_split(data) == "train[3:]"
-  assert input_pipeline.heldout_split(data) == "train[:3]"
-  everything = input_pipeline.load_split(data, "train")["image"]
-  heldout = input_pipeline.load_split(data, input_pipeline.heldout_split(data))["image"]
+  assert preparation.training_split(data) == "train[3:]"
+  assert preparation.heldout_split(data) == "train[:3]"
+  everything = preparation.load_split(data, "train")["image"]
+  heldout = preparation.load_split(data, preparation.heldout_split(data))["image"]
   np.testing.assert_array_equal(heldout, everything[:3])
   # Five epochs of the 7 others, on one process and on each of two.
   for processes in (1, 2):
     trained = set()
     for index in range(processes):
-      batches = input_pipeline.create_train_iterator(data, 2, 0, 0, process_index=index,
-                                                     process_count=processes)
+      batches = streams.create_train_iterator(data, 2, 0, 0, process_index=index,
+                                              process_count=processes)
       for batch in itertools.islice(batches, 35 // processes):
         trained |= as_bytes(batch["image"])
     assert trained == as_bytes(everything[3:])
     assert not trained & as_bytes(heldout)
   off = folder_data(cats, 0)
-  assert input_pipeline.training_split(off) == "train" and input_pipeline.heldout_split(off) is None
+  assert preparation.training_split(off) == "train" and preparation.heldout_split(off) is None
 
 
 @pytest.mark.parametrize("field, value, message", [
@@ -66,7 +67,7 @@ def test_holdout_mistakes(cats, field, value, message):
   data = folder_data(cats, 3)
   data[field] = value
   with pytest.raises(config_lib.ConfigError, match=message):
-    input_pipeline.training_split(data)
+    preparation.training_split(data)
   config = config_lib.load(GRUMPYCAT)
   config.data.holdout = -1
   with pytest.raises(config_lib.ConfigError, match="data.holdout must be >= 0"):

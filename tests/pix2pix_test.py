@@ -15,7 +15,8 @@ from PIL import Image
 
 from conftest import REPO, write_pairs
 from train_test import tiny
-from jaxgan import config as config_lib, evaluate, families, input_pipeline, schedules, train
+from jaxgan import config as config_lib, evaluate, families, schedules, train
+from jaxgan.datasets import preparation
 from jaxgan.datasets import base as datasets_base
 from jaxgan.families import pix2pix
 
@@ -98,7 +99,7 @@ def tiny_facades(tmp_path_factory):
   data_dir = tmp_path_factory.mktemp("tfds")
   with pytest.MonkeyPatch.context() as patch:
     patch.setattr(datasets_base, "network_available", no_network)
-    input_pipeline.prepare_dataset(tiny_config(root, data_dir).data)
+    preparation.prepare_dataset(tiny_config(root, data_dir).data)
     yield root, data_dir
 
 

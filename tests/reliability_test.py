@@ -18,8 +18,9 @@ import pytest
 from conftest import REPO, write_images
 from train_test import mock_data, tiny  # noqa: F401  (mock_data: a fixture)
 from workdir_test import assert_one_line_error, hold_lock, launch
-from jaxgan import checkpoint, errors, inference, train, workdir
-from jaxgan.datasets import DataError, folder
+from jaxgan import checkpoint, config as config_lib, inference, train, workdir
+from jaxgan.datasets import folder
+from jaxgan.errors import DataError
 
 DCGAN = str(REPO / "configs" / "dcgan_mnist.py")
 
@@ -187,9 +188,9 @@ def test_a_bad_config_file_is_one_line_naming_it(text, message, tmp_path):
   path = tmp_path / "exp.py"
   if text is not None:
     path.write_text(text)
-  assert errors.config_file_problem(str(path)) == f"config file {path} {message}" or \
-      errors.config_file_problem(str(path)).startswith(f"config file {path} {message}")
-  assert errors.config_file_problem(DCGAN) is None
+  assert config_lib.file_problem(str(path)) == f"config file {path} {message}" or \
+      config_lib.file_problem(str(path)).startswith(f"config file {path} {message}")
+  assert config_lib.file_problem(DCGAN) is None
 
 
 TOOLS = [

@@ -25,12 +25,12 @@ TINY = {  # family configs at tiny shapes (the tests' usual ones)
 
 
 def batch_for(config):
-  from jaxgan import input_pipeline  # pylint: disable=import-outside-toplevel
+  from jaxgan.datasets import preparation  # pylint: disable=import-outside-toplevel
   rng = np.random.default_rng(0)
   size, c, b = config.data.image_size, config.data.channels, config.batch_size
   batch = {k: rng.uniform(-1, 1, (b, size, size, c)).astype(np.float32)
-           for k in input_pipeline.image_features(config.data)}
-  if not input_pipeline.is_unpaired(config.data):
+           for k in preparation.image_features(config.data)}
+  if preparation.stream_kind(config.data) is not preparation.StreamKind.UNPAIRED:
     batch["label"] = np.zeros(b, np.int32)
   return batch
 

@@ -14,7 +14,8 @@ import pytest
 import tensorflow_datasets as tfds
 
 from conftest import REPO
-from jaxgan import checkpoint, config as config_lib, families, input_pipeline, sample, train, workdir
+from jaxgan import checkpoint, config as config_lib, families, sample, train, workdir
+from jaxgan.datasets import streams
 from jaxgan.datasets import base as datasets_base
 
 CONFIGS = sorted(glob.glob(str(REPO / "configs" / "*.py")))
@@ -92,7 +93,7 @@ def test_resume_equals_uninterrupted(tmp_path, mock_data):
 
 
 def test_sigterm_saves_a_checkpoint_and_stops(tmp_path, mock_data, monkeypatch):
-  real_iterator = input_pipeline.create_train_iterator
+  real_iterator = streams.create_train_iterator
 
   def iterator_that_signals(*args, **kwargs):
     for i, batch in enumerate(real_iterator(*args, **kwargs)):
@@ -100,7 +101,7 @@ def test_sigterm_saves_a_checkpoint_and_stops(tmp_path, mock_data, monkeypatch):
         os.kill(os.getpid(), signal.SIGTERM)
       yield batch
 
-  monkeypatch.setattr(input_pipeline, "create_train_iterator", iterator_that_signals)
+  monkeypatch.setattr(streams, "create_train_iterator", iterator_that_signals)
   path = str(REPO / "configs" / "dcgan_mnist.py")
   config = tiny(path, steps=50, checkpoint_every_steps=100)
   state = train.train_and_evaluate(config, str(tmp_path))

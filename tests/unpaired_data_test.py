@@ -12,7 +12,8 @@ import pytest
 import tensorflow_datasets as tfds
 
 from conftest import SHARED_DATA, write_images
-from jaxgan import input_pipeline
+from jaxgan import errors
+from jaxgan.datasets import preparation, streams
 from jaxgan.datasets import base as datasets_base
 from jaxgan.datasets import unpaired
 
@@ -53,7 +54,7 @@ class Apple2orangeFolderLayoutTest(tfds.testing.DatasetBuilderTestCase):
 def test_offline_without_the_folders_is_one_clear_error(tmp_path):
   (tmp_path / "manual" / "cats").mkdir(parents=True)  # a folder without the layout
   builder = tfds.builder("unpaired/grumpifycat", data_dir=str(tmp_path / "tfds"))
-  with pytest.raises(input_pipeline.DataNotFoundError) as e:
+  with pytest.raises(errors.DataNotFoundError) as e:
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(manual_dir=str(tmp_path / "manual")))
   message = str(e.value)
@@ -82,12 +83,12 @@ def tiny_set(tmp_path_factory):
   write_images(root / "trainA", 3, seed=1)
   write_images(root / "trainB", 5, seed=2)
   data_dir = tmp_path_factory.mktemp("tfds")
-  input_pipeline.prepare_dataset(data_config(root, data_dir))
+  preparation.prepare_dataset(data_config(root, data_dir))
   return root, data_dir
 
 
 def stored(config, domain):
-  return input_pipeline.load_split(config, f"train{domain}")["image"]
+  return preparation.load_split(config, f"train{domain}")["image"]
 
 
 def which(image, images):
@@ -101,7 +102,7 @@ def which(image, images):
 
 
 def take(config, steps, batch=1, start=0, seed=0):
-  stream = input_pipeline.create_train_iterator(config, batch, seed, start)
+  stream = streams.create_train_iterator(config, batch, seed, start)
   return [next(stream) for _ in range(steps)]
 
 
@@ -161,7 +162,7 @@ def test_processes_split_every_global_batch(tiny_set, monkeypatch):
 def test_a_missing_phase_is_a_config_error(tiny_set):
   config = data_config(*tiny_set)
   config.split = "test"
-  with pytest.raises(input_pipeline.ConfigError, match="has no split 'testA'"):
+  with pytest.raises(errors.ConfigError, match="has no split 'testA'"):
     take(config, 1)
 
 
@@ -183,7 +184,7 @@ def test_shared_sets_prepare_offline(name, folder, sizes, tmp_path, monkeypatch)
   monkeypatch.setattr(datasets_base, "network_available", no_network)
   config = data_config(SHARED_DATA / folder, tmp_path, size=64, load=64)
   config.name = f"unpaired/{name}"
-  builder = input_pipeline.prepare_dataset(config)
+  builder = preparation.prepare_dataset(config)
   assert {k: v.num_examples for k, v in builder.info.splits.items()} == sizes
   batch = take(config, 1)[0]
   assert batch["A"].shape == batch["B"].shape == (1, 64, 64, 3)

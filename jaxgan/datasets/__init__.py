@@ -8,7 +8,6 @@
   split `train`, prepared once per folder and its contents.
 """
 
-from jaxgan.datasets.base import DataError, DataNotFoundError, network_available  # noqa: F401
 from jaxgan.datasets import folder  # noqa: E402,F401  (registers folder)
 from jaxgan.datasets import pix2pix  # noqa: E402,F401  (registers pix2pix/*)
 from jaxgan.datasets import unpaired  # noqa: E402,F401  (registers unpaired/*)

@@ -1,5 +1,5 @@
-"""What jaxgan's dataset builders and its input pipeline share: the data errors commands print
-as one line, and whether the download host can be reached. Imports nothing of the package.
+"""What jaxgan's dataset builders and its data preparation share: whether the download host
+can be reached (one function, so that tests can replace it). Imports nothing of the package.
 """
 
 import socket
@@ -11,19 +11,9 @@ import urllib.request
 NETWORK_TIMEOUT = 3.0
 
 
-class DataError(Exception):
-  """Data that no run can use (a missing dataset, an unreadable file, an empty split);
-  commands print it as one line. Defined here so that the builders can raise it;
-  `jaxgan.input_pipeline` exports it."""
-
-
-class DataNotFoundError(DataError):
-  """The dataset is neither prepared, nor in manual_dir, nor downloadable."""
-
-
 def network_available(url: str, timeout: float = NETWORK_TIMEOUT) -> bool:
   """Whether `url`'s host (or the proxy that requests would use) accepts TCP in `timeout` s.
-  The builders and `jaxgan.input_pipeline` ask it through this module (tests replace it)."""
+  The builders and `preparation` ask it through this module (tests replace it)."""
   parts = urllib.parse.urlsplit(url)
   proxy = urllib.request.getproxies().get(parts.scheme)
   if proxy and not urllib.request.proxy_bypass(parts.hostname):

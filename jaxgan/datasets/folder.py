@@ -7,7 +7,7 @@ label-free split `train`: every image file (`IMAGE_EXTENSIONS`, any case) found 
 any folder below it, in sorted order of their paths relative to DIR, with features `image`
 and `file_name` (that relative path). Other files are ignored. The training pipeline then
 resizes each image's short side to the model's resolution and center-crops it
-(`input_pipeline.center_square`, the DCGAN tutorial's Resize + CenterCrop), so images
+(`transforms.center_square`, the DCGAN tutorial's Resize + CenterCrop), so images
 of any size and shape can be mixed.
 
 Images are decoded with PIL and stored as PNG (lossless) with the model's channels
@@ -44,8 +44,7 @@ import numpy as np
 from PIL import Image
 import tensorflow_datasets as tfds
 
-from jaxgan.config import ConfigError
-from jaxgan.datasets.base import DataError
+from jaxgan.errors import ConfigError, DataError
 from jaxgan.datasets.pix2pix import IMAGE_EXTENSIONS
 
 # PIL modes of 16-bit (or wider integer) grayscale, scaled to 8 bits instead of clipped.

@@ -23,7 +23,7 @@ from PIL import Image
 import tensorflow_datasets as tfds
 
 from jaxgan.datasets import base
-from jaxgan.datasets.base import DataError
+from jaxgan.errors import DataError, DataNotFoundError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 SPLITS = ("train", "val", "test")
@@ -97,7 +97,7 @@ class Pix2pix(tfds.core.GeneratorBasedBuilder):
   def _download(self, dl_manager, manual_dir) -> epath.Path:
     c = self.builder_config
     if not base.network_available(c.url):
-      raise base.DataNotFoundError(offline_message(c, manual_dir))
+      raise DataNotFoundError(offline_message(c, manual_dir))
     if manual_dir:
       logging.warning("%s holds no train/ and val/ folders: downloading %s", manual_dir, c.url)
     return epath.Path(dl_manager.download_and_extract(c.url)) / c.folder

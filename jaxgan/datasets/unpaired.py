@@ -28,8 +28,7 @@ import dataclasses
 from etils import epath
 import tensorflow_datasets as tfds
 
-from jaxgan.datasets import base
-from jaxgan.datasets.base import DataError
+from jaxgan.errors import DataError, DataNotFoundError
 from jaxgan.datasets.pix2pix import IMAGE_EXTENSIONS, image_files, manual_dir_of, read_rgb
 
 SPLITS = ("trainA", "trainB", "testA", "testB")
@@ -103,7 +102,7 @@ class Unpaired(tfds.core.GeneratorBasedBuilder):
     manual_dir = manual_dir_of(dl_manager)
     folders = domain_folders(manual_dir, self.builder_config) if manual_dir else None
     if folders is None:
-      raise base.DataNotFoundError(offline_message(self.builder_config, manual_dir))
+      raise DataNotFoundError(offline_message(self.builder_config, manual_dir))
     return {split: self._generate_examples(folder, split[-1]) for split, folder in folders.items()}
 
   def _generate_examples(self, folder: epath.Path, label: str):

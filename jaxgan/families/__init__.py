@@ -38,7 +38,7 @@ from typing import Any, Callable, Protocol
 import jax
 
 from jaxgan import implementation
-from jaxgan.config import ConfigError
+from jaxgan.errors import ConfigError
 
 
 class Family(Protocol):

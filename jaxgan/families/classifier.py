@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxgan import losses, models
-from jaxgan.config import ConfigError
+from jaxgan.errors import ConfigError
 from jaxgan.families.gan import count_params
 
 Array = jax.Array

@@ -39,8 +39,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan import image_metrics, image_pool, input_pipeline, layers, losses, models, visualize
-from jaxgan.config import ConfigError
+from jaxgan import image_metrics, image_pool, layers, losses, models, visualize
+from jaxgan.datasets import preparation, transforms
+from jaxgan.errors import ConfigError
 from jaxgan.families.gan import Network, count_params, optimizer_step
 from jaxgan.schedules import adam_pair
 
@@ -80,7 +81,7 @@ class CycleGAN:
   def __init__(self, config):
     self.config = config
     data, m, loss = config.data, config.model, config.loss
-    if not input_pipeline.is_unpaired(data):
+    if preparation.stream_kind(data) is not preparation.StreamKind.UNPAIRED:
       raise ConfigError("CycleGAN trains on unpaired images: set config.data.unpaired=True and "
                         "an unpaired dataset (cycle_gan/*, unpaired/*)")
     if m.norm != "instance":
@@ -207,8 +208,8 @@ class CycleGAN:
     del rng
     data = self.config.data
     k, m = num - num // 2, num // 2
-    real = {d: input_pipeline.load_split(data, split, max(k, m))["image"]
-            for d, split in input_pipeline.domain_splits(data.split).items()}
+    real = {d: preparation.load_split(data, split, max(k, m))["image"]
+            for d, split in preparation.domain_splits(data.split).items()}
     a, b = real["A"][:k], real["B"][:m]
     return {"A": a, "B": b,
             "target": np.concatenate([real["B"][:k], real["A"][:m], a, b])}
@@ -231,10 +232,10 @@ class CycleGAN:
 
 def _judge_size(images: np.ndarray, size: int) -> np.ndarray:
   """uint8 images at the classifier's side, preprocessed as its training images were
-  (`input_pipeline.center_square`: identity when the sides already agree)."""
+  (`transforms.center_square`: identity when the sides already agree)."""
   if images.shape[1] == size:
     return images
-  return np.stack([np.asarray(input_pipeline.center_square(x, size, x.shape[-1])) for x in images])
+  return np.stack([np.asarray(transforms.center_square(x, size, x.shape[-1])) for x in images])
 
 
 def evaluate(config, family: CycleGAN, state: CycleGANState, workdir: str, judge,
@@ -260,13 +261,13 @@ def evaluate(config, family: CycleGAN, state: CycleGANState, workdir: str, judge
     probs, _ = predict(judge_state, _judge_size(images, judge_size).astype(np.float32) / 127.5 - 1)
     return np.argmax(np.asarray(probs), -1)
 
-  splits = input_pipeline.domain_splits(config.data.eval_split)
+  splits = preparation.domain_splits(config.data.eval_split)
   grid_size = config.get("num_grid_images") or 8
   result = {"eval_split": config.data.eval_split, "image_size": config.data.image_size}
   for direction, (source, target) in (("AtoB", ("A", "B")), ("BtoA", ("B", "A"))):
     labels = {"A": 0, "B": 1}  # TFDS cycle_gan's ClassLabel(names=["A", "B"])
     in_target, l1, real_right, triplets = [], [], [], []
-    for batch in input_pipeline.create_eval_iterator(config.data, splits[source], EVAL_BATCH):
+    for batch in preparation.create_eval_iterator(config.data, splits[source], EVAL_BATCH):
       x = batch["image"]
       n = len(x)
       padded = np.pad(x, [(0, EVAL_BATCH - n)] + [(0, 0)] * 3)  # one compiled shape

@@ -34,7 +34,7 @@ import optax
 
 from jaxgan import diffusion, models, visualize
 from jaxgan.models import ddpm_unet
-from jaxgan.config import ConfigError
+from jaxgan.errors import ConfigError
 from jaxgan.families.gan import count_params
 from jaxgan.models.conditioning import class_rows, with_labels
 

@@ -35,7 +35,7 @@ import numpy as np
 import optax
 
 from jaxgan import augment, losses, models, visualize
-from jaxgan.config import ConfigError
+from jaxgan.errors import ConfigError
 from jaxgan.models.conditioning import class_rows, with_labels
 
 Array = jax.Array

@@ -29,9 +29,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan import image_metrics, input_pipeline, losses, models, translate, visualize
+from jaxgan import image_metrics, losses, models, translate, visualize
+from jaxgan.datasets import preparation
 from jaxgan.schedules import adam_pair
-from jaxgan.config import ConfigError
+from jaxgan.errors import ConfigError
 from jaxgan.families.gan import GANState, Network, count_params, optimizer_step
 
 Array = jax.Array
@@ -61,7 +62,7 @@ class Pix2Pix:
   def __init__(self, config):
     self.config = config
     m, data = config.model, config.data
-    if "input" not in input_pipeline.image_features(data):  # also checks the direction
+    if "input" not in preparation.image_features(data):  # also checks the direction
       raise ConfigError("pix2pix trains on pairs: set config.data.direction (AtoB or BtoA) "
                         "and a paired dataset (pix2pix/facades)")
     self.image_size, self.channels = data.image_size, data.channels
@@ -163,7 +164,7 @@ class Pix2Pix:
     """The first num // 2 train pairs and the first num - num // 2 eval pairs (stored order,
     test-time preprocessing), with one dropout key per image."""
     data = self.config.data
-    parts = [next(input_pipeline.create_eval_iterator(data, split, k, num=k))
+    parts = [next(preparation.create_eval_iterator(data, split, k, num=k))
              for split, k in ((data.split, num // 2), (data.eval_split, num - num // 2)) if k]
     inputs = {key: np.concatenate([p[key] for p in parts]) for key in ("input", "target")}
     inputs["rng"] = np.asarray(jax.random.split(rng, len(inputs["input"])))
@@ -200,7 +201,7 @@ def evaluate(config, state: GANState, workdir: str) -> dict[str, Any]:
     metrics = {"l1": image_metrics.mean_l1, "psnr": image_metrics.psnr, "ssim": image_metrics.ssim}
     values = {name: [] for name in metrics}
     seen = 0
-    for batch in input_pipeline.create_eval_iterator(config.data, split, EVAL_BATCH):
+    for batch in preparation.create_eval_iterator(config.data, split, EVAL_BATCH):
       n = len(batch["input"])
       outputs = translate.translate_batch(translate_fn, state, batch["input"],
                                           translate.image_keys(config.seed, seen, n), EVAL_BATCH)

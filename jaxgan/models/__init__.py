@@ -18,7 +18,7 @@ from typing import Any, Callable
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxgan.config import ConfigError
+from jaxgan.errors import ConfigError
 
 from jaxgan.models.classifier import DomainClassifier, MNISTClassifier
 from jaxgan.models.course_dcgan import DCDiscriminator, DCGenerator

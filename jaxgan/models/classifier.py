@@ -12,7 +12,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxgan import implementation
-from jaxgan.config import ConfigError
+from jaxgan.errors import ConfigError
 
 
 class MNISTClassifier(nn.Module):

@@ -9,7 +9,7 @@ usual way to give a convolutional D the label at every position. With `num_class
 import jax
 import jax.numpy as jnp
 
-from jaxgan.config import ConfigError
+from jaxgan.errors import ConfigError
 
 
 def check_labels(labels, num_classes: int, who: str) -> None:

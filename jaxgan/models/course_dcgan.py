@@ -28,7 +28,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgan.config import ConfigError
+from jaxgan.errors import ConfigError
 from jaxgan.layers import Conv, norm_layer
 
 IMAGE_SIZE = 64  # 4x4 doubled four times

@@ -29,7 +29,7 @@ from typing import Any, Sequence, Tuple
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxgan.config import ConfigError
+from jaxgan.errors import ConfigError
 from jaxgan.layers import BatchNorm, Conv, ConvTranspose
 from jaxgan.models.conditioning import label_maps, one_hot_concat
 

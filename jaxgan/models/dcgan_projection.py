@@ -41,7 +41,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxgan.config import ConfigError
+from jaxgan.errors import ConfigError
 from jaxgan.layers import BatchNorm, Conv, ConvTranspose, Dense, dcgan_kernel_init
 
 PROJECTION_SIDE = 4  # z becomes a 4x4 x (8 * ngf) tensor

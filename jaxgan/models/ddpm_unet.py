@@ -39,6 +39,7 @@ import jax.numpy as jnp
 from jaxgan import implementation
 from jaxgan import layers
 from jaxgan import layers_cpu
+from jaxgan.errors import ConfigError
 
 Array = jax.Array
 
@@ -172,7 +173,6 @@ class DDPMUNet(nn.Module):
                 else labels.astype(jnp.int32))
       emb = emb + nn.Embed(self.num_classes + 1, temb_dim, name="label_emb")(labels)
     elif labels is not None:
-      from jaxgan.config import ConfigError  # pylint: disable=import-outside-toplevel
       raise ConfigError("this diffusion model is unconditional (num_classes=0): it takes no label")
 
     h = _conv(self.ch, (3, 3), dtype=self.dtype, name="conv_in")(x.astype(self.dtype))

@@ -28,7 +28,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxgan.config import ConfigError
+from jaxgan.errors import ConfigError
 from jaxgan.layers import BatchNorm, Dense
 from jaxgan.models.conditioning import check_labels
 

@@ -17,7 +17,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxgan.config import ConfigError
+from jaxgan.errors import ConfigError
 from jaxgan.layers import Conv, norm_layer, uses_bias
 
 KERNEL, PADDING = 4, 1

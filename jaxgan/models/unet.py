@@ -39,7 +39,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxgan.config import ConfigError
+from jaxgan.errors import ConfigError
 from jaxgan.layers import Conv, ConvTranspose, norm_layer, uses_bias
 
 KERNEL, STRIDE, PADDING = 4, 2, 1  # every up and down convolution of the U-Net
