@@ -1,7 +1,7 @@
 """What the benchmark scripts share: the benchmarked settings, configs with overrides, the
 jaxgan train step exactly as the loop builds it, the real input pipeline, machine facts.
 
-No PyTorch here (benchmarks/train_step.py holds the PyTorch side), so that
+No PyTorch here (benchmarks/steps/train_step.py holds the PyTorch side), so that
 `step_time.py`, `profile_step.py` and `step_memory.py` run without torch installed.
 """
 
@@ -49,7 +49,8 @@ import numpy as np  # noqa: E402
 from jaxgan import config as config_lib, families, train  # noqa: E402
 from jaxgan.datasets import preparation, streams  # noqa: E402
 
-DATA = os.path.join(os.path.dirname(REPO), "shared", "data")  # ../shared/data
+# Local copies of the cases' data: $JAXGAN_DATA, else this project's machines' folder.
+DATA = os.environ.get("JAXGAN_DATA", os.path.join(os.path.dirname(REPO), "shared", "data"))
 
 
 class Case(NamedTuple):

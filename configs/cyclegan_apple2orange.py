@@ -20,7 +20,7 @@ images per direction. Adam(2e-4, 0.5, 0.999) for both optimizers, 100 epochs at 
 100 decaying linearly to 0, stepped per epoch: 200 x 1019 = 203,800 steps.
 
 Hardware and time: meant for a GPU or TPU; not measured on one here. CPU-measured on this
-project's 2-core AMD EPYC VM with `python benchmarks/step_time.py --config
+project's 2-core AMD EPYC VM with `python benchmarks/steps/step_time.py --config
 configs/cyclegan_apple2orange.py --steps 5 --warmup 1` (another training run sharing the
 CPU): 14.3 s per step, 4 h per epoch, about 34 days for the 200 epochs: six 256x256 passes
 through a 9-block ResNet (about 49 GMAC each) and their gradients per step are a CPU's

@@ -19,10 +19,10 @@ about half the image side as the course's 46x46-patch discriminator; n_layers 3 
 to 0: 16 x 1019 = 16,304 steps.
 
 Hardware and time: this project's 2-core AMD EPYC VM (no GPU), another training run
-sharing the CPU. `python benchmarks/step_time.py --config configs/cyclegan_apple2orange64.py`
+sharing the CPU. `python benchmarks/steps/step_time.py --config configs/cyclegan_apple2orange64.py`
 measured 0.096 s per step (30 steps after 14 s of initialisation and compilation): 1.6 min
 per epoch, about 26 min for the 16,304 steps, plus evaluation grids and checkpoints.
-`python benchmarks/train_step.py --case cyclegan64` times it against the reference's step
+`python benchmarks/steps/train_step.py --case cyclegan64` times it against the reference's step
 in PyTorch (README "The whole train step against PyTorch").
 Measured (seed 0, 43 min wall on the shared CPU; README "CycleGAN"): in the target domain
 A -> B 0.935, B -> A 0.929; cycle L1 0.139 / 0.139 (eval.json on the training images;

@@ -18,7 +18,7 @@ at 2e-4, then 40 decaying linearly to 0: 80 x 204 = 16,320 steps, each Russian B
 about 218 times and each Grumpy Cat 80 times.
 
 Hardware and time: this project's 2-core AMD EPYC VM (no GPU), another training run
-sharing the CPU. `python benchmarks/step_time.py --config configs/cyclegan_grumpycat.py`
+sharing the CPU. `python benchmarks/steps/step_time.py --config configs/cyclegan_grumpycat.py`
 measured 0.096 s per step (30 steps after 14 s of initialisation and compilation): about
 26 min for the 16,320 steps, plus evaluation grids and checkpoints.
 Measured (seed 0, the command above, 22 min 24 s wall on the shared CPU; README "CycleGAN"):

@@ -15,7 +15,7 @@ D's loss halved. Adam(2e-4, 0.5, 0.999), 100 epochs at 2e-4, then 100 decaying l
 to 0, stepped per epoch: 200 epochs x 400 images = 80,000 steps.
 
 Hardware and time: meant for a GPU or TPU; not measured on one here. CPU-measured on this
-project's 2-core AMD EPYC VM with `python benchmarks/step_time.py --config
+project's 2-core AMD EPYC VM with `python benchmarks/steps/step_time.py --config
 configs/pix2pix_facades.py` (8 steps after compilation, another training run sharing the
 CPU): 1.26 s per step, 8.4 min per epoch, about 28 h for the 200 epochs; on a CPU use
 pix2pix_facades_cpu.py instead.

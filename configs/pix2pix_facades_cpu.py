@@ -12,7 +12,7 @@ counterpart of the paper's 100 + 100 against a 50 + 50 run):
 `--config.schedule.n_epochs=6 --config.schedule.n_epochs_decay=6` (4,800 steps).
 
 Hardware and time: this project's 2-core AMD EPYC VM (no GPU). `python
-benchmarks/step_time.py --config configs/pix2pix_facades_cpu.py` measured 0.65 s per step
+benchmarks/steps/step_time.py --config configs/pix2pix_facades_cpu.py` measured 0.65 s per step
 (10 steps after about 30 s of initialisation and compilation, another training run sharing
 the CPU): 4.4 min per epoch, about 26 min for the 2,400 steps and 53 min for 4,800, plus
 compilation, grids and checkpoints (0.43 GB each on disk, one per epoch).

@@ -17,12 +17,15 @@ portable twin computes, PyTorch's semantics in NHWC/HWIO; only the way differs:
   narrow channel axis to slow reduce-window trees. These products carry statistics, so
   they are full float32 on every platform (`exact_product`).
 
-The thresholds that pick among these forms (`kernel_bound`, `NARROW`,
-`BATCHED_WEIGHT_GRAD`, `WIDE_PRODUCT`, `UNION_WASTE`) are all here; docs/performance.md
-gives the measurements behind them. `tests/layers_test.py` checks every form against the
+The thresholds that pick among these forms (`THRESHOLDS`: `KERNEL_BOUND`, `NARROW`,
+`BATCHED_WEIGHT_GRAD`, `WIDE_PRODUCT`, `UNION_WASTE`) are all here, and `thresholds` moves
+them within a context for benchmarks; docs/performance.md gives the measurements behind
+them. `tests/layers_test.py` checks every form against the
 portable one, values and gradients.
 """
 
+import contextlib
+import contextvars
 import functools
 import math
 
@@ -40,13 +43,40 @@ HIGHEST = lax.Precision.HIGHEST
 def exact_product(subscripts: str, a: Array, b: Array) -> Array:
   """einsum(subscripts, a, b) in full float32 wherever it is compiled: at XLA:CPU's default
   precision, which is float32 there (bitwise HIGHEST's: tests/implementation_test.py) and
-  which XLA:CPU runs faster than an explicit HIGHEST (a DCGAN MNIST step about 7%); at
-  HIGHEST on any other platform (the CPU forms forced onto an accelerator), never at a
-  default that rounds operands to bfloat16."""
+  runs faster than an explicit HIGHEST (docs/accelerators.md); at HIGHEST on any other
+  platform (the CPU forms forced onto an accelerator), never at a default that rounds
+  operands to bfloat16."""
   return lax.platform_dependent(
       a, b, cpu=functools.partial(jnp.einsum, subscripts),
       default=functools.partial(jnp.einsum, subscripts, precision=HIGHEST))
 
+
+
+# The thresholds that choose among the forms below, each defined beside the form it guards.
+# `thresholds` moves them within a context, so that a benchmark can build a step with one
+# form's choice undone (benchmarks/steps/step_variants.py); training never moves them.
+THRESHOLDS = ("KERNEL_BOUND", "NARROW", "BATCHED_WEIGHT_GRAD", "WIDE_PRODUCT", "UNION_WASTE")
+_OVERRIDES = contextvars.ContextVar("jaxgan_layers_cpu_thresholds", default={})
+
+
+@contextlib.contextmanager
+def thresholds(**values):
+  """Within this context, the named thresholds (`THRESHOLDS`) take these values in place of
+  the module's. It must hold while a function is traced; jit's cache of a function traced
+  before does not see it, so trace a new function under it."""
+  unknown = sorted(set(values) - set(THRESHOLDS))
+  if unknown:
+    raise ValueError(f"unknown thresholds {unknown}; choose from {', '.join(THRESHOLDS)}")
+  token = _OVERRIDES.set({**_OVERRIDES.get(), **values})
+  try:
+    yield
+  finally:
+    _OVERRIDES.reset(token)
+
+
+def _threshold(name: str):
+  """The threshold in force: `thresholds`'s value, else the module's constant."""
+  return _OVERRIDES.get().get(name, globals()[name])
 
 
 def space_to_depth(x: Array, s: int) -> Array:
@@ -56,20 +86,23 @@ def space_to_depth(x: Array, s: int) -> Array:
   return x.reshape(n, h // s, w // s, s * s * c)
 
 
+# Activations per kernel channel up to which matrix products on the kernel as stored win
+# (`kernel_bound`).
+KERNEL_BOUND = 0.5
+
+
 def kernel_bound(positions: int, in_channels: int, out_channels: int) -> bool:
   """Whether a layer applied at `positions` pixels (batch x map) is cheaper as matrix
   products on its kernel as stored (`conv_dots`, `conv_transpose_dots`).
 
   The space-to-depth and sub-pixel forms below move the kernel into a phase view in every
-  direction. That is cheap for DCGAN's batch 128 but not for pix2pix's U-Net at batch 1,
-  whose inner levels hold 4x4x1024x512 kernels against maps of 1x1 to 8x8: there, two
-  thirds of a unet_128 step's op time was copies of kernels (and optimizer passes over
-  gradients left transposed), 6% convolutions (benchmarks/profile_step.py). The matrix
-  forms copy activations instead (k*k of them, im2col), so they win where the activations
-  are the smaller: 2 * positions <= min(C_in, C_out), a factor within 3% of the best of
-  0.25, 0.5, 1 and 2 on both whole pix2pix steps (benchmarks/step_variants.py).
+  direction: cheap for DCGAN's batch 128, but at pix2pix's batch 1 the U-Net's inner
+  levels hold large kernels against maps of 1x1 to 8x8, and copying kernels dominates the
+  step. The matrix forms copy activations instead (k*k of them, im2col), so they win where
+  the activations are the smaller: positions <= `KERNEL_BOUND` * min(C_in, C_out)
+  (profile and factor measured in docs/performance.md).
   """
-  return 2 * positions <= min(in_channels, out_channels)
+  return positions <= _threshold("KERNEL_BOUND") * min(in_channels, out_channels)
 
 
 def _taps(x: Array, k: int, s: int, out_h: int, out_w: int) -> Array:
@@ -98,7 +131,7 @@ def conv(x: Array, kernel: Array, stride: int = 1, padding: int = 0) -> Array:
   if kernel_bound(x.shape[0] * out_h * out_w, *kernel.shape[2:]):
     return conv_dots(x, kernel, stride, padding)
   if stride == 1:
-    if min(kernel.shape[2:]) <= NARROW and padding < k - 1:  # not 1x1; dy's pad >= 0
+    if min(kernel.shape[2:]) <= _threshold("NARROW") and padding < k - 1:  # not 1x1; dy's pad >= 0
       return conv_narrow(x, kernel, padding)
     return conv_xla(x, kernel, stride, padding)
   k_up = -(-k // stride) * stride  # the kernel zero-padded by `conv_strided`'s gradients
@@ -125,8 +158,7 @@ def _shifted_taps_sum(x: Array, kernel: Array) -> Array:
   pixel's product with all k*k taps' [C_in, C_out] slices at once (one wide matrix
   product, [P, C_in] @ [C_in, k*k*C_out]), then each output the sum of its k*k shifted
   taps (rows first, then columns). XLA's convolution with 3 outputs runs a 3-wide
-  product: CycleGAN's 7x7 64 -> 3 layer at 256x256, forward 26.2 ms; this 10.2, PyTorch
-  14.8 (benchmarks/layer_directions.py)."""
+  product, slower than this (docs/performance.md, benchmarks/layers/layer_directions.py)."""
   k, _, cin, cout = kernel.shape
   n, h, w, _ = x.shape
   out_h, out_w = h - k + 1, w - k + 1
@@ -144,17 +176,14 @@ def conv_narrow(x: Array, kernel: Array, padding: int) -> Array:
   the narrow side, the forward where C_out is narrow and the input gradient where C_in is,
   is `_shifted_taps_sum` (the input gradient as the convolution of dy, zero-padded by
   k - 1 - padding, with the flipped, transposed kernel); the rest are XLA's. The weight
-  gradient is one product against dy's shifted copies (`_narrow_weight_grad`) where
-  those are no larger than x: a PatchGAN's 4x4 512 -> 1 layer at 31x31, 0.22 ms against
-  XLA's 5.29 (benchmarks/layer_directions.py); on CycleGAN's 7x7 64 -> 3 layer building
-  them made it slower (a scratch timing), so XLA's. In the step, CycleGAN-256 5.95 s
-  against 6.19 with XLA's, pix2pix 256 0.433 against 0.454 (benchmarks/step_variants.py
-  `xla_narrow`)."""
+  gradient is one product against dy's shifted copies (`_narrow_weight_grad`) where those
+  are no larger than x (a PatchGAN's last layer), else XLA's. Measured per layer and in
+  whole steps (step_variants.py `xla_narrow`) in docs/performance.md."""
   return _conv_narrow_fwd(x, kernel, padding)[0]
 
 
 def _conv_narrow_fwd(x, kernel, padding):
-  if kernel.shape[3] <= NARROW:
+  if kernel.shape[3] <= _threshold("NARROW"):
     y = _shifted_taps_sum(jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0))),
                           kernel)
   else:
@@ -185,7 +214,7 @@ def _conv_narrow_bwd(padding, residuals, dy):
   else:
     _, dw_vjp = jax.vjp(lambda w: conv_xla(x, w, 1, padding), kernel)
     dw = dw_vjp(dy)[0]
-  if kernel.shape[2] <= NARROW:
+  if kernel.shape[2] <= _threshold("NARROW"):
     edge = k - 1 - padding
     dy_padded = jnp.pad(dy, ((0, 0), (edge, edge), (edge, edge), (0, 0)))
     dx = _shifted_taps_sum(dy_padded, kernel[::-1, ::-1].transpose(0, 1, 3, 2))
@@ -199,8 +228,7 @@ conv_narrow.defvjp(_conv_narrow_fwd, _conv_narrow_bwd)
 
 
 # The batch from which XLA's own weight gradient of a strided convolution beats the
-# space-to-depth form's (`conv_strided`): 8 and more at pix2pix's and DCGAN-64's layers,
-# 1 to 4 not (scratch timings of each direction; the step figures are in its docstring).
+# space-to-depth form's (`conv_strided`): DCGAN's batches, not pix2pix's and CycleGAN's 1.
 BATCHED_WEIGHT_GRAD = 8
 
 
@@ -208,21 +236,16 @@ BATCHED_WEIGHT_GRAD = 8
 def conv_strided(x: Array, kernel: Array, stride: int, padding: int) -> Array:
   """A strided convolution, each direction in the form XLA:CPU runs fastest.
 
-  - Forward: XLA's strided convolution (about 370 GFLOP/s on a DCGAN-64 layer against
-    220 for the stride-1 convolution of the space-to-depth form).
+  - Forward: XLA's strided convolution, faster than the stride-1 convolution of the
+    space-to-depth form.
   - Input gradient: from the space-to-depth form (`conv_space_to_depth`), with the
     kernel zero-padded to a multiple of the stride (CycleGAN's 3x3 stride-2 layers): a
-    stride-1 convolution, where XLA's own is a dilated one (2.5x slower on a DCGAN-64 layer).
+    stride-1 convolution, where XLA's own is a slower dilated one.
   - Weight gradient: XLA's, which contracts over the batch, from a batch of
-    `BATCHED_WEIGHT_GRAD`; the space-to-depth form's below it (pix2pix's and CycleGAN's
-    batch of 1, where XLA's is 2-3x slower).
-  Per layer and direction: benchmarks/layer_directions.py.
-
-  `conv` takes this path where the padded kernel keeps the output's size (padding x as
-  well to keep it made DCGAN MNIST's step slower in a scratch run). A DCGAN-64 step 1.095 s
-  against 1.172 with the space-to-depth form in every direction (before) and 1.321 with
-  XLA's gradients; batch-1 steps unchanged (benchmarks/step_variants.py
-  `space_to_depth_strided`, `xla_strided_grads`; README).
+    `BATCHED_WEIGHT_GRAD`; the space-to-depth form's below it (batch 1, where XLA's is
+    slower).
+  `conv` takes this path where the padded kernel keeps the output's size. Measured per
+  layer and direction, and in whole steps, in docs/performance.md.
   """
   return conv_xla(x, kernel, stride, padding)
 
@@ -236,7 +259,7 @@ def _conv_strided_bwd(stride, padding, residuals, dy):
   k = kernel.shape[0]
   extra = -(-k // stride) * stride - k
   padded = jnp.pad(kernel, ((0, extra), (0, extra), (0, 0), (0, 0)))  # zero taps at the end
-  if x.shape[0] >= BATCHED_WEIGHT_GRAD:
+  if x.shape[0] >= _threshold("BATCHED_WEIGHT_GRAD"):
     _, dx_vjp = jax.vjp(lambda x: conv_space_to_depth(x, padded, stride, padding), x)
     _, dw_vjp = jax.vjp(lambda w: conv_xla(x, w, stride, padding), kernel)
     return dx_vjp(dy)[0], dw_vjp(dy)[0]
@@ -251,7 +274,7 @@ conv_strided.defvjp(_conv_strided_fwd, _conv_strided_bwd)
 def conv_space_to_depth(x: Array, kernel: Array, stride: int, padding: int) -> Array:
   """A stride-s conv whose kernel side is a multiple of s, as the stride-1 conv it is on
   a space-to-depth input: its input gradient is then no dilated convolution either.
-  `conv_strided` takes its gradients from here (its forward was slower than XLA's)."""
+  `conv_strided` takes its gradients from here (its forward is slower than XLA's)."""
   k, s = kernel.shape[0], stride
   _, h, w, cin = x.shape
   out_h, out_w = conv_output_size(h, k, s, padding), conv_output_size(w, k, s, padding)
@@ -281,7 +304,7 @@ def _phase_taps(k: int, s: int, p: int):
 
 
 # Output columns from which one matrix product per kernel tap beats the taps side by side
-# (`weight_grad`: 64 and more at every measured layer, 3 not).
+# (`weight_grad`): a 64-channel output, not an image's 3.
 WIDE_PRODUCT = 64
 
 
@@ -294,13 +317,9 @@ def weight_grad(big: Array, small: Array, k: int, s: int) -> Array:
   contracting over batch and space, [C_small, N*H*W] @ [N*H*W, C_big], and where C_big is
   narrow (an image's channels: a product 3 wide runs badly) the k*k views are side by side
   in one product. The result is [k, k, C_small, C_big], the kernel's own layout: a
-  gradient in another orientation makes every optimizer pass over it read across strides
-  (5-10x slower on a 4x4x1024x512 kernel). Faster alone than `big` cut into s x s
-  phases with one product per kernel shift (the form before; `python
-  benchmarks/alternatives.py weight_grad`), though whole steps differ by no more than
-  their noise (+-2%, benchmarks/step_variants.py `phases_weight_grad`). (The phase form
-  for a strided convolution's weight gradient, in place of `conv_strided`'s, made a
-  DCGAN-64 step 12% slower: `strided_weight_grad`.)
+  gradient in another orientation makes every optimizer pass over it read across strides.
+  The forms this was measured against: benchmarks/layers/alternatives.py `weight_grad`
+  (docs/performance.md).
   """
   n, h, w, c_small = small.shape
   c_big = big.shape[-1]
@@ -315,7 +334,7 @@ def weight_grad(big: Array, small: Array, k: int, s: int) -> Array:
     return lax.dot_general(rows, columns, (((0,), (0,)), ((), ())),
                            preferred_element_type=accumulator(small.dtype))
 
-  if c_big >= WIDE_PRODUCT:
+  if c_big >= _threshold("WIDE_PRODUCT"):
     g = jnp.stack([product(v) for v in views])  # [k*k, C_small, C_big]
   else:
     g = product(jnp.concatenate(views, axis=1)).reshape(c_small, k * k, c_big).transpose(1, 0, 2)
@@ -325,12 +344,8 @@ def weight_grad(big: Array, small: Array, k: int, s: int) -> Array:
 # How many times the outputs a phase needs the one convolution of every phase may compute
 # before each phase gets its own (`conv_transpose_subpixel`). The phases' first inputs
 # differ by one (DCGAN's 4x4 and CycleGAN's 3x3 stride-2 kernels), so the one convolution
-# computes (q + 1)^2 outputs per phase for q^2: 1.56x on DCGAN-64's 4x4 input map, 1.27x
-# on its 8x8 one, where the phase-per-convolution forward was 34% and 9% faster (scratch
-# timings); from 16x16 (1.13x) the two were even, and the one convolution wins narrow
-# outputs (DCGAN-64's last layer: 6 ms against 32 in four 3-channel convolutions). Whole
-# steps: pix2pix 256 0.433 s against 0.464 with one convolution everywhere, DCGAN MNIST
-# 0.142 against 0.148 (benchmarks/step_variants.py `one_subpixel_conv`).
+# computes (q + 1)^2 outputs per phase for q^2: wasteful on small maps; from 16x16 on the
+# two are even, and the one convolution wins narrow outputs (docs/performance.md).
 UNION_WASTE = 1.2
 
 
@@ -355,7 +370,7 @@ def conv_transpose_subpixel(x: Array, kernel: Array, stride: int, padding: int,
   padded = jnp.pad(kernel, ((0, 1), (0, 1), (0, 0), (0, 0)))  # index -1 -> the zero row
   lo, hi = min(offsets), max(offsets)
   q_h, q_w = -(-out_h // s), -(-out_w // s)
-  if (q_h + hi - lo) * (q_w + hi - lo) > UNION_WASTE * q_h * q_w:
+  if (q_h + hi - lo) * (q_w + hi - lo) > _threshold("UNION_WASTE") * q_h * q_w:
     # Small maps: each phase its own convolution over exactly its q x q outputs.
     y = jnp.stack([jnp.stack([
         conv_xla(x, padded[taps[i][:, None], taps[j][None, :]], 1,
@@ -456,9 +471,9 @@ def channel_sum(x: Array) -> Array:
   """Per-channel sum over every other axis, as a matrix-vector product.
 
   XLA:CPU lowers `x.sum((0, 1, 2))` with a narrow channel axis to a slow two-stage
-  reduce-window; ones[M] @ x[M, C] runs as a GEMV, 3-14x faster at DCGAN shapes
-  (benchmarks/batch_norm.py). The batch stays the leading factor of M, so a
-  batch-sharded x needs no reshard.
+  reduce-window; ones[M] @ x[M, C] runs as a GEMV, faster at DCGAN shapes
+  (benchmarks/layers/batch_norm.py, docs/performance.md). The batch stays the leading
+  factor of M, so a batch-sharded x needs no reshard.
   """
   c = x.shape[-1]
   return exact_product("m,mc->c", jnp.ones((x.size // c,), x.dtype), x.reshape(-1, c))
@@ -467,8 +482,7 @@ def channel_sum(x: Array) -> Array:
 @jax.custom_vjp
 def add_bias(y: Array, bias: Array) -> Array:
   """y + bias over the last axis, whose gradient, the channel sum of dy, is `channel_sum`
-  (`channel_sum`'s reason): with autodiff's reduction over (N, H, W) instead, a
-  CycleGAN-64 step is 5% slower (benchmarks/step_variants.py `autodiff_bias`)."""
+  (`channel_sum`'s reason), where autodiff's reduction over (N, H, W) is slower."""
   return y + bias
 
 
@@ -560,7 +574,8 @@ def leaf_finite(x: Array) -> Array:
   """Whether every value of one array is finite, read as x @ 0 over its last axis: 0 in
   each row of finite values, NaN in a row holding a NaN or an infinity (0 * inf is NaN),
   and never an overflow. XLA:CPU runs the product as a GEMV, but a reduction of booleans
-  over a large array as a reduce-window tree (benchmarks/alternatives.py `finite`)."""
+  over a large array as a slower reduce-window tree (benchmarks/layers/alternatives.py
+  `finite`, docs/performance.md)."""
   rows = x.reshape(-1, x.shape[-1] if x.ndim else 1)
   return jnp.all(jnp.isfinite(exact_product("mc,c->m", rows,
                                             jnp.zeros((rows.shape[-1],), x.dtype))))

@@ -1,7 +1,7 @@
 """XLA flags that make the CPU backend fast, set before JAX initialises.
 
-Measured on a 2-core x86 CPU with jaxlib 0.10.2 (../shared/PERF_NOTES.md and
-benchmarks/train_step.py): this jaxlib routes convolutions through its YNNPACK path,
+Measured on a 2-core x86 CPU with jaxlib 0.10.2 (docs/performance.md,
+benchmarks/steps/train_step.py): this jaxlib routes convolutions through its YNNPACK path,
 which is slower here than Eigen's; `--xla_cpu_experimental_ynn_fusion_type=dot`
 keeps YNNPACK for matrix products only. XLA reads XLA_FLAGS once, when the backend
 starts, so `configure()` must run before anything touches `jax.devices()`.

@@ -1,4 +1,4 @@
-"""benchmarks/accelerator_check.py, with the CPU standing in for the accelerator."""
+"""benchmarks/steps/accelerator_check.py, with the CPU standing in for the accelerator."""
 
 import json
 import os
@@ -7,11 +7,13 @@ import sys
 
 from conftest import REPO
 
+SCRIPT = REPO / "benchmarks" / "steps" / "accelerator_check.py"
+
 
 def test_accelerator_check_runs_and_reports_agreement_speed_and_flops(tmp_path):
   out = tmp_path / "check.json"
   run = subprocess.run(
-      [sys.executable, str(REPO / "benchmarks" / "accelerator_check.py"), "--device", "cpu",
+      [sys.executable, str(SCRIPT), "--device", "cpu",
        "--cases", "configs/dcgan_mnist.py", "--set", "model.ngf=4", "--set", "model.ndf=4",
        "--set", "batch_size=8", "--steps", "2", "--timed-steps", "2", "--peak-tflops", "1.0",
        "--out", str(out)],
@@ -34,8 +36,7 @@ def test_accelerator_check_runs_and_reports_agreement_speed_and_flops(tmp_path):
 
 def test_accelerator_check_says_in_one_line_when_the_device_is_missing(tmp_path):
   run = subprocess.run(
-      [sys.executable, str(REPO / "benchmarks" / "accelerator_check.py"), "--device", "tpu",
-       "--out", str(tmp_path / "x.json")],
+      [sys.executable, str(SCRIPT), "--device", "tpu", "--out", str(tmp_path / "x.json")],
       env=dict(os.environ, JAX_PLATFORMS="cpu"), capture_output=True, text=True, timeout=300,
       check=False)
   assert run.returncode != 0

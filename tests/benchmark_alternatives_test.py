@@ -1,6 +1,7 @@
-"""The forms benchmarks/alternatives.py times against jaxgan's compute the same thing, so
-the README's "tried and not kept" figures compare equal functions; step_variants.py's
-patches are undone after each variant is built."""
+"""The forms benchmarks/layers/alternatives.py times against jaxgan's compute the same thing,
+so docs/performance.md compares equal functions; the settings benchmarks/steps/
+step_variants.py builds its variants under (`layers_cpu.thresholds`) change how a step
+computes, not what, and hold only within their context."""
 
 import sys
 
@@ -10,9 +11,11 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from jaxgan import divergence, layers, layers_cpu
+from jaxgan import divergence, layers_cpu
 
 sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO / "benchmarks" / "layers"))
+sys.path.insert(0, str(REPO / "benchmarks" / "steps"))
 import alternatives  # noqa: E402  pylint: disable=wrong-import-position
 import step_variants  # noqa: E402  pylint: disable=wrong-import-position
 
@@ -27,46 +30,23 @@ def test_other_weight_gradients_equal_jaxgans(h, k, s):
     np.testing.assert_allclose(other(big, small, k, s), want, rtol=1e-5, atol=1e-5)
 
 
-def test_batched_spatial_sum_and_plain_bias_equal_jaxgans():
-  rng = np.random.default_rng(3)
-  x = jnp.asarray(rng.normal(size=(3, 4, 5, 6)), jnp.float32)
-  np.testing.assert_allclose(alternatives.spatial_sum_batched(x), layers_cpu.spatial_sum(x),
-                             rtol=1e-5, atol=1e-5)
-  b = jnp.asarray(rng.normal(size=(6,)), jnp.float32)
-  got = jax.grad(lambda b: jnp.sum(jnp.sin(alternatives.add_bias_autodiff(x, b))))(b)
-  want = jax.grad(lambda b: jnp.sum(jnp.sin(layers.add_bias(x, b))))(b)
-  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
-
-
 @pytest.mark.parametrize("h,k,p", [(8, 3, 1), (14, 3, 1), (10, 5, 2), (8, 4, 1), (9, 4, 1)])
 @pytest.mark.parametrize("batch", [2, 8])
-def test_strided_convolution_alternatives_equal_jaxgans(h, k, p, batch):
+def test_strided_weight_gradient_variants_equal_jaxgans(h, k, p, batch):
+  """`space_to_depth_weight_grad` and `xla_weight_grad`: either weight gradient at any batch."""
   rng = np.random.default_rng(h + k)
   x = jnp.asarray(rng.normal(size=(batch, h, h, 3)), jnp.float32)
   w = jnp.asarray(rng.normal(size=(k, k, 3, 4)), jnp.float32)
 
-  def grads(conv):
-    return jax.grad(lambda x, w: jnp.sum(jnp.sin(conv(x, w, 2, p))), (0, 1))(x, w)
-  want = grads(layers_cpu.conv_strided)
-  with step_variants.patched(*step_variants.variant_patches("space_to_depth_strided")):
-    before = grads(alternatives.conv_strided_space_to_depth)
-  for alternative in (grads(alternatives.conv_strided_xla), before):
-    for g, r in zip(alternative, want):
+  def grads():
+    return jax.grad(lambda x, w: jnp.sum(jnp.sin(layers_cpu.conv_strided(x, w, 2, p))),
+                    (0, 1))(x, w)
+  want = grads()
+  for name in ("space_to_depth_weight_grad", "xla_weight_grad"):
+    with layers_cpu.thresholds(**step_variants.variant(name)[1]):
+      got = grads()
+    for g, r in zip(got, want):
       np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
-
-
-def test_matmul_weight_gradient_convolution_equals_jaxgans():
-  rng = np.random.default_rng(0)
-  x = jnp.asarray(rng.normal(size=(16, 8, 8, 3)), jnp.float32)  # activation-bound: XLA's path
-  w = jnp.asarray(rng.normal(size=(4, 4, 3, 5)), jnp.float32)
-
-  def grads(conv):
-    return jax.grad(lambda x, w: jnp.sum(jnp.sin(conv(x, w, 2, 1))), (0, 1))(x, w)
-  want = grads(layers.conv)
-  with step_variants.patched(*step_variants.variant_patches("strided_weight_grad")):
-    got = grads(layers.conv)
-  for g, r in zip(got, want):
-    np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("leaf_finite", [alternatives.leaf_isfinite,
@@ -83,15 +63,20 @@ def test_every_finiteness_check_finds_nan_and_infinities_and_nothing_else(leaf_f
   assert check({"step": jnp.int32(1)}) is None
 
 
-def test_variants_patch_only_while_their_step_is_built():
-  strided, leaf_finite = layers_cpu.conv_space_to_depth, layers_cpu.leaf_finite
-  with step_variants.patched(*step_variants.variant_patches("strided_weight_grad"),
-                             *step_variants.variant_patches("isfinite_flags")):
-    assert layers_cpu.conv_space_to_depth is alternatives.conv_space_to_depth_matmul_weight_grad
-    assert layers_cpu.leaf_finite is alternatives.leaf_isfinite
-  assert layers_cpu.conv_space_to_depth is strided and layers_cpu.leaf_finite is leaf_finite
+def test_thresholds_hold_only_within_their_context():
+  assert layers_cpu.kernel_bound(8, 16, 16) and not layers_cpu.kernel_bound(9, 16, 16)
+  with layers_cpu.thresholds(**step_variants.variant("kernel_bound_1")[1]):
+    assert layers_cpu.kernel_bound(16, 16, 16)
+    with layers_cpu.thresholds(**step_variants.variant("no_kernel_bound")[1]):
+      assert not layers_cpu.kernel_bound(1, 16, 16)
+    assert layers_cpu.kernel_bound(16, 16, 16)
+  assert not layers_cpu.kernel_bound(9, 16, 16)
+  with pytest.raises(ValueError, match="unknown thresholds"):
+    with layers_cpu.thresholds(FASTEST=1):
+      pass
+  assert step_variants.variant("portable") == (("implementation=portable",), {})
   with pytest.raises(SystemExit, match="unknown variant"):
-    step_variants.variant_patches("fastest")
+    step_variants.variant("fastest")
 
 
 def test_side_by_side_taps_variant_computes_jaxgans_weight_gradient():
@@ -100,10 +85,9 @@ def test_side_by_side_taps_variant_computes_jaxgans_weight_gradient():
   small = jnp.asarray(rng.normal(size=(2, 4, 4, 3)), jnp.float32)
   big = jnp.asarray(rng.normal(size=(2, 10, 10, 64)), jnp.float32)  # 64 wide: per tap
   want = layers_cpu.weight_grad(big, small, 4, 2)
-  with step_variants.patched(*step_variants.variant_patches("side_by_side_taps")):
+  with layers_cpu.thresholds(**step_variants.variant("side_by_side_taps")[1]):
     got = layers_cpu.weight_grad(big, small, 4, 2)
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
-  assert layers_cpu.WIDE_PRODUCT == 64  # restored
 
 
 def test_keep_freed_memory_is_off_unless_asked(monkeypatch):

@@ -233,7 +233,7 @@ def port_cycle_generator_64(net, n_blocks=6):
 
 
 def test_two_steps_equal_the_torch_reference(tiny_family):
-  """The reference's optimize_parameters (benchmarks/torch_cyclegan.py) and the step, from
+  """The reference's optimize_parameters (tests/torch_reference/torch_cyclegan.py) and the step, from
   the same weights: every loss of the first step, and the generators' losses of the second
   (measured after both updates; its D losses meet a full pool, whose draws differ)."""
   torch, ref = torch_reference("torch_cyclegan")

@@ -18,7 +18,7 @@ more than the losses because the backward pass through each BatchNorm subtracts 
 the incoming gradient its mean and its projection on the normalised activations, which
 cancel most of it at these widths and batches (8 and 2 images), so the rounding of the
 bfloat16 gradient grows relative to what is left; float32 gradients of the same nets
-move by 1.7e-2 between two XLA flag settings for the same reason (../shared/PERF_NOTES.md).
+move by 1.7e-2 between two XLA flag settings for the same reason.
 A step that computed something else (another batch or noise, a wrong cast) would be far
 off in direction, not 10% in norm.
 """

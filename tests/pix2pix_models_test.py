@@ -1,7 +1,7 @@
 """The U-Net generator and the PatchGAN equal junyanz/pytorch-CycleGAN-and-pix2pix's:
 parameter counts, receptive fields, every feature-map shape and, when torch is
-installed, the outputs of the reference networks (benchmarks/torch_pix2pix.py) given the
-same weights."""
+installed, the outputs of the reference networks (tests/torch_reference/torch_pix2pix.py)
+given the same weights."""
 
 import importlib.util
 
@@ -154,9 +154,10 @@ def test_instance_norm_is_torch_instance_norm():
 
 
 def torch_reference(name="torch_pix2pix"):
-  """(torch, benchmarks/<name>.py as a module); the test is skipped without torch."""
+  """(torch, tests/torch_reference/<name>.py as a module); the test is skipped without torch."""
   torch = pytest.importorskip("torch")
-  spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+  spec = importlib.util.spec_from_file_location(name, REPO / "tests" / "torch_reference"
+                                                / f"{name}.py")
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return torch, module

@@ -1,6 +1,6 @@
 """PyTorch reference DCGANs and the PyTorch DCGAN tutorial's train step.
 
-The reference side of `benchmarks/train_step.py` for the DCGANs. The nets are written from one table
+The reference side of `benchmarks/steps/train_step.py` for the DCGANs. The nets are written from one table
 per model (`SPECS`, right below) in the same form as `jaxgan/models/dcgan.py`
 (`GENERATOR_BLOCKS`/`DISCRIMINATOR_BLOCKS`), so that matching the two is a matter of
 comparing a few tuples:
@@ -15,7 +15,7 @@ D outputs logits (no sigmoid); the step uses `BCEWithLogitsLoss`. Init is the
 tutorial's `weights_init`: conv weights N(0, 0.02), BatchNorm weight N(1, 0.02), bias 0.
 BatchNorm keeps PyTorch's defaults (momentum 0.1, eps 1e-5).
 
-  .venv/bin/python benchmarks/torch_dcgan.py   # self-check: parameter counts, shapes, one step
+  .venv/bin/python tests/torch_reference/torch_dcgan.py   # self-check: parameter counts, shapes, one step
 """
 
 import time

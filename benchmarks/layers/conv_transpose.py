@@ -1,6 +1,6 @@
 """DCGAN-64 transposed-conv layers: forward + both gradients, three equivalent forms.
 
-  python benchmarks/conv_transpose.py [--batch 128] [--repeats 3]
+  python benchmarks/layers/conv_transpose.py [--batch 128] [--repeats 3]
 
 - reference: the textbook form (`lax.conv_general_dilated` with input dilation), as
   `flax.linen.ConvTranspose` computes it; JAX autodiff for the gradients;
@@ -17,7 +17,7 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 import jaxgan  # noqa: E402,F401  (CPU XLA flags before JAX starts)
 import jax  # noqa: E402

@@ -1,6 +1,6 @@
 """Seconds per train step of an experiment config, as `jaxgan.main` would run it.
 
-  .venv/bin/python benchmarks/step_time.py --config configs/pix2pix_facades_cpu.py [--steps 10]
+  .venv/bin/python benchmarks/steps/step_time.py --config configs/pix2pix_facades_cpu.py [--steps 10]
       [--warmup 2] [--set model.ngf=32 ...]
 
 Builds the config's family, state and jitted step exactly as the training loop does
@@ -12,7 +12,7 @@ process's minor page faults and system and user CPU seconds per timed step
 (`getrusage`), and XLA's temporary buffer of the step; `BENCH_KEEP_FREED_MEMORY=1` (see
 benchmarks/harness.py) has glibc keep freed memory in the process. No data is read. Timings on a
 shared machine drift: compare only figures taken close together on an idle one
-(benchmarks/train_step.py interleaves jaxgan and PyTorch).
+(benchmarks/steps/train_step.py interleaves jaxgan and PyTorch).
 """
 
 import argparse
@@ -20,7 +20,7 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/
 import harness  # noqa: E402  (jaxgan's CPU XLA flags before JAX starts)
 
 

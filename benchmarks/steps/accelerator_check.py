@@ -1,7 +1,7 @@
 """One command for the day a GPU or TPU is at hand: every family's step on the accelerator
 against the same steps on the CPU, from the same state and batch.
 
-  python benchmarks/accelerator_check.py --device gpu [--peak-tflops 989] [--steps 3]
+  python benchmarks/steps/accelerator_check.py --device gpu [--peak-tflops 989] [--steps 3]
       [--timed-steps 20] [--cases configs/dcgan_mnist.py,...] [--set key=value ...]
       [--out benchmarks/results/accelerator_check_gpu.json]
 
@@ -27,7 +27,7 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/
 import harness  # noqa: E402  (jaxgan's CPU XLA flags before JAX starts)
 import jax  # noqa: E402
 import numpy as np  # noqa: E402

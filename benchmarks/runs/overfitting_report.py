@@ -1,6 +1,6 @@
 """The overfitting probe of several runs side by side (issue 6 item 3; README "Small data").
 
-  .venv/bin/python benchmarks/overfitting_report.py --runs runs/grumpy_overfit \
+  .venv/bin/python benchmarks/runs/overfitting_report.py --runs runs/grumpy_overfit \
       --names none,deluxe,diffaugment --out docs/experiments/small_data
 
 Each run is `<runs>/<name>/`, a workdir trained with `--config.data.holdout=k`; its
@@ -22,7 +22,7 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 from jaxgan import compare, config as config_lib, visualize  # noqa: E402
 
 

@@ -9,7 +9,7 @@ jaxgan's 64x64 variant written in PyTorch the same way), `ImagePool`
 description so that parameter counts, outputs and a whole train step can be compared
 (`tests/cyclegan_test.py` does, when torch is installed).
 
-  .venv/bin/python benchmarks/torch_cyclegan.py   # parameter counts, shapes, one step
+  .venv/bin/python tests/torch_reference/torch_cyclegan.py   # parameter counts, shapes, one step
 """
 
 import itertools

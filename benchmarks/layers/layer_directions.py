@@ -1,7 +1,7 @@
 """Single layers, each direction alone: jaxgan's form against the ones it was chosen over,
 and PyTorch's layer (README "Speed on a CPU": "Each direction of a convolution").
 
-  .venv/bin/python benchmarks/layer_directions.py [--layers dcgan64_d1,...] [--repeats 7]
+  .venv/bin/python benchmarks/layers/layer_directions.py [--layers dcgan64_d1,...] [--repeats 7]
       [--out FILE]
 
 For each layer (its family's shapes and batch) and each form: the forward, the input
@@ -15,7 +15,7 @@ thread count (its directions do not separate). Forms:
   stride `space_to_depth` (`layers_cpu.conv_space_to_depth` with autodiff's gradients: the
   form before `layers_cpu.conv_strided`);
 - transposed convolutions: `jaxgan` (`layers.conv_transpose`), `one_subpixel` (the same
-  with `layers_cpu.UNION_WASTE` out of reach: one sub-pixel convolution on every map) and
+  with `layers_cpu.thresholds(UNION_WASTE=inf)`: one sub-pixel convolution on every map) and
   `xla_dilated` (`layers.conv_transpose_portable`, the input-dilated form XLA would run).
 
 Each figure is the median of `--repeats` calls after a warm-up call, in ms; the JSON adds
@@ -24,17 +24,17 @@ the forward's GFLOP/s (2 * multiply-adds of the layer as defined, over the forwa
 
 import argparse
 import json
+import math
 import os
 import sys
 from typing import NamedTuple
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/
 import harness  # noqa: E402  (jaxgan's CPU XLA flags before JAX starts)
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from alternatives import timed_ms  # noqa: E402
-from step_variants import patched  # noqa: E402
 from jaxgan import layers, layers_cpu  # noqa: E402
 
 
@@ -81,17 +81,17 @@ LAYERS = {
 
 
 def forms(layer: Layer) -> dict:
-  """name -> (fn(x, w), patches that must hold while it is traced)."""
+  """name -> (fn(x, w), `layers_cpu.thresholds` that must hold while it is traced)."""
   s, p, op = layer.stride, layer.padding, layer.output_padding
   if layer.transposed:
-    return {"jaxgan": (lambda x, w: layers.conv_transpose(x, w, s, p, op), []),
+    return {"jaxgan": (lambda x, w: layers.conv_transpose(x, w, s, p, op), {}),
             "one_subpixel": (lambda x, w: layers.conv_transpose(x, w, s, p, op),
-                             [(layers, "UNION_WASTE", float("inf"))]),
-            "xla_dilated": (lambda x, w: layers.conv_transpose_portable(x, w, s, p, op), [])}
-  out = {"jaxgan": (lambda x, w: layers.conv(x, w, s, p), []),
-         "xla": (lambda x, w: layers_cpu.conv_xla(x, w, s, p), [])}
+                             {"UNION_WASTE": math.inf}),
+            "xla_dilated": (lambda x, w: layers.conv_transpose_portable(x, w, s, p, op), {})}
+  out = {"jaxgan": (lambda x, w: layers.conv(x, w, s, p), {}),
+         "xla": (lambda x, w: layers_cpu.conv_xla(x, w, s, p), {})}
   if s > 1 and layer.k % s == 0:
-    out["space_to_depth"] = (lambda x, w: layers_cpu.conv_space_to_depth(x, w, s, p), [])
+    out["space_to_depth"] = (lambda x, w: layers_cpu.conv_space_to_depth(x, w, s, p), {})
   return out
 
 
@@ -170,8 +170,8 @@ def main():
     dy = rng.normal(size=y_shape).astype(np.float32)
     row = {"layer": layer._asdict(), "gflop": flops(layer, y_shape) / 1e9, "ms": {}}
     on_device = [jax.device_put(a) for a in (x, w, dy)]
-    for form, (fn, patches) in forms(layer).items():
-      with patched(*patches):  # each jitted function is traced on its first, timed, call
+    for form, (fn, thresholds) in forms(layer).items():
+      with layers_cpu.thresholds(**thresholds):  # each function is traced on its first call
         row["ms"][form] = directions(fn, *on_device, args.repeats)
     row["ms"]["pytorch"] = torch_layer(layer, x, w, dy, args.repeats)
     row["forward_gflop_per_s"] = {form: row["gflop"] / ms["forward"] * 1e3

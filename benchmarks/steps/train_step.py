@@ -1,13 +1,13 @@
 """The whole jaxgan train step against PyTorch, every model family, side by side.
 
-  .venv/bin/python benchmarks/train_step.py [--case dcgan_mnist,dcgan64,pix2pix256,
+  .venv/bin/python benchmarks/steps/train_step.py [--case dcgan_mnist,dcgan64,pix2pix256,
       pix2pix128,cyclegan64,cyclegan256] [--rounds 3] [--steps 5] [--threads N]
       [--pipeline] [--torch-compile] [--device cpu|cuda] [--peak-tflops T] [--out FILE]
 
 For each case (benchmarks/harness.py CASES: a config of configs/ and what it is), in one
 process: jaxgan's jitted step exactly as the training loop builds it (`jaxgan.train`:
 state replicated and donated, batch sharded) and the same networks' step in PyTorch,
-written here from the references (benchmarks/torch_dcgan.py: the PyTorch DCGAN tutorial;
+written here from the references (tests/torch_reference/torch_dcgan.py: the PyTorch DCGAN tutorial;
 torch_pix2pix.py and torch_cyclegan.py: junyanz/pytorch-CycleGAN-and-pix2pix's
 `optimize_parameters`), with the same batch (synthetic, uniform in [-1, 1]), batch size and
 parameter counts (checked equal: the script stops when they differ). JAX is compiled ahead
@@ -23,8 +23,8 @@ ratio = JAX images/s / PyTorch images/s (> 1: JAX is faster); per side also the 
 faulting their buffers in afresh, it did not for jaxgan's (README, "Where the two gaps sit
 now").
 
-`--pipeline`: the input pipeline (`jaxgan.input_pipeline`, the loop's) on the real local
-data (../shared/data) alone, in images/s, against the images/s the step consumes; and in
+`--pipeline`: the input pipeline (`jaxgan.datasets.streams`, the loop's) on the real local
+data (benchmarks/harness.py `DATA`) alone, in images/s, against the images/s the step consumes; and in
 each round also `--steps` JAX steps fed by that pipeline (the loop's `next` and
 `shard_batch` inside the timing) next to the steps on one fixed batch: if the pipeline kept
 up, the two agree.
@@ -44,10 +44,13 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/
 import harness  # noqa: E402  (jaxgan's CPU XLA flags before JAX starts)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
+# The PyTorch reference nets, which the faithfulness tests load too.
+sys.path.insert(0, os.path.join(harness.REPO, "tests", "torch_reference"))
 
 import torch_cyclegan  # noqa: E402
 import torch_dcgan  # noqa: E402
@@ -67,7 +70,7 @@ def _compiled(net, compile_nets: bool):
 
 
 def torch_gan(config, batch, device, compile_nets):
-  """The PyTorch DCGAN tutorial's step on benchmarks/torch_dcgan.py's nets."""
+  """The PyTorch DCGAN tutorial's step on tests/torch_reference/torch_dcgan.py's nets."""
   model = {28: "mnist", 64: "64"}[config.data.image_size]
   g, d = (net.to(device) for net in torch_dcgan.build(model))
   counts = {"generator": torch_dcgan.count_params(g),
@@ -79,7 +82,7 @@ def torch_gan(config, batch, device, compile_nets):
 
 
 def torch_pix2pix_step(config, batch, device, compile_nets):
-  """`Pix2PixModel.optimize_parameters` (benchmarks/torch_pix2pix.py)."""
+  """`Pix2PixModel.optimize_parameters` (tests/torch_reference/torch_pix2pix.py)."""
   m = config.model
   g = torch_pix2pix.unet_generator(int(m.generator.split("_")[1]).bit_length() - 1,
                                    ngf=m.ngf, norm=m.norm, use_dropout=m.dropout > 0).to(device)
@@ -94,7 +97,7 @@ def torch_pix2pix_step(config, batch, device, compile_nets):
 
 
 def torch_cyclegan_step(config, batch, device, compile_nets):
-  """`CycleGANModel.optimize_parameters` (benchmarks/torch_cyclegan.py)."""
+  """`CycleGANModel.optimize_parameters` (tests/torch_reference/torch_cyclegan.py)."""
   m = config.model
   if m.generator == "cycle_generator_64":
     generator = lambda: torch_cyclegan.cycle_generator_64(ngf=m.ngf, norm=m.norm)

@@ -9,7 +9,7 @@ reference's description so that parameter counts, layouts and outputs can be com
 (`tests/pix2pix_test.py` does, when torch is installed), plus the pix2pix train step of
 `models/pix2pix_model.py` (D on fake then real, halved; G on GAN + 100 L1).
 
-  .venv/bin/python benchmarks/torch_pix2pix.py   # parameter counts, shapes, one step
+  .venv/bin/python tests/torch_reference/torch_pix2pix.py   # parameter counts, shapes, one step
 """
 
 import functools

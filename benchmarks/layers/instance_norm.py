@@ -1,7 +1,7 @@
 """InstanceNorm forward + backward at CycleGAN's shapes, and the compile time of a
 generator's initialisation: jaxgan's forms against the plain ones.
 
-  python benchmarks/instance_norm.py [--repeats 20]
+  python benchmarks/layers/instance_norm.py [--repeats 20]
 
 1. `layers.InstanceNorm` (matrix-product sums, closed-form backward) against the plain
    `jnp.mean` formula differentiated by JAX, batch 1, from the 64x64 configs' 16x16x64
@@ -18,7 +18,7 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 import jaxgan  # noqa: E402,F401  (CPU XLA flags before JAX starts)
 import jax  # noqa: E402

@@ -1,6 +1,6 @@
 """BatchNorm in training mode, forward + backward: jaxgan's against Flax's, at DCGAN shapes.
 
-  python benchmarks/batch_norm.py [--repeats 7]
+  python benchmarks/layers/batch_norm.py [--repeats 7]
 
 Also times the per-channel sum alone, as XLA's reduction (`x.sum((0, 1, 2))`) and as the
 matrix-vector product jaxgan uses. Prints milliseconds (median) and one JSON object.
@@ -13,7 +13,7 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 import jaxgan  # noqa: E402,F401  (CPU XLA flags before JAX starts)
 import flax.linen as nn  # noqa: E402

@@ -1,6 +1,6 @@
 """Where a jaxgan train step spends its time: ops of a `jax.profiler` trace, by kind.
 
-  python benchmarks/profile_step.py [--config configs/dcgan_mnist.py] [--batch N] [--steps 3]
+  python benchmarks/steps/profile_step.py [--config configs/dcgan_mnist.py] [--batch N] [--steps 3]
       [--set key=value ...]
 
 Traces `--steps` steps of the loop's jitted step (benchmarks/harness.py) after warm-up and
@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/
 import harness  # noqa: E402  (jaxgan's CPU XLA flags before JAX starts)
 import jax  # noqa: E402
 

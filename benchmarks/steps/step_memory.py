@@ -1,7 +1,7 @@
 """Peak memory of one jaxgan train step, with and without the options that trade compute
 for memory: rematerialising the generator (`config.model.remat`) and donated state buffers.
 
-  .venv/bin/python benchmarks/step_memory.py [--case pix2pix256,dcgan64] [--steps 3]
+  .venv/bin/python benchmarks/steps/step_memory.py [--case pix2pix256,dcgan64] [--steps 3]
       [--out FILE]
 
 For each case (benchmarks/harness.py CASES) and variant, in a fresh process (so that
@@ -26,7 +26,7 @@ import os
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/
 
 VARIANTS = {"default": ((), True), "remat": (("model.remat=true",), True),
             "no_donation": ((), False)}

@@ -1,44 +1,42 @@
-"""Forms jaxgan tried and did not keep, timed against the ones it kept (README "Speed on a CPU").
+"""Forms of a layer's pieces that jaxgan did not take, timed against the ones it takes.
 
-  .venv/bin/python benchmarks/alternatives.py [finite,weight_grad,conv3x3,op_overhead]
+  .venv/bin/python benchmarks/layers/alternatives.py [finite,weight_grad,conv3x3,op_overhead]
       [--repeats 5] [--out FILE]
 
 - `finite`: the divergence guard's finiteness check of a state, over 268 MB of leaves
-  shaped as pix2pix's kernels (`divergence._all_finite`), each leaf read by its
-  `_leaf_finite` as `x @ 0` (kept), as the boolean `all(isfinite(x))` (before), or as
-  `isfinite(sum(x * 0))` (a float reduction);
+  shaped as pix2pix's kernels (as `divergence._all_finite` reads them), each leaf read as
+  `x @ 0` (`layers_cpu.leaf_finite`, taken), as the boolean `all(isfinite(x))` (the
+  portable form), or as `isfinite(sum(x * 0))` (a float reduction);
 - `weight_grad`: the stride-2 transposed convolution's weight gradient at DCGAN-64's layers
   (batch 128) and CycleGAN's 3x3 upsamplings (batch 1): `jaxgan.layers_cpu.weight_grad`
-  (kept: one product per kernel tap's strided view of `big`, or the views side by side),
-  `weight_grad_phases` (before: `big`'s phases, one product per kernel shift) and
+  (taken: one product per kernel tap's strided view of `big`, or the views side by side),
+  `weight_grad_phases` (`big`'s phases, one product per kernel shift) and
   `weight_grad_shift_small` (the small operand shifted instead, one product for all);
 - `conv3x3`: forward+backward of CycleGAN's 3x3 resnet-block convolution (1x64x64x256),
-  XLA's convolution (kept) against im2col and one matrix product (`layers_cpu.conv_dots`);
+  XLA's convolution (taken) against im2col and one matrix product (`layers_cpu.conv_dots`);
 - `op_overhead`: XLA:CPU's cost per op: n independent 64x64 products in one jitted call.
 
-The functions here are also `benchmarks/step_variants.py`'s variants (`isfinite_flags`,
-`sum_flags`, `strided_weight_grad`), which time them inside the whole train step. Each figure is the
-median of `--repeats` calls after one warm-up call, in ms.
+Each figure is the median of `--repeats` calls after one warm-up call, in ms
+(docs/performance.md).
 """
 
 import argparse
-import functools
 import json
 import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/
 import harness  # noqa: E402  (jaxgan's CPU XLA flags before JAX starts)
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from jax import lax  # noqa: E402
 
-from jaxgan import divergence, layers_cpu  # noqa: E402
+from jaxgan import layers_cpu  # noqa: E402
 
 def leaf_isfinite(x):
-  """`layers_cpu.leaf_finite` before: a boolean reduction over the array."""
+  """A boolean reduction over the array, as the portable finiteness check reads a leaf."""
   return jnp.all(jnp.isfinite(x))
 
 
@@ -47,22 +45,8 @@ def leaf_sum_times_zero(x):
   return jnp.isfinite(jnp.sum(x * jnp.zeros((), x.dtype)))
 
 
-def spatial_sum_batched(x):
-  """`layers_cpu.spatial_sum` batched over images, ones[N, H*W] . x[N, H*W, C]: XLA lowers the
-  unbatched product with x copied to [H*W, N, C] first when N > 1."""
-  n, h, w, c = x.shape
-  return lax.dot_general(jnp.ones((n, h * w), x.dtype), x.reshape(n, h * w, c),
-                         (((1,), (1,)), ((0,), (0,)))).reshape(n, 1, 1, c)
-
-
-def add_bias_autodiff(y, bias):
-  """`layers.add_bias` before: plain `y + bias`, whose gradient autodiff reduces over
-  (N, H, W)."""
-  return y + bias
-
-
 def weight_grad_phases(big, small, k: int, s: int):
-  """`layers_cpu.weight_grad` before: `big` cut into s x s phases (space-to-depth), one
+  """`layers_cpu.weight_grad`'s sum with `big` cut into s x s phases (space-to-depth), one
   product per kernel shift over all s*s phases at once (m*m products, m = ceil(k/s))."""
   m = -(-k // s)
   n, h, w, _ = small.shape
@@ -97,52 +81,6 @@ def weight_grad_shift_small(big, small, k: int, s: int):
   return g.reshape(m * s, m * s, c_small, big.shape[-1])[:k, :k]
 
 
-def conv_strided_xla(x, kernel, stride: int, padding: int):
-  """`layers_cpu.conv_strided` with XLA's own gradients (the input gradient a dilated
-  convolution): what a strided convolution of odd kernel side was before
-  `layers_cpu.conv_strided`."""
-  return layers_cpu.conv_xla(x, kernel, stride, padding)
-
-
-# jaxgan's, even while step_variants.py puts the ones below in their place.
-_strided = layers_cpu.conv_strided
-_space_to_depth = layers_cpu.conv_space_to_depth
-
-
-def conv_strided_space_to_depth(x, kernel, stride: int, padding: int):
-  """`layers_cpu.conv_strided` before: a kernel side that is a multiple of the stride took
-  the space-to-depth form in every direction (its stride-1 forward, autodiff's
-  gradients); the others `layers_cpu.conv_strided` with the space-to-depth weight gradient
-  at every batch (step_variants.py sets `layers_cpu.BATCHED_WEIGHT_GRAD` out of reach)."""
-  if kernel.shape[0] % stride == 0:
-    return _space_to_depth(x, kernel, stride, padding)
-  return _strided(x, kernel, stride, padding)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def conv_space_to_depth_matmul_weight_grad(x, kernel, stride: int, padding: int):
-  """`layers_cpu.conv_space_to_depth` (the strided convolutions' path of `layers.conv`), with
-  its weight gradient as matrix products (`weight_grad_phases`, the form of
-  `layers_cpu.weight_grad` when this was measured) instead of XLA's."""
-  return _space_to_depth(x, kernel, stride, padding)
-
-
-def _strided_fwd(x, kernel, stride, padding):
-  return _space_to_depth(x, kernel, stride, padding), (x, kernel)
-
-
-def _strided_bwd(stride, padding, residuals, dy):
-  x, kernel = residuals
-  _, input_vjp = jax.vjp(lambda x: _space_to_depth(x, kernel, stride, padding), x)
-  x_pad = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
-  # dW[t] = sum_i x_pad[s*i + t] (outer) dy[i]: [k, k, C_out, C_in], turned to HWIO.
-  dw = weight_grad_phases(x_pad, dy, kernel.shape[0], stride).transpose(0, 1, 3, 2)
-  return input_vjp(dy)[0], dw.astype(kernel.dtype)
-
-
-conv_space_to_depth_matmul_weight_grad.defvjp(_strided_fwd, _strided_bwd)
-
-
 def timed_ms(fn, *args, repeats: int = 5) -> float:
   jitted = jax.jit(fn)
   jax.block_until_ready(jitted(*args))
@@ -154,19 +92,17 @@ def timed_ms(fn, *args, repeats: int = 5) -> float:
   return 1e3 * float(np.median(times))
 
 
+def all_finite(leaf_finite):
+  """A state's finiteness as `divergence._all_finite` reads it, each leaf by `leaf_finite`."""
+  return lambda leaves: jnp.all(jnp.stack([leaf_finite(x) for x in leaves]))
+
+
 def bench_finite(repeats):
   leaves = ([jnp.full((4, 4, 1024, 512), 0.01)] * 6 + [jnp.full((4, 4, 512, 512), 0.01)] * 4)
-  kept = layers_cpu.leaf_finite
-  forms = {"times_zero (kept)": kept, "isfinite": leaf_isfinite,
+  forms = {"times_zero (kept)": layers_cpu.leaf_finite, "isfinite": leaf_isfinite,
            "sum_times_zero": leaf_sum_times_zero}
-  ms = {}
-  for name, leaf_finite in forms.items():
-    layers_cpu.leaf_finite = leaf_finite  # in place while `timed_ms` traces
-    try:  # a new function each time: jit would reuse its trace of `_all_finite` itself
-      ms[name] = timed_ms(lambda leaves: divergence._all_finite(leaves), leaves,  # noqa: E731
-                          repeats=repeats)
-    finally:
-      layers_cpu.leaf_finite = kept
+  ms = {name: timed_ms(all_finite(leaf_finite), leaves, repeats=repeats)
+        for name, leaf_finite in forms.items()}
   return {"megabytes": sum(x.size for x in leaves) * 4 / 1e6, "ms": ms}
 
 
