@@ -18,14 +18,11 @@ from typing import Any, NamedTuple
 def keep_freed_memory() -> bool:
   """With BENCH_KEEP_FREED_MEMORY=1, glibc keeps freed memory in the process instead of
   handing it back to the kernel (one arena, no mmap'd chunks, no trimming below 2 GiB),
-  so that a step reuses the pages of the step before instead of faulting in fresh ones.
+  so that a step may reuse the pages of the step before instead of faulting in fresh ones
+  (XLA:CPU maps each step's temporary buffer afresh; what it does: docs/performance.md).
 
-  XLA:CPU maps each step's temporary buffer afresh (CycleGAN-256: 1,525 MiB, 402,842 minor
-  page faults and 2.58 s of system time per step on a 2-core VM; PyTorch's step there:
-  54,579 and 0.12 s; benchmarks/results/train_step_cpu_xeon_faults.json). Tried and not
-  kept: jaxgan's step still faulted and ran no faster (README, "Where the two gaps sit
-  now"). Process-wide, so in `train_step.py` it holds for both sides alike. Set before JAX
-  or torch start their threads (which take their own arenas), i.e. here, at the harness's
+  Process-wide, so in `train_step.py` it holds for both sides alike. Set before JAX or
+  torch start their threads (which take their own arenas), i.e. here, at the harness's
   import. Returns whether it was set.
   """
   if os.environ.get("BENCH_KEEP_FREED_MEMORY", "") in ("", "0"):

@@ -1,5 +1,5 @@
 """Single layers, each direction alone: jaxgan's form against the ones it was chosen over,
-and PyTorch's layer (README "Speed on a CPU": "Each direction of a convolution").
+and PyTorch's layer (docs/performance.md, "Each direction of a convolution").
 
   .venv/bin/python benchmarks/layers/layer_directions.py [--layers dcgan64_d1,...] [--repeats 7]
       [--out FILE]
@@ -12,8 +12,8 @@ thread count (its directions do not separate). Forms:
 
 - convolutions: `jaxgan` (`layers.conv`), `xla` (`layers_cpu.conv_xla`: XLA's convolution
   with autodiff's gradients), and for strided ones whose kernel side is a multiple of the
-  stride `space_to_depth` (`layers_cpu.conv_space_to_depth` with autodiff's gradients: the
-  form before `layers_cpu.conv_strided`);
+  stride `space_to_depth` (`layers_cpu.conv_space_to_depth` with autodiff's gradients, in
+  every direction; `layers_cpu.conv_strided` takes only gradients from it);
 - transposed convolutions: `jaxgan` (`layers.conv_transpose`), `one_subpixel` (the same
   with `layers_cpu.thresholds(UNION_WASTE=inf)`: one sub-pixel convolution on every map) and
   `xla_dilated` (`layers.conv_transpose_portable`, the input-dilated form XLA would run).
@@ -54,7 +54,7 @@ LAYERS = {
     # Discriminators' strided convolutions (`layers_cpu.conv_strided`).
     "dcgan64_d1": Layer(128, 32, 64, 128, 4, 2, 1),
     "dcgan_mnist_d1": Layer(128, 14, 64, 128, 4, 2, 1),
-    # The rest of DCGAN MNIST, so that its eight layers are all here (README: "What is left").
+    # The rest of DCGAN MNIST, so that its eight layers are all here.
     "dcgan_mnist_d0": Layer(128, 28, 1, 64, 4, 2, 1),
     "dcgan_mnist_d2": Layer(128, 7, 128, 256, 3, 2, 1),
     "dcgan_mnist_d3": Layer(128, 4, 256, 1, 4, 1, 0),

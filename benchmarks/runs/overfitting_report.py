@@ -1,4 +1,4 @@
-"""The overfitting probe of several runs side by side (issue 6 item 3; README "Small data").
+"""The overfitting probe of several runs side by side (docs/experiments/small_data).
 
   .venv/bin/python benchmarks/runs/overfitting_report.py --runs runs/grumpy_overfit \
       --names none,deluxe,diffaugment --out docs/experiments/small_data

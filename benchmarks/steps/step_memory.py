@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 VARIANTS = {"default": ((), True), "remat": (("model.remat=true",), True),
             "no_donation": ((), False)}
-BATCHES = {"pix2pix256": 1, "dcgan64": 128}  # issue 8: pix2pix 256 at 1, DCGAN-64 at 128
+BATCHES = {"pix2pix256": 1, "dcgan64": 128}  # the batches their experiments train with
 
 
 def _status_kb(field: str) -> int | None:
@@ -73,7 +73,7 @@ def measure(case_name: str, variant: str, steps: int, batch: int | None) -> dict
 
 
 def markdown(out: dict) -> str:
-  """The README's table of a result."""
+  """The markdown table of a result (docs/performance.md)."""
   rows = ["| case | batch | variant | XLA: arguments + outputs - aliased + temporaries = "
           "total, MiB | process RSS before the steps, MiB | peak RSS during the steps, MiB | "
           "s/step |", "|---|---|---|---|---|---|---|"]
@@ -95,11 +95,11 @@ def main():
   parser.add_argument("--variants", default=",".join(VARIANTS))
   parser.add_argument("--steps", type=int, default=3)
   parser.add_argument("--batch", type=int, default=None,
-                      help="override the batch (default: issue 8's, per case)")
+                      help="override the batch (default: the case's, BATCHES)")
   parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # case:variant, in-process
   parser.add_argument("--out", default=None)
   parser.add_argument("--markdown", default=None, metavar="JSON",
-                      help="only print the README's table of an earlier result")
+                      help="only print the markdown table of an earlier result")
   args = parser.parse_args()
   if args.markdown:
     with open(args.markdown) as f:

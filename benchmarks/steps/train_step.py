@@ -13,15 +13,13 @@ torch_pix2pix.py and torch_cyclegan.py: junyanz/pytorch-CycleGAN-and-pix2pix's
 parameter counts (checked equal: the script stops when they differ). JAX is compiled ahead
 of time (compile time reported apart), both sides warm up, then `--rounds` rounds each
 time `--steps` JAX steps and then `--steps` PyTorch steps. Interleaving matters: on a small
-shared CPU timings drift by 10-20% over minutes, so only times taken close together are
-compared. Per round and overall: median s/step, images/s, and
+shared CPU timings drift over minutes, so only times taken close together are compared. Per round and overall: median s/step, images/s, and
 ratio = JAX images/s / PyTorch images/s (> 1: JAX is faster); per side also the kernel
 (system) time and minor page faults per step.
 
 `BENCH_KEEP_FREED_MEMORY=1` in the environment: glibc keeps freed memory in the process
-(benchmarks/harness.py `keep_freed_memory`), for both sides alike; meant to spare the steps
-faulting their buffers in afresh, it did not for jaxgan's (README, "Where the two gaps sit
-now").
+(benchmarks/harness.py `keep_freed_memory`), for both sides alike (what it does:
+docs/performance.md).
 
 `--pipeline`: the input pipeline (`jaxgan.datasets.streams`, the loop's) on the real local
 data (benchmarks/harness.py `DATA`) alone, in images/s, against the images/s the step consumes; and in
@@ -217,7 +215,8 @@ def bench_case(name: str, args) -> dict:
 
 
 def markdown(out: dict) -> str:
-  """The README's tables of a result: the steps, and the pipeline where it was timed."""
+  """The markdown tables of a result (docs/performance.md): the steps, and the pipeline
+  where it was timed."""
   rows = ["| case | resolution | batch | jaxgan s/step | PyTorch s/step | jaxgan / PyTorch "
           "(median of rounds) | rounds | load average (1 min) |", "|---|---|---|---|---|---|---|---|"]
   pipe = ["| case | pipeline alone, images/s | the step consumes, images/s | headroom | "
@@ -258,7 +257,7 @@ def main(argv=None) -> dict:
                       help="the chip's peak, for the fraction the JAX step reaches")
   parser.add_argument("--out", default=None, help="write the JSON here")
   parser.add_argument("--markdown", default=None, metavar="JSON",
-                      help="only print the README's tables of an earlier result")
+                      help="only print the markdown tables of an earlier result")
   args = parser.parse_args(argv)
   if args.markdown:
     with open(args.markdown) as f:

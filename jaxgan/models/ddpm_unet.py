@@ -18,8 +18,8 @@ base width `ch` 32 instead of 128, GroupNorm with `min(32, C // 4)` groups (the
 reference's 32 groups would be one channel each at width 32). `downsample="avg_pool"` is
 an option that deviates further, for speed on XLA:CPU (where the input gradient of a
 stride-2 convolution is a dilated convolution): 2x2 average pooling, the downsampling of
-the reference's `resamp_with_conv=False`, while upsampling keeps its convolution. Runs
-saved before `config.model.downsample` existed used it.
+the reference's `resamp_with_conv=False`, while upsampling keeps its convolution. A saved
+config without `config.model.downsample` resumes with it, the form such runs trained with.
 
 Class conditioning (classifier-free guidance, Ho and Salimans 2022): with `num_classes` K
 the label's embedding (K + 1 rows, row K the "no label" token) is added to the time

@@ -1,8 +1,9 @@
 """PyTorch reference DCGANs and the PyTorch DCGAN tutorial's train step.
 
-The reference side of `benchmarks/steps/train_step.py` for the DCGANs. The nets are written from one table
-per model (`SPECS`, right below) in the same form as `jaxgan/models/dcgan.py`
-(`GENERATOR_BLOCKS`/`DISCRIMINATOR_BLOCKS`), so that matching the two is a matter of
+The reference side of `benchmarks/steps/train_step.py` for the DCGANs, beside the other
+references the tests load. The nets are written from one table per model (`SPECS`, right
+below) in the same form as `jaxgan/models/dcgan.py` (`GENERATOR_BLOCKS`/
+`DISCRIMINATOR_BLOCKS`), so that matching the two is a matter of
 comparing a few tuples:
 
 - `"64"`: exactly the PyTorch DCGAN tutorial's `Generator`/`Discriminator` (nz=100,

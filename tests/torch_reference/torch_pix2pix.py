@@ -6,7 +6,7 @@ generator built recursively from one skip-connection block (`UnetGenerator`,
 (`NLayerDiscriminator`), their norm choice (`batch` | `instance`: conv biases only where
 the norm is InstanceNorm) and `init_weights('normal', 0.02)`. Written here from the
 reference's description so that parameter counts, layouts and outputs can be compared
-(`tests/pix2pix_test.py` does, when torch is installed), plus the pix2pix train step of
+(`tests/pix2pix_models_test.py` does, when torch is installed), plus the pix2pix train step of
 `models/pix2pix_model.py` (D on fake then real, halved; G on GAN + 100 L1).
 
   .venv/bin/python tests/torch_reference/torch_pix2pix.py   # parameter counts, shapes, one step
