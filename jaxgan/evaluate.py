@@ -24,6 +24,16 @@ family's evaluator in `EVALUATORS` (one signature: family, state, config, `EvalA
   to the target domain and the cycle reconstruction L1, and triplet grids
   (`jaxgan.families.cyclegan.evaluate`).
 
+Every family that makes images also gets the standard metrics (docs/standard_metrics.md):
+Inception FID, KID and precision/recall under the clean-fid protocol
+(`jaxgan.metrics.standard`), under `inception` in the results: GANs and DDPM against the
+training split, pix2pix against the eval split's photos, CycleGAN each direction against
+the target domain's images of its eval split. `--metrics` chooses: `own` (the family's
+measures above) and any of `fid`, `kid`, `pr`; by default `own`, and the other three when
+the Inception weights are at hand (--inception_weights, $JAXGAN_INCEPTION_WEIGHTS or the
+cache: `jaxgan.metrics.inception.weights_path`), or needed (a GAN not on MNIST has no
+measure of its own).
+
 The MNIST classifier lives in --classifier_dir, else $JAXGAN_CLASSIFIER_DIR, else
 ~/.cache/jaxgan/mnist_classifier; when it has no checkpoint, it is trained there first
 with configs/mnist_classifier.py (2812 steps, minutes on a 2-core CPU), using the run's
@@ -62,6 +72,12 @@ def define_flags() -> None:
   flags.DEFINE_integer("steps", None, "Diffusion runs: sampling steps.")
   flags.DEFINE_float("eta", None, "Diffusion runs, ddim: 0 deterministic, 1 DDPM's variance.")
   flags.DEFINE_float("guidance", None, "Conditional diffusion runs: the guidance scale w.")
+  flags.DEFINE_list("metrics", None, f"What to report, of {', '.join(METRICS)} (own: the "
+                    "family's measures; the rest: docs/standard_metrics.md). Default: own, and "
+                    "fid,kid,pr when the Inception weights are at hand.")
+  flags.DEFINE_string("inception_weights", None, "The FID Inception weights file "
+                      "(pt_inception-2015-12-05-6726825d.pth); default: "
+                      "$JAXGAN_INCEPTION_WEIGHTS, else the cache's, else downloaded there.")
   flags.mark_flags_as_required(["workdir"])
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
@@ -71,6 +87,10 @@ DOMAIN_CLASSIFIER_CONFIG = CONFIGS / "domain_classifier.py"
 CONFIDENT = 0.9
 # Pairs of digits that are easy to confuse, reported for conditional models.
 PAIRS = ((3, 7), (4, 9))
+# The words of --metrics: the family's own measures, then the standard metrics
+# (`jaxgan.metrics.standard.compare`'s names).
+STANDARD_METRICS = ("fid", "kid", "pr")
+METRICS = ("own",) + STANDARD_METRICS
 
 
 def default_classifier_dir() -> str:
@@ -144,21 +164,97 @@ class EvalArgs:
   seed: int = 0
   batch_size: int = 500
   classifier_dir: str | None = None
+  metrics: tuple[str, ...] | None = None  # of METRICS; None: the default (module docstring)
+  inception_weights: str | None = None
 
 
-def evaluate_digits(family, state, config, args: EvalArgs) -> dict[str, Any]:
-  """The digit metrics of a GAN or a diffusion model trained on MNIST (the module docstring)."""
-  import numpy as np  # pylint: disable=import-outside-toplevel
-  from jaxgan import inference, metrics, visualize  # pylint: disable=import-outside-toplevel
+def parse_metrics(words) -> tuple[str, ...] | None:
+  """--metrics' words (a list or a comma-separated string; None: the default), checked."""
+  if words is None:
+    return None
+  if isinstance(words, str):
+    words = words.split(",")
+  words = tuple(w.strip() for w in words if w.strip())
+  unknown = [w for w in words if w not in METRICS]
+  if unknown or not words:
+    raise ConfigError(f"--metrics takes a comma-separated list of {', '.join(METRICS)}; got "
+                      f"{','.join(words) or 'nothing'}")
+  return words
+
+
+def wants_own(args: EvalArgs) -> bool:
+  return args.metrics is None or "own" in args.metrics
+
+
+def standard_names(args: EvalArgs, needed: bool = False) -> tuple[str, ...]:
+  """The standard metrics to report: those named in --metrics; by default all of them when
+  the Inception weights are at hand without a download, or when `needed` (nothing else
+  measures the run)."""
+  from jaxgan.metrics import inception  # pylint: disable=import-outside-toplevel
+  if args.metrics is not None:
+    return tuple(n for n in STANDARD_METRICS if n in args.metrics)
+  if needed or inception.weights_at_hand(args.inception_weights):
+    return STANDARD_METRICS
+  return ()
+
+
+def reference_key(data_config, split: str, num: int | None = None) -> str:
+  """The name of a reference set in the feature cache: data set, split, count and size."""
+  import re  # pylint: disable=import-outside-toplevel
+  key = f"{data_config.name}-{split}-{num or 'all'}-{data_config.image_size}px"
+  return re.sub(r"[^A-Za-z0-9_.-]+", "_", key)
+
+
+def standard_metrics(args: EvalArgs, names, comparisons) -> dict[str, Any]:
+  """{'inception': {name: metrics, ..., 'weights': the file}} for `comparisons`: name ->
+  (generated images, reference key, a function that loads the reference images)."""
+  if not names:
+    return {}
+  from jaxgan.metrics import inception, standard  # pylint: disable=import-outside-toplevel
+  path = inception.weights_path(args.inception_weights)
+  extractor = standard.Extractor.from_file(path, batch_size=min(args.batch_size, 50))
+  result: dict[str, Any] = {"weights": {"path": path, "sha256": extractor.weights_sha256,
+                                        "standard": extractor.weights_sha256 ==
+                                        inception.WEIGHTS_SHA256}}
+  for name, (generated, key, load) in comparisons.items():
+    reference = standard.reference_features(extractor, key, load)
+    result[name] = {"reference": key, "num_generated": len(generated),
+                    "num_reference": len(reference),
+                    **standard.compare(extractor.features(generated), reference, names)}
+  return {"inception": result}
+
+
+def evaluate_generator(family, state, config, args: EvalArgs) -> dict[str, Any]:
+  """GANs and diffusion models: `num` images from noise, judged by the digit metrics (MNIST
+  runs) and the standard metrics against the training split."""
+  from jaxgan import inference  # pylint: disable=import-outside-toplevel
   from jaxgan.datasets import preparation  # pylint: disable=import-outside-toplevel
-  if config.data.name != "mnist":
+  digits = wants_own(args) and (args.metrics is not None or config.data.name == "mnist")
+  if digits and config.data.name != "mnist":
     raise ConfigError(f"the digit metrics judge MNIST models; this run trained on "
-                      f"{config.data.name}")
-  judge, judge_state = load_classifier(args.classifier_dir or default_classifier_dir(),
-                                       config.data)
+                      f"{config.data.name} (--metrics={','.join(STANDARD_METRICS)} measures it)")
+  names = standard_names(args, needed=not digits)
   start = time.perf_counter()
   images, labels = inference.generate(family, state, args.num, args.seed, args.batch_size)
-  generate_seconds = time.perf_counter() - start
+  result: dict[str, Any] = {"num_samples": int(args.num)}
+  if "sampling" in config:  # diffusion: how the images were drawn, and how long it took
+    result["sampling"] = {**config.sampling.to_dict(),
+                          "generate_seconds": time.perf_counter() - start}
+  if digits:
+    result.update(evaluate_digits(config, args, images, labels))
+  train = lambda: preparation.load_split(config.data, "train", args.num)["image"]
+  result.update(standard_metrics(args, names, {
+      "vs_train": (images, reference_key(config.data, "train", args.num), train)}))
+  return result
+
+
+def evaluate_digits(config, args: EvalArgs, images, labels) -> dict[str, Any]:
+  """The digit metrics of generated MNIST images (the module docstring)."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from jaxgan import metrics, visualize  # pylint: disable=import-outside-toplevel
+  from jaxgan.datasets import preparation  # pylint: disable=import-outside-toplevel
+  judge, judge_state = load_classifier(args.classifier_dir or default_classifier_dir(),
+                                       config.data)
   probs, features = classifier_predictions(judge, judge_state, images)
   test = preparation.load_split(config.data, "test")
   _, test_features = classifier_predictions(judge, judge_state, test["image"])
@@ -168,15 +264,12 @@ def evaluate_digits(family, state, config, args: EvalArgs) -> dict[str, Any]:
   k = probs.shape[-1]
   histogram = metrics.class_histogram(predicted, k)
   result = {
-      "num_samples": int(args.num),
       "fid": metrics.fid(features, test_features),
       "fid_train_reference": metrics.fid(reference_features, test_features),
       "class_histogram": histogram.tolist(),
       "class_entropy_bits": metrics.entropy_bits(histogram),
       "confident_share": float(np.mean(probs.max(-1) >= CONFIDENT)),
   }
-  if "sampling" in config:  # diffusion: how the images were drawn, and how long it took
-    result["sampling"] = {**config.sampling.to_dict(), "generate_seconds": generate_seconds}
   if labels is not None:
     matrix = metrics.confusion_matrix(labels, predicted, k)
     per_class = np.diag(matrix) / np.maximum(matrix.sum(1), 1)
@@ -191,17 +284,44 @@ def evaluate_digits(family, state, config, args: EvalArgs) -> dict[str, Any]:
 
 
 def evaluate_classifier(family, state, config, args: EvalArgs) -> dict[str, Any]:
-  del args
+  if args.metrics is not None and standard_names(args):
+    raise ConfigError("a classifier makes no images: --metrics=own is all it has")
   return {"test_accuracy": test_accuracy(family, state, config.data)}
 
 
 def evaluate_pix2pix(family, state, config, args: EvalArgs) -> dict[str, Any]:
+  """`jaxgan.families.pix2pix.evaluate`, and the standard metrics of its translations of
+  the eval split against that split's photos."""
   del family
   from jaxgan.families import pix2pix  # pylint: disable=import-outside-toplevel
-  return pix2pix.evaluate(config, state, args.workdir)
+  names, split = standard_names(args), config.data.eval_split
+  images = {} if names else None
+  result = pix2pix.evaluate(config, state, args.workdir, images)
+  comparisons = {f"vs_{split}": (images["outputs"], reference_key(config.data, split),
+                                 lambda: images["targets"])} if names else {}
+  return {**(result if wants_own(args) else {}), **standard_metrics(args, names, comparisons)}
 
 
 def evaluate_cyclegan(family, state, config, args: EvalArgs) -> dict[str, Any]:
+  """`jaxgan.families.cyclegan.evaluate` (`own`), and the standard metrics of each
+  direction's translations against the target domain's images of the eval split."""
+  from jaxgan.datasets import preparation  # pylint: disable=import-outside-toplevel
+  from jaxgan.families import cyclegan  # pylint: disable=import-outside-toplevel
+  names = standard_names(args)
+  images = {} if names else None
+  if wants_own(args):
+    result = judged_cyclegan(family, state, config, args, images)
+  else:
+    cyclegan.evaluate(config, family, state, args.workdir, None, None, 0, images)
+    result = {}
+  splits = preparation.domain_splits(config.data.eval_split)
+  comparisons = {direction: (images[direction], reference_key(config.data, splits[target]),
+                             lambda target=target: images[target])
+                 for direction, target in (("AtoB", "B"), ("BtoA", "A"))} if names else {}
+  return {**result, **standard_metrics(args, names, comparisons)}
+
+
+def judged_cyclegan(family, state, config, args: EvalArgs, images) -> dict[str, Any]:
   """`jaxgan.families.cyclegan.evaluate`, judged by the domain classifier of the run's data
   set (trained first on its real images when there is none; `classifier_splits`)."""
   from jaxgan import config as config_lib  # pylint: disable=import-outside-toplevel
@@ -216,7 +336,7 @@ def evaluate_cyclegan(family, state, config, args: EvalArgs) -> dict[str, Any]:
     raise ConfigError(f"the classifier in {classifier_dir} judges "
                       f"{judge_config.data.name}, this run translates {data.name}")
   result = cyclegan.evaluate(config, family, state, args.workdir, judge, judge_state,
-                             judge_config.data.image_size)
+                             judge_config.data.image_size, images)
   accuracy_file = os.path.join(classifier_dir, "eval.json")
   if not os.path.exists(accuracy_file):  # a classifier trained by hand with jaxgan.main
     write_json(accuracy_file, {"test_accuracy": test_accuracy(judge, judge_state, judge_config.data)})
@@ -245,8 +365,8 @@ def classifier_splits(phase: str, eval_phase: str) -> tuple[str, str]:
 # `evaluate` measures, every evaluator with the same signature.
 Evaluator = Callable[[Any, Any, Any, EvalArgs], dict[str, Any]]
 EVALUATORS: dict[str, Evaluator] = {
-    "gan": evaluate_digits,
-    "ddpm": evaluate_digits,
+    "gan": evaluate_generator,
+    "ddpm": evaluate_generator,
     "classifier": evaluate_classifier,
     "pix2pix": evaluate_pix2pix,
     "cyclegan": evaluate_cyclegan,
@@ -260,9 +380,11 @@ def write_json(path: str, obj) -> None:
 
 
 def evaluate(workdir: str, num: int = 10_000, seed: int = 0, batch_size: int = 500,
-             classifier_dir: str | None = None, **sampling) -> dict[str, Any]:
+             classifier_dir: str | None = None, metrics=None, inception_weights=None,
+             **sampling) -> dict[str, Any]:
   """Evaluates the latest checkpoint of `workdir` and writes `workdir/eval.json`;
-  `sampling`: a diffusion run's sampler settings (`inference.load_run`)."""
+  `metrics`: --metrics' words (None: the default); `sampling`: a diffusion run's sampler
+  settings (`inference.load_run`)."""
   from jaxgan.inference import load_run  # pylint: disable=import-outside-toplevel
   if num <= 0:
     raise ConfigError(f"--num must be positive, got {num}")
@@ -271,7 +393,8 @@ def evaluate(workdir: str, num: int = 10_000, seed: int = 0, batch_size: int = 5
     raise ConfigError(f"no evaluation for family {config.family!r}; there is one for "
                       f"{', '.join(sorted(EVALUATORS))}")
   args = EvalArgs(workdir, num=num, seed=seed, batch_size=batch_size,
-                  classifier_dir=classifier_dir)
+                  classifier_dir=classifier_dir, metrics=parse_metrics(metrics),
+                  inception_weights=inception_weights)
   result = EVALUATORS[config.family](family, state, config, args)
   result = {"step": int(state.step), **result}
   write_json(os.path.join(workdir, "eval.json"), result)
@@ -286,7 +409,9 @@ def main(argv):
       nonnegative={"eta": FLAGS.eta, "guidance": FLAGS.guidance},
       output_dirs={"workdir": FLAGS.workdir, "classifier_dir": FLAGS.classifier_dir}))
   try:
+    parse_metrics(FLAGS.metrics)  # before anything is loaded
     result = evaluate(FLAGS.workdir, FLAGS.num, FLAGS.seed, FLAGS.batch_size, FLAGS.classifier_dir,
+                      FLAGS.metrics, FLAGS.inception_weights,
                       **{k: FLAGS[k].value for k in ("sampler", "steps", "eta", "guidance")})
   except (*errors.USER_ERRORS, FileNotFoundError) as e:
     errors.exit_with(e)

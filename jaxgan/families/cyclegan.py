@@ -239,7 +239,7 @@ def _judge_size(images: np.ndarray, size: int) -> np.ndarray:
 
 
 def evaluate(config, family: CycleGAN, state: CycleGANState, workdir: str, judge,
-             judge_state, judge_size: int) -> dict[str, Any]:
+             judge_state, judge_size: int, images: dict | None = None) -> dict[str, Any]:
   """How often a translation lands in its target domain, and how well it cycles back.
 
   For each direction, every image of the source domain's eval split (`config.data.
@@ -252,9 +252,12 @@ def evaluate(config, family: CycleGAN, state: CycleGANState, workdir: str, judge
   - `classifier_accuracy_on_real`: the judge's accuracy on the real images of the source
     domain (how much its verdicts can be trusted).
   Also writes `triplets_AtoB.png` and `triplets_BtoA.png` (x | G(x) | F(G(x))) for the first
-  `config.num_grid_images` images of each eval split (8 if unset).
+  `config.num_grid_images` images of each eval split (8 if unset). Without a `judge`, the
+  two judged shares are left out. `images`, when given, receives the uint8 images of each
+  direction ('AtoB', 'BtoA': the translations) and domain ('A', 'B': the real images) for
+  the standard metrics.
   """
-  predict = jax.jit(judge.predict)
+  predict = jax.jit(judge.predict) if judge is not None else None
   cycle = jax.jit(family.cycle, static_argnames="direction")
 
   def judged(images):
@@ -274,17 +277,23 @@ def evaluate(config, family: CycleGAN, state: CycleGANState, workdir: str, judge
       translated, reconstructed = (visualize.to_uint8(np.asarray(y)[:n]) for y in
                                    jax.device_get(cycle(state, padded, direction=direction)))
       real = visualize.to_uint8(x)
-      in_target.append(judged(translated) == labels[target])
-      real_right.append(judged(real) == labels[source])
+      if judge is not None:
+        in_target.append(judged(translated) == labels[target])
+        real_right.append(judged(real) == labels[source])
+      if images is not None:
+        images.setdefault(direction, []).append(translated)
+        images.setdefault(source, []).append(real)
       l1.append(np.asarray(image_metrics.mean_l1(reconstructed, real)))
       if sum(len(t[0]) for t in triplets) < grid_size:
         triplets.append((real, translated, reconstructed))
     x, y, z = (np.concatenate(parts)[:grid_size] for parts in zip(*triplets))
     visualize.save_png(visualize.triplet_grid(x, y, z), f"{workdir}/triplets_{direction}.png")
-    result[direction] = {
-        "split": splits[source], "num_images": int(sum(len(v) for v in l1)),
-        "in_target_domain": float(np.mean(np.concatenate(in_target))),
-        "cycle_l1": float(np.mean(np.concatenate(l1))),
-        "classifier_accuracy_on_real": float(np.mean(np.concatenate(real_right))),
-    }
+    result[direction] = {"split": splits[source], "num_images": int(sum(len(v) for v in l1))}
+    if judge is not None:
+      result[direction]["in_target_domain"] = float(np.mean(np.concatenate(in_target)))
+    result[direction]["cycle_l1"] = float(np.mean(np.concatenate(l1)))
+    if judge is not None:
+      result[direction]["classifier_accuracy_on_real"] = float(np.mean(np.concatenate(real_right)))
+  if images is not None:
+    images.update({k: np.concatenate(v) for k, v in images.items()})
   return result

@@ -182,7 +182,7 @@ class Pix2Pix:
             "discriminator": count_params(state.discriminator.params)}
 
 
-def evaluate(config, state: GANState, workdir: str) -> dict[str, Any]:
+def evaluate(config, state: GANState, workdir: str, images: dict | None = None) -> dict[str, Any]:
   """Mean L1, PSNR and SSIM of G's translations of the eval split against the real targets,
   and the same for the training split under "train" (how far the model is from what it
   was fitted to, the seeds' train-versus-val comparison).
@@ -192,12 +192,15 @@ def evaluate(config, state: GANState, workdir: str) -> dict[str, Any]:
   images a user sees, at the model's resolution (`image_metrics`); figures are means over
   the images. Also writes `triplets_train.png` and `triplets_<eval split>.png` (input |
   output | target) for the pairs of the training grids, with the same dropout keys.
+  `images`, when given, receives the eval split's translations and targets (uint8,
+  'outputs' and 'targets') for the standard metrics.
   """
   family = Pix2Pix(config)
   translate_fn = jax.jit(family.translate)
 
-  def scores(split):
-    """{metric: mean over the split's images}, num_images; dropout keys by position."""
+  def scores(split, keep=None):
+    """{metric: mean over the split's images}, num_images; dropout keys by position; `keep`
+    collects the translations and targets."""
     metrics = {"l1": image_metrics.mean_l1, "psnr": image_metrics.psnr, "ssim": image_metrics.ssim}
     values = {name: [] for name in metrics}
     seen = 0
@@ -208,6 +211,9 @@ def evaluate(config, state: GANState, workdir: str) -> dict[str, Any]:
       targets = visualize.to_uint8(batch["target"])
       for name, fn in metrics.items():
         values[name].append(np.asarray(fn(outputs, targets)))
+      if keep is not None:
+        keep.setdefault("outputs", []).append(outputs)
+        keep.setdefault("targets", []).append(targets)
       seen += n
     return {name: float(np.mean(np.concatenate(v))) for name, v in values.items()}, seen
 
@@ -221,7 +227,9 @@ def evaluate(config, state: GANState, workdir: str) -> dict[str, Any]:
         visualize.save_png(visualize.triplet_grid(fixed["input"][part], outputs[part],
                                                   fixed["target"][part]),
                            f"{workdir}/triplets_{name}.png")
-  result, seen = scores(config.data.eval_split)
+  result, seen = scores(config.data.eval_split, images)
+  if images is not None:
+    images.update({k: np.concatenate(v) for k, v in images.items()})
   train_result, train_seen = scores("train")
   return {**result, "split": config.data.eval_split, "num_images": seen,
           "train": {**train_result, "num_images": train_seen},

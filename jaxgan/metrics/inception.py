@@ -86,17 +86,27 @@ def missing_message() -> str:
           f"set ${WEIGHTS_ENV}")
 
 
+def _local(path: str | None) -> tuple[str | None, str]:
+  """(`path`, else $JAXGAN_INCEPTION_WEIGHTS, else None; the cache folder's file)."""
+  return path or os.environ.get(WEIGHTS_ENV) or None, os.path.join(cache_dir(), WEIGHTS_FILE)
+
+
+def weights_at_hand(path: str | None = None) -> bool:
+  """Whether `weights_path` finds a file without downloading one."""
+  given, cached = _local(path)
+  return os.path.isfile(given or cached)
+
+
 def weights_path(path: str | None = None) -> str:
   """The weights file: `path`, else $JAXGAN_INCEPTION_WEIGHTS, else the cache folder's,
   downloaded there first when the network answers. Given files are taken as they are
   (their SHA256 goes into the results); a download must match WEIGHTS_SHA256."""
   from jaxgan.datasets import base  # pylint: disable=import-outside-toplevel
-  given = path or os.environ.get(WEIGHTS_ENV)
+  given, cached = _local(path)
   if given:
     if not os.path.isfile(given):
       raise WeightsNotFoundError(f"no Inception weights file {given}")
     return given
-  cached = os.path.join(cache_dir(), WEIGHTS_FILE)
   if os.path.isfile(cached):
     return cached
   if not base.network_available(WEIGHTS_URL):

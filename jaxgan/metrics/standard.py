@@ -30,7 +30,6 @@ from jax import lax
 from jaxgan import metrics, visualize
 from jaxgan.metrics import inception
 
-NAMES = ("fid", "kid", "pr")
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
 PR_NEIGHBOURS = 3
@@ -56,15 +55,19 @@ def preprocess(images) -> np.ndarray:
                    for image in images])
 
 
+@jax.jit
+def _pool3(params, images):
+  return inception.FIDInceptionV3().apply({"params": params}, images)
+
+
 class Extractor:
-  """pool3 features of images, jitted over fixed-size batches (the last one padded)."""
+  """pool3 features of images, jitted over fixed-size batches (the last one padded; one
+  compilation per batch size, shared by every extractor)."""
 
   def __init__(self, params, weights_sha256: str, batch_size: int = 50):
     self.params = params
     self.weights_sha256 = weights_sha256
     self.batch_size = batch_size
-    model = inception.FIDInceptionV3()
-    self._apply = jax.jit(lambda p, x: model.apply({"params": p}, x))
 
   @classmethod
   def from_file(cls, path: str, batch_size: int = 50) -> "Extractor":
@@ -79,7 +82,7 @@ class Extractor:
       if n < self.batch_size:
         batch = np.concatenate([batch, np.zeros((self.batch_size - n,) + batch.shape[1:],
                                                 batch.dtype)])
-      out.append(np.asarray(jax.device_get(self._apply(self.params, batch)))[:n])
+      out.append(np.asarray(jax.device_get(_pool3(self.params, batch)))[:n])
     return np.concatenate(out) if out else np.zeros((0, inception.FEATURES), np.float32)
 
 
@@ -167,12 +170,18 @@ def precision_recall(real, fake, k: int = PR_NEIGHBOURS) -> dict[str, float]:
 
 
 def compare(generated: np.ndarray, reference: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
-  """The metrics of `names` (of NAMES) between two feature sets."""
+  """The metrics of `names` ("fid", "kid", "pr") between two feature sets."""
   result: dict[str, Any] = {}
   if "fid" in names:
     result["fid"] = metrics.fid(generated, reference)
   if "kid" in names:
-    result.update(kid(generated, reference))
+    if min(len(generated), len(reference)) >= 2:
+      result.update(kid(generated, reference))
+    else:
+      result["kid_skipped"] = "needs at least 2 images a side"
   if "pr" in names:
-    result.update(precision_recall(reference, generated))
+    if min(len(generated), len(reference)) > PR_NEIGHBOURS:
+      result.update(precision_recall(reference, generated))
+    else:
+      result["pr_skipped"] = f"needs more than {PR_NEIGHBOURS} images a side"
   return result
