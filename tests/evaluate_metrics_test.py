@@ -18,7 +18,7 @@ from jaxgan import evaluate, families, train
 from jaxgan.datasets import base as datasets_base, preparation
 from jaxgan.errors import ConfigError
 from jaxgan.metrics import inception
-from torch_fid_inception import random_fid_inception
+from pix2pix_models_test import torch_reference
 from train_test import mock_data, tiny  # noqa: F401  (a fixture)
 
 STANDARD = ("fid", "kid", "pr")
@@ -27,7 +27,7 @@ STANDARD = ("fid", "kid", "pr")
 @pytest.fixture(scope="module")
 def random_weights(tmp_path_factory):
   path = tmp_path_factory.mktemp("inception") / "random_inception.pth"
-  torch.save(random_fid_inception().state_dict(), path)
+  torch.save(torch_reference("torch_fid_inception")[1].random_fid_inception().state_dict(), path)
   return str(path)
 
 

@@ -21,12 +21,12 @@ from scipy.spatial.distance import cdist
 from jaxgan import metrics
 from jaxgan.datasets import base
 from jaxgan.metrics import inception, standard
-from torch_fid_inception import random_fid_inception
+from pix2pix_models_test import torch_reference
 
 
 @pytest.fixture(scope="module")
 def torch_net():
-  return random_fid_inception()
+  return torch_reference("torch_fid_inception")[1].random_fid_inception()
 
 
 @pytest.fixture(scope="module")
