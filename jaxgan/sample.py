@@ -86,10 +86,10 @@ def denoising_view(workdir: str, path: str, num: int, ts, seed: int = 0, label=N
   """Writes the denoising view (`DDPM.denoising_view`) of the first `num` test digits,
   conditional models reading the digits' true labels (or `label`)."""
   import numpy as np  # pylint: disable=import-outside-toplevel
-  from jaxgan import inference, visualize  # pylint: disable=import-outside-toplevel
+  from jaxgan import families, inference, visualize  # pylint: disable=import-outside-toplevel
   from jaxgan.datasets import preparation  # pylint: disable=import-outside-toplevel
   config, family, state = inference.load_run(workdir, **sampling)
-  if not hasattr(family, "denoising_view"):
+  if not families.supports(family, families.DenoisingView):
     raise ConfigError("--denoise is for diffusion runs")
   test = preparation.load_split(config.data, config.data.get("eval_split") or "test", num)
   labels = None

@@ -14,12 +14,13 @@ statistics) are over the global batch. The same code runs on one CPU, eight GPUs
 TPU pod after `jax.distributed.initialize()`, each process feeding its own rows.
 """
 
+import dataclasses
 import json
 import os
 import signal
 import sys
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Optional
 
 import jax
 import jax.numpy as jnp
@@ -168,7 +169,7 @@ def overfit_images(config, family, mesh: Mesh):
   """
   if not preparation.holdout_count(config.data):
     return None
-  if not hasattr(family, "discriminator_scores"):
+  if not families.supports(family, families.DiscriminatorProbe):
     raise config_lib.ConfigError(f"config.data.holdout scores real images with a GAN's D: "
                                  f"the {config.family} family has none; set it to 0")
   heldout = preparation.load_split(config.data, preparation.heldout_split(config.data))
@@ -198,6 +199,25 @@ def overfit_scalars(scores, state, chunks) -> dict[str, float]:
     means[name] = float(np.mean(values))
   return dict(zip(OVERFIT_METRICS, (means["train"], means["heldout"],
                                     means["train"] - means["heldout"])))
+
+
+@dataclasses.dataclass(frozen=True)
+class Periodic:
+  """Something the loop does every `every` steps and at the last step (the end, or a stop).
+
+  `run(step, scalars)` gets the scalars the earlier actions of this step gave and returns
+  its own (or None); the loop runs the due actions in their order. `syncs`: the action
+  waits for the device anyway (it reads the metrics, the state or a picture), so the
+  divergence check of the steps since the last check runs first, and nothing NaN or
+  infinite is logged, drawn or saved.
+  """
+  name: str
+  every: int
+  run: Callable[[int, dict[str, float]], Optional[dict[str, float]]]
+  syncs: bool = True
+
+  def due(self, step: int, last: bool) -> bool:
+    return step % self.every == 0 or last
 
 
 def _truncate_metrics(path: str, step: int) -> None:
@@ -265,15 +285,18 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
   data = streams.create_train_iterator(config.data, config.batch_size, config.seed, start_step,
                                        augment_config=config.get("augment"))
   train_step = compile_train_step(family, mesh)
-  generate = jax.jit(family.generate, out_shardings=replicated(mesh))
+  grids = config.num_grid_images > 0
+  if grids and not families.supports(family, families.Sampling):
+    raise config_lib.ConfigError(f"the {config.family} family draws no sample grids: "
+                                 "set config.num_grid_images=0")
+  fixed = None
+  if grids:
+    generate = jax.jit(family.generate, out_shardings=replicated(mesh))
+    fixed = jax.device_get(family.fixed_inputs(jax.random.PRNGKey(config.seed + 1),
+                                               config.num_grid_images))
   probe = overfit_images(config, family, mesh)
   if probe:
     scores = jax.jit(family.discriminator_scores, out_shardings=replicated(mesh))
-  overfit_every = config.get("overfit_every_steps") or config.log_every_steps
-  fixed = None
-  if config.num_grid_images > 0:
-    fixed = jax.device_get(family.fixed_inputs(jax.random.PRNGKey(config.seed + 1),
-                                               config.num_grid_images))
 
   writer = metric_writers.AsyncMultiWriter(
       [metric_writers.SummaryWriter(os.path.join(workdir, "tensorboard"))] if is_lead else [])
@@ -282,10 +305,26 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
     _truncate_metrics(os.path.join(workdir, "metrics.jsonl"), start_step)
     metrics_file = open(os.path.join(workdir, "metrics.jsonl"), "a")
   progress = Progress(start_step, config.num_train_steps, is_lead)
+  # The metrics and the finiteness flags of the steps since they were last read, and the
+  # last grid's images.
+  pending, unchecked, fake = [], [], None
+
+  def training_metrics(step, scalars):
+    """The mean of each metric over the steps since the last log."""
+    del step, scalars
+    nonlocal pending
+    means = {k: float(np.mean(v)) for k, v in
+             jax.tree.map(lambda *xs: np.stack(xs), *jax.device_get(pending)).items()}
+    pending = []
+    return means
+
+  def speed(step, scalars):
+    """The progress line (with this step's scalars so far) and steps/s."""
+    return {"steps_per_sec": progress.report(step, scalars)}
 
   def write_grid(step):
     """Saves the fixed-noise grid; returns the images (None when grids are off)."""
-    if config.num_grid_images <= 0:
+    if not grids:
       return None
     images = jax.device_get(generate(state, fixed))
     grid = family.grid(fixed, images)
@@ -294,8 +333,29 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
       writer.write_images(step, {"samples": grid[None]})
     return images
 
-  # `unchecked`: the finiteness flags of the steps since the last check.
-  pending, unchecked, step, batch, fake = [], [], start_step, None, None
+  def sample(step, scalars):
+    """A grid, whose images `real_vs_fake.png` shows at the end."""
+    del scalars
+    nonlocal fake
+    fake = write_grid(step)
+
+  def save(step, scalars):
+    del scalars
+    ckpts.save(step, state, force=True)
+
+  # Actions that give scalars, in the order they are logged; at a step where any of them is
+  # due, the scalars go to TensorBoard and metrics.jsonl, then the outputs run. (Sample grids
+  # run at their cadence even when grids are off: the divergence check keeps its steps.)
+  measures = [Periodic("training metrics", config.log_every_steps, training_metrics)]
+  if probe:
+    measures.append(Periodic(
+        "overfitting probe", config.get("overfit_every_steps") or config.log_every_steps,
+        lambda step, scalars: overfit_scalars(scores, state, probe), syncs=False))
+  measures.append(Periodic("progress", config.log_every_steps, speed))
+  outputs = [Periodic("sample grid", config.sample_every_steps, sample),
+             Periodic("checkpoint", config.checkpoint_every_steps, save)]
+
+  step, batch = start_step, None
   try:
     with StopRequest() as stop:
       if start_step == 0:
@@ -310,31 +370,23 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
         # it logs) is acted on at the next one, so that a stop always follows a save.
         stopping = bool(stop)
         last = step == config.num_train_steps or stopping
-        log = step % config.log_every_steps == 0 or last
-        sample = step % config.sample_every_steps == 0 or last
-        save = step % config.checkpoint_every_steps == 0 or last
-        if log or sample or save:  # where the loop waits for the device anyway
-          diverged = divergence.first_nonfinite(jax.device_get(unchecked), step - len(unchecked) + 1)
+        due_measures = [a for a in measures if a.due(step, last)]
+        due_outputs = [a for a in outputs if a.due(step, last)]
+        if any(a.syncs for a in due_measures + due_outputs):  # the loop waits here anyway
+          diverged = divergence.first_nonfinite(jax.device_get(unchecked),
+                                                step - len(unchecked) + 1)
           if diverged:
             raise diverged
           unchecked = []
         scalars = {}
-        if log:
-          scalars = {k: float(np.mean(v)) for k, v in
-                     jax.tree.map(lambda *xs: np.stack(xs), *jax.device_get(pending)).items()}
-          pending = []
-        if probe and (step % overfit_every == 0 or last):
-          scalars.update(overfit_scalars(scores, state, probe))
-        if log:
-          scalars["steps_per_sec"] = progress.report(step, scalars)
+        for action in due_measures:
+          scalars.update(action.run(step, scalars) or {})
         if scalars and is_lead:
           writer.write_scalars(step, scalars)
           metrics_file.write(json.dumps({"step": step, **scalars}) + "\n")
           metrics_file.flush()
-        if sample:
-          fake = write_grid(step)
-        if save:
-          ckpts.save(step, state, force=True)
+        for action in due_outputs:
+          action.run(step, scalars)
         if stopping:
           logging.warning("%s received: saved checkpoint %d, stopping", stop.signal_name, step)
           print(f"{stop.signal_name}: checkpoint saved at step {step}; run the same command "

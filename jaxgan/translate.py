@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from jaxgan import visualize
+from jaxgan import families, visualize
 from jaxgan.datasets import transforms
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
@@ -60,7 +60,7 @@ def translate_folder(family, state, input_dir: str, output_dir: str, seed: int =
                      batch_size: int = 16, direction: str | None = None) -> list[str]:
   """Translates every image of `input_dir` into `output_dir`; returns the file names.
   `direction` picks the way a family that translates both ways (CycleGAN) goes."""
-  if not hasattr(family, "translate"):
+  if not families.supports(family, families.Translation):
     raise ValueError(f"{family.__class__.__name__} does not translate images: --input_dir needs "
                      "the run of an image-to-image family (pix2pix, cyclegan)")
   translate = family.translate

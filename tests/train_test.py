@@ -235,3 +235,21 @@ def test_missing_config_file_is_one_line(tmp_path):
   out = run_cli("--config", "configs/nothere.py", "--workdir", str(tmp_path))
   assert out.returncode != 0 and "config file configs/nothere.py not found" in out.stderr
   assert "Traceback" not in out.stderr
+
+
+def test_capabilities_are_discovered_through_the_family_wrapper():
+  """`families.create` wraps a family (`_Implemented`); what the wrapper can do is what the
+  family inside can do, and a family without a capability has none of its methods."""
+  expected = {"dcgan_mnist.py": {"sampling", "noise_sampling", "discriminator_probe"},
+              "mnist_classifier.py": {"prediction"},
+              "pix2pix_facades_cpu.py": {"sampling", "translation"},
+              "cyclegan_grumpycat.py": {"sampling", "translation"},
+              "ddpm_mnist.py": {"sampling", "noise_sampling", "denoising_view"}}
+  for name, capabilities in expected.items():
+    family = families.create(config_lib.load(str(REPO / "configs" / name)))
+    inner = family._family  # pylint: disable=protected-access
+    assert families.capabilities(family) == families.capabilities(inner) == capabilities, name
+    assert isinstance(inner, families.Family)
+  classifier = families.create(config_lib.load(str(REPO / "configs" / "mnist_classifier.py")))
+  assert not families.supports(classifier, families.Sampling)
+  assert not hasattr(classifier, "generate")

@@ -29,7 +29,8 @@ class ClassifierState:
 
 
 class Classifier:
-  """Trains `config.model.classifier` on (image, label) batches."""
+  """Trains `config.model.classifier` on (image, label) batches. It has the core and
+  `families.Prediction`; it draws no images, so it has no sampling methods."""
 
   loss_metrics = ("loss",)
 
@@ -67,15 +68,6 @@ class Classifier:
     """(class probabilities [N, K], features [N, F]) in inference mode."""
     logits, features = self.net.apply({"params": state.params}, images, return_features=True)
     return jax.nn.softmax(logits, -1), features
-
-  def fixed_inputs(self, rng: Array, num: int):
-    raise ConfigError("a classifier draws no sample grids")
-
-  def generate(self, state: ClassifierState, inputs) -> Array:
-    raise ConfigError("a classifier generates no images")
-
-  def grid(self, inputs, images):
-    raise ConfigError("a classifier draws no sample grids")
 
   def param_counts(self, state: ClassifierState) -> dict[str, int]:
     return {"classifier": count_params(state.params)}
