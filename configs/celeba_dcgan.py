@@ -11,9 +11,9 @@ dcgan_projection.py: 12,658,432 / 11,036,160 parameters; N(0, 0.02) init;
 kernels). Non-saturating BCE, Adam(2e-4, 0.5, 0.999) as the paper; batch 64 (the paper's
 is 128) to fit a CPU budget.
 
-Data: a folder of CelebA's aligned crops (178x218 JPEGs), by default this project's
-6,000-image subset, `../shared/data/celeba_subset/img_align_celeba` relative to the
-repository root (elsewhere `--config.data.path=DIR`, e.g. the full `img_align_celeba/`).
+Data: a folder of CelebA's aligned crops (178x218 JPEGs), by default the 6,000-image
+subset in celeba_subset/img_align_celeba under $JAXGAN_DATA_DIR (default ~/jaxgan_data),
+or `--config.data.path=DIR`, e.g. the full `img_align_celeba/`.
 Each image is resized (short side to 64) and center-cropped to 64x64, as the PyTorch DCGAN
 tutorial's `Resize(64)` + `CenterCrop(64)` (the loader's `center_square`): the whole
 178-wide face with some hair and background, not the tighter 108x108 center crop of some
@@ -34,15 +34,13 @@ with other jobs (load average 14-19); the grid after 2 epochs shows blurred but
 recognisable faces of little variety. No FID: the repo has no face metric.
 """
 
-from jaxgan.config import base_config
-
-CELEBA_SUBSET = "../shared/data/celeba_subset/img_align_celeba"
+from jaxgan.config import data_path, default_config
 
 
 def celeba_data(config, num_epochs: int):
   """CelebA at 64x64 from the subset's folder, and the epoch-based step counts."""
   config.data.name = "folder"
-  config.data.path = CELEBA_SUBSET
+  config.data.path = data_path("celeba_subset", "img_align_celeba")
   config.data.image_size = 64
   config.data.channels = 3
   config.data.num_train_examples = 6_000  # an epoch; 162_770 for TFDS celeb_a's train split
@@ -58,7 +56,7 @@ def celeba_data(config, num_epochs: int):
 
 
 def get_config():
-  config = base_config()
+  config = default_config("gan")
   config.model.generator = "dcgan_projection_generator"
   config.model.discriminator = "dcgan_projection_discriminator"
   config.model.latent_dim = 100

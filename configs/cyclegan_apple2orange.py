@@ -28,14 +28,11 @@ limit, not the port's; on a CPU use cyclegan_apple2orange64.py instead.
 Expected figures (eval.json on the test split): not measured yet.
 """
 
-import ml_collections
-
-from jaxgan.config import base_config
+from jaxgan.config import default_config
 
 
 def get_config():
-  config = base_config()
-  config.family = "cyclegan"
+  config = default_config("cyclegan")
   config.batch_size = 1
 
   config.data.name = "cycle_gan/apple2orange"
@@ -48,7 +45,6 @@ def get_config():
   config.data.channels = 3
   config.data.num_train_examples = 1019  # max(|trainA|, |trainB|): an epoch
 
-  del config.model.latent_dim            # G's only input is the image
   config.model.generator = "resnet_9blocks"
   config.model.discriminator = "patch_discriminator"
   config.model.n_layers = 3              # 70x70 receptive field
@@ -61,7 +57,6 @@ def get_config():
   config.loss.lambda_identity = 0.5      # identity weight: 0.5 x lambda
   config.loss.pool_size = 50             # history of generated images for each D
 
-  config.schedule = ml_collections.ConfigDict()
   config.schedule.n_epochs = 100         # at the initial learning rate
   config.schedule.n_epochs_decay = 100   # then linearly to 0
   epochs = config.schedule.get_ref("n_epochs") + config.schedule.get_ref("n_epochs_decay")

@@ -9,11 +9,11 @@ Data comes from TFDS `celeb_a` (which needs its archives downloaded or placed in
 `--config.data.manual_dir`).
 """
 
-from jaxgan.config import base_config
+from jaxgan.config import default_config
 
 
 def get_config():
-  config = base_config()
+  config = default_config("gan")
   config.data.name = "celeb_a"
   config.data.image_size = 64
   config.data.channels = 3

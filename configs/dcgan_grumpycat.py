@@ -9,9 +9,9 @@ the augmentation chosen by config.
 
 Data: the folder of the course's 204 Grumpy Cat images (grumpifyBprocessed/, 64x64 PNG),
 read as any folder of images (`--config.data.name=folder --config.data.path=DIR`,
-jaxgan/datasets/folder.py). The default path is where this project's machines keep it,
-relative to the repository root; elsewhere pass --config.data.path=DIR, the folder
-holding the course's grumpifyBprocessed images (or any other folder of images).
+jaxgan/datasets/folder.py). The default path is grumpifyCat/grumpifyBprocessed under
+$JAXGAN_DATA_DIR (default ~/jaxgan_data); --config.data.path=DIR names the folder holding
+the course's grumpifyBprocessed images (or any other folder of images).
 
 The course's setting: its DCGenerator / DCDiscriminator at conv_dim 32 (jaxgan/models/
 course_dcgan.py: 797,539 / 693,761 parameters), z of 100, batch 16, Adam(2e-4, 0.5, 0.999),
@@ -31,15 +31,13 @@ Augmentation (`config.augment`; jaxgan/augment.py, jaxgan/datasets/transforms.py
 Hardware, wall time and the figure it reaches: not measured yet.
 """
 
-from jaxgan.config import base_config
-
-GRUMPY_CATS = "../shared/data/grumpifyCat/grumpifyBprocessed"
+from jaxgan.config import data_path, default_config
 
 
 def get_config():
-  config = base_config()
+  config = default_config("gan")
   config.data.name = "folder"
-  config.data.path = GRUMPY_CATS
+  config.data.path = data_path("grumpifyCat", "grumpifyBprocessed")
   config.data.image_size = 64
   config.data.channels = 3
   config.model.generator = "course_dcgan_generator"

@@ -11,11 +11,11 @@ Offline, with the four MNIST .gz files in a folder:
 Wall time and the resulting grid on a 2-core CPU: see the README ("A real run").
 """
 
-from jaxgan.config import base_config
+from jaxgan.config import default_config
 
 
 def get_config():
-  config = base_config()
+  config = default_config("gan")
   config.data.name = "mnist"
   config.data.image_size = 28
   config.data.channels = 1

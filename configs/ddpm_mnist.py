@@ -20,14 +20,13 @@ Samples, grids and `jaxgan.evaluate` use `config.sampling` (ancestral `ddpm` ove
 1000 steps by default) unless `--sampler`, `--steps`, `--eta` say otherwise.
 """
 
-import ml_collections
-
-from jaxgan.config import base_config
+from jaxgan.config import default_config
 
 
 def get_config():
-  config = base_config()
-  config.family = "ddpm"
+  """The ddpm family's defaults (jaxgan/families/ddpm.py: the U-Net, diffusion, sampler and
+  optimizer above) on MNIST."""
+  config = default_config("ddpm")
   config.data.name = "mnist"
   config.data.image_size = 28
   config.data.channels = 1
@@ -37,32 +36,4 @@ def get_config():
   config.sample_every_steps = 5000  # each grid runs the sampler: 1000 network evaluations
   config.checkpoint_every_steps = 1000
   config.num_grid_images = 64
-  del config.loss  # the objective is the diffusion's own (config.diffusion)
-
-  config.model = ml_collections.ConfigDict()
-  config.model.denoiser = "ddpm_unet"
-  config.model.ch = 32
-  config.model.ch_mult = (1, 2, 2)
-  config.model.num_res_blocks = 2
-  config.model.dropout = 0.1
-  config.model.downsample = "conv"  # Ho et al.'s strided conv; "avg_pool": faster on a CPU
-  config.model.num_classes = 0   # > 0: class-conditional with classifier-free guidance
-
-  config.diffusion = ml_collections.ConfigDict()
-  config.diffusion.num_timesteps = 1000
-  config.diffusion.schedule = "linear"  # jaxgan.diffusion.SCHEDULES
-  config.diffusion.p_uncond = 0.1       # conditional models: label dropped in training
-  config.diffusion.ema_decay = 0.9995   # the most the warmed-up EMA decay reaches
-
-  config.sampling = ml_collections.ConfigDict()
-  config.sampling.sampler = "ddpm"      # ancestral (all T steps) or "ddim"
-  config.sampling.steps = 1000
-  config.sampling.eta = 0.0             # ddim only: 0 deterministic, 1 DDPM's variance
-  config.sampling.guidance = 1.0        # conditional models: eps_u + w (eps_c - eps_u)
-
-  config.optimizer.learning_rate = 2e-4  # Ho et al., appendix B
-  config.optimizer.b1 = 0.9
-  config.optimizer.b2 = 0.999
-  config.optimizer.warmup_steps = 1000   # Ho et al.: 5000 on CIFAR10 (800k steps)
-  config.optimizer.grad_clip = 1.0
   return config

@@ -17,12 +17,11 @@ images are resized, bilinear with antialiasing; the evaluation resizes translati
 same way), Adam(1e-3, 0.9, 0.999), batch 32, 800 steps. Accuracy: see the README.
 """
 
-from jaxgan.config import base_config
+from jaxgan.config import default_config
 
 
 def get_config():
-  config = base_config()
-  config.family = "classifier"
+  config = default_config("classifier")
   config.data.name = "unpaired/grumpifycat"   # set to the CycleGAN run's data set
   config.data.split = "trainA+trainB"         # both domains, labels 0 (A) and 1 (B)
   config.data.eval_split = "trainA+trainB"    # where `jaxgan.evaluate` measures accuracy

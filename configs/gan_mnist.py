@@ -11,11 +11,11 @@ BCE loss, non-saturating for G, Adam(2e-4, 0.5, 0.999), batch 64 as the referenc
 2 minutes on a 2-core CPU (the README gives the measured time and the digit metrics).
 """
 
-from jaxgan.config import base_config
+from jaxgan.config import default_config
 
 
 def get_config():
-  config = base_config()
+  config = default_config("gan")
   config.data.name = "mnist"
   config.data.image_size = 28
   config.data.channels = 1

@@ -11,12 +11,11 @@ and finds none (the place: --classifier_dir, else $JAXGAN_CLASSIFIER_DIR, else
 accuracy (the README gives the measured figure and time).
 """
 
-from jaxgan.config import base_config
+from jaxgan.config import default_config
 
 
 def get_config():
-  config = base_config()
-  config.family = "classifier"
+  config = default_config("classifier")
   config.data.name = "mnist"
   config.data.image_size = 28
   config.data.channels = 1

@@ -22,14 +22,11 @@ pix2pix_facades_cpu.py instead.
 Expected figures (eval.json on the val split): not measured yet.
 """
 
-import ml_collections
-
-from jaxgan.config import base_config
+from jaxgan.config import default_config
 
 
 def get_config():
-  config = base_config()
-  config.family = "pix2pix"
+  config = default_config("pix2pix")
   config.batch_size = 1
 
   config.data.name = "pix2pix/facades"   # jaxgan.datasets.pix2pix
@@ -41,7 +38,6 @@ def get_config():
   config.data.eval_split = "val"
   config.data.num_train_examples = 400   # an epoch, for the schedule and the step count
 
-  del config.model.latent_dim            # G's only input is the image (noise = dropout)
   config.model.generator = "unet_256"
   config.model.discriminator = "patch_discriminator"
   config.model.n_layers = 3              # 70x70 receptive field
@@ -52,7 +48,6 @@ def get_config():
   config.loss.name = "non_saturating"    # the reference's GANLoss('vanilla')
   config.loss.lambda_l1 = 100.0
 
-  config.schedule = ml_collections.ConfigDict()
   config.schedule.n_epochs = 100         # at the initial learning rate
   config.schedule.n_epochs_decay = 100   # then linearly to 0
   epochs = config.schedule.get_ref("n_epochs") + config.schedule.get_ref("n_epochs_decay")

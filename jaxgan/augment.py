@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 import jax
 import jax.numpy as jnp
 
-from jaxgan.config import parse_policy  # the policy words are config's (it checks them)
+from jaxgan.errors import ConfigError
 
 Array = jax.Array
 
@@ -114,13 +114,22 @@ def rand_cutout(images: Array, key: Array, ratio: float = CUTOUT_RATIO) -> Array
   return images * mask.astype(images.dtype)
 
 
-# The reference's AUGMENT_FNS: policy word (config.DIFFAUGMENT_WORDS) -> the functions it
-# applies, in order.
+# The reference's AUGMENT_FNS: policy word -> the functions it applies, in order.
 AUGMENT_FNS: dict[str, list[Callable[[Array, Array], Array]]] = {
     "color": [rand_brightness, rand_saturation, rand_contrast],
     "translation": [rand_translation],
     "cutout": [rand_cutout],
 }
+
+
+def parse_policy(policy: str) -> list[str]:
+  """'color,translation' -> ['color', 'translation']; ConfigError for an unknown word."""
+  words = [w.strip() for w in policy.split(",") if w.strip()]
+  unknown = [w for w in words if w not in AUGMENT_FNS]
+  if unknown or not words:
+    raise ConfigError(f"config.augment.policy={policy!r}: DiffAugment policies are "
+                      f"comma-separated words of {', '.join(AUGMENT_FNS)}")
+  return words
 
 
 def diff_augment(images: Array, key: Array, policy: str) -> Array:

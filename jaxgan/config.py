@@ -1,32 +1,46 @@
-"""The fields every experiment config has, and loading a config file outside absl.
+"""The fields every experiment config has, each family's own sections, and reading a
+config back.
 
-Experiment files in `configs/` start from `base_config()` and override what their paper
-sets (big_vision's habit: a docstring with the command, the machine, the wall time and
-the figure it reaches). Top-level names follow the Flax examples: `num_train_steps`,
+Experiment files in `configs/` start from `default_config(family)` and override what their
+paper sets (big_vision's habit: a docstring with the command, the machine, the wall time
+and the figure it reaches). Top-level names follow the Flax examples: `num_train_steps`,
 `batch_size` (global, over all devices and processes), `seed`, `log_every_steps`,
-`checkpoint_every_steps`. Nested sections group what belongs together: `data`, `model`,
-`loss`, `optimizer`, `augment`, `divergence`.
+`checkpoint_every_steps`. `base_config()` holds what every run has (the loop's cadences,
+the compute dtype and implementation, the data basics, the optimizer's Adam settings,
+`divergence`); each family adds and checks its own sections (`config_sections` and
+`validate` in jaxgan/families/<family>.py: `model`, `loss`, `augment`, `schedule`,
+`diffusion`, ...).
 
 A config file is Python that the user runs (as in the Flax examples); a run's
 `config.json` is plain JSON, read back with `json` (`load_json`), so nothing a workdir
-holds is ever executed.
+holds is ever executed. `upgrade` fills in the fields that were added after a run was
+saved, with the values those runs ran with, wherever a run's config.json is read.
 """
 
+import importlib
 import importlib.util
-import math
 import os
 import traceback
+from types import ModuleType
 from typing import Optional
 
 import ml_collections
 from ml_collections import config_dict
 
+from jaxgan import config_fields as fields
+from jaxgan import families
 from jaxgan import implementation
 from jaxgan import workdir as workdir_lib
 from jaxgan.errors import ConfigError
 
+# Where configs look for local copies of data sets that are folders of images (the
+# course's cats, CelebA's crops) when no --config.data.path is given.
+DATA_DIR_VARIABLE = "JAXGAN_DATA_DIR"
+DEFAULT_DATA_DIR = "~/jaxgan_data"
+
 
 def base_config() -> ml_collections.ConfigDict:
+  """What every run has, whatever its family."""
   c = ml_collections.ConfigDict()
   c.family = "gan"              # jaxgan.families: the state and the step
   c.seed = 0
@@ -37,7 +51,6 @@ def base_config() -> ml_collections.ConfigDict:
   c.sample_every_steps = 500    # fixed-noise grid to samples/ and TensorBoard
   c.num_grid_images = 64
   c.keep_checkpoints = 3
-  c.overfit_every_steps = 0     # D on held-out vs training images (data.holdout); 0: at logs
   # The networks' compute dtype, one of DTYPES: "bfloat16" is mixed precision (the
   # networks compute in bfloat16; parameters, optimizer states, normalisation statistics
   # and losses stay float32). Not an architecture field: a run may switch it on resume.
@@ -59,40 +72,13 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.image_size = 28
   c.data.channels = 1
   c.data.shuffle_buffer = 0     # 0: the whole split when it is small, else 10_000
-  # The first `holdout` images of the split (stored order) are never trained on: the loop
-  # scores them with D next to as many training images (d_real_heldout, d_real_train,
-  # d_real_gap in metrics.jsonl; overfitting.png) every `overfit_every_steps` steps (0: at
-  # every log). Families with `discriminator_scores` (gan); 0: off.
-  c.data.holdout = 0
 
-  c.model = ml_collections.ConfigDict()
-  c.model.generator = "dcgan_generator"
-  c.model.discriminator = "dcgan_discriminator"
-  c.model.latent_dim = 100
-  c.model.ngf = 64
-  c.model.ndf = 64
-  c.model.num_classes = 0       # > 0: class-conditional (G and D receive the label)
-  # Rematerialise the generator: recompute its activations in the backward pass instead of
-  # keeping them (less memory, more compute; README "Memory of a train step").
-  c.model.remat = False
-
-  c.loss = ml_collections.ConfigDict()
-  c.loss.name = "non_saturating"  # jaxgan.losses.NAMES
-
+  # Every family trains with Adam; a family may add to this section (DDPM's warmup and
+  # clipping) and its configs change the values.
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.learning_rate = 2e-4
   c.optimizer.b1 = 0.5
   c.optimizer.b2 = 0.999
-
-  # Augmentation for small data (GANs of the `gan` family on single-image datasets):
-  # "none"; "deluxe": the course's random 1.1x resize-and-crop and flip of real images in
-  # the input pipeline (plus a colour jitter with color_jitter=True); "diffaugment": T(x)
-  # of DiffAugment (Zhao et al. 2020) on real and fake images wherever D sees them, with
-  # `policy` any comma-separated list of color, translation, cutout (jaxgan/augment.py).
-  c.augment = ml_collections.ConfigDict()
-  c.augment.kind = "none"
-  c.augment.policy = "color,translation,cutout"
-  c.augment.color_jitter = False
 
   # What the loop does when a loss or a part of the state becomes NaN or infinite
   # (jaxgan.divergence): "stop" (exit with the step and the quantities named), or
@@ -105,12 +91,28 @@ def base_config() -> ml_collections.ConfigDict:
   return c
 
 
-def _get(config, name: str):
-  """config.a.b for name 'a.b'; None where a part is absent."""
-  value = config
-  for part in name.split("."):
-    value = value.get(part) if value is not None else None
-  return value
+def family_module(name: str) -> ModuleType:
+  """jaxgan/families/<name>.py, the module of a family of `families.FAMILIES`: its config
+  sections (`config_sections`), its checks (`validate`) and its upgrades of old runs
+  (`upgrade`). Imported when first asked for, as `families.create` imports the family."""
+  if name not in families.FAMILIES:
+    raise ConfigError(f"unknown config.family {name!r}; "
+                      f"known: {', '.join(sorted(families.FAMILIES))}")
+  return importlib.import_module(f"{families.__name__}.{name}")
+
+
+def default_config(family: str) -> ml_collections.ConfigDict:
+  """`base_config()` with `family`'s own sections and their defaults."""
+  config = base_config()
+  config.family = family
+  family_module(family).config_sections(config)
+  return config
+
+
+def data_path(*parts: str) -> str:
+  """A folder under $JAXGAN_DATA_DIR (default ~/jaxgan_data): the default `data.path` of
+  configs that read a folder of images; --config.data.path=DIR names any other."""
+  return os.path.join(os.environ.get(DATA_DIR_VARIABLE) or DEFAULT_DATA_DIR, *parts)
 
 
 DTYPES = ("float32", "bfloat16")
@@ -128,87 +130,58 @@ def _leaves(config, prefix=""):
       yield f"{prefix}{key}", value
 
 
-def _check_positive(config, name: str) -> None:
-  value = _get(config, name)
-  if value is not None and not 0 < value < math.inf:  # NaN fails too
-    raise ConfigError(f"config.{name} must be positive, got {value}")
-
-
 def validate(config: ml_collections.ConfigDict) -> None:
-  """One clear ConfigError for values no run can use (types are checked by ml_collections)."""
-  # First what num_train_steps may be computed from (pix2pix: epochs of examples / batch).
-  for name in ["batch_size", "data.num_train_examples"]:
-    _check_positive(config, name)
+  """One clear ConfigError for values no run can use (types are checked by ml_collections):
+  the fields of `base_config()` here, then the family's own (its module's `validate`)."""
+  # First what num_train_steps may be computed from (epochs of examples / batch).
+  fields.positive(config, "batch_size", "data.num_train_examples")
   for name, value in _leaves(config):
     if isinstance(value, int) and not -INT_LIMIT <= value < INT_LIMIT:
       raise ConfigError(f"config.{name}={value} is out of range (|value| < 2**31)")
-  for name in ["num_train_steps", "log_every_steps", "checkpoint_every_steps",
-               "sample_every_steps", "keep_checkpoints", "data.image_size", "data.channels",
-               "data.load_size", "model.latent_dim", "model.ngf", "model.ndf",
-               "optimizer.learning_rate", "divergence.lr_factor"]:
-    _check_positive(config, name)
-  for name in ["num_grid_images", "model.num_classes", "divergence.max_rollbacks",
-               "data.shuffle_buffer", "data.holdout", "overfit_every_steps", "schedule.n_epochs",
-               "schedule.n_epochs_decay", "loss.lambda_l1"]:
-    value = _get(config, name)
-    if value is not None and not 0 <= value < math.inf:
-      raise ConfigError(f"config.{name} must be >= 0, got {value}")
-  for name in ["optimizer.b1", "optimizer.b2", "model.dropout"]:
-    value = _get(config, name)
-    if value is not None and not 0 <= value < 1:
-      raise ConfigError(f"config.{name} must be in [0, 1), got {value}")
-  dtype = _get(config, "dtype")
-  if dtype is not None and dtype not in DTYPES:
-    raise ConfigError(f"config.dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-  for name, choices in (("implementation", implementation.IMPLEMENTATIONS),
-                        ("precision", tuple(implementation.PRECISIONS))):
-    value = _get(config, name)
-    if value is not None and value not in choices:
-      raise ConfigError(f"config.{name} must be one of {', '.join(choices)}, got {value!r}")
-  path, name = _get(config, "data.path"), _get(config, "data.name")
+  fields.positive(config, "num_train_steps", "log_every_steps", "checkpoint_every_steps",
+                  "sample_every_steps", "keep_checkpoints", "data.image_size", "data.channels",
+                  "optimizer.learning_rate", "divergence.lr_factor")
+  fields.nonnegative(config, "num_grid_images", "divergence.max_rollbacks", "data.shuffle_buffer")
+  fields.fraction(config, "optimizer.b1", "optimizer.b2")
+  fields.one_of(config, "dtype", DTYPES)
+  fields.one_of(config, "implementation", implementation.IMPLEMENTATIONS)
+  fields.one_of(config, "precision", tuple(implementation.PRECISIONS))
+  path, name = fields.get(config, "data.path"), fields.get(config, "data.name")
   if path and name != "folder":  # a path that would be silently ignored
     raise ConfigError(f"config.data.path={path} is read by config.data.name=folder only (this "
-                      f"config reads {name!r}): pass --config.data.name=folder, or clear the "
+                      f"config reads {name!r}): pass --config.data.path=DIR, or clear the "
                       "path with --config.data.path=")
-  _check_augment(config)
-  on_nonfinite = _get(config, "divergence.on_nonfinite")
+  on_nonfinite = fields.get(config, "divergence.on_nonfinite")
   if on_nonfinite is not None and on_nonfinite not in ("stop", "rollback"):
     raise ConfigError(f"config.divergence.on_nonfinite must be 'stop' or 'rollback', got "
                       f"{on_nonfinite!r}")
-  if (_get(config, "divergence.lr_factor") or 0) >= 1:
+  if (fields.get(config, "divergence.lr_factor") or 0) >= 1:
     raise ConfigError("config.divergence.lr_factor must be below 1 (it lowers the learning "
                       f"rate), got {config.divergence.lr_factor}")
+  _check_foreign_sections(config)
+  family_module(config.family).validate(config)
 
 
-AUGMENT_KINDS = ("none", "deluxe", "diffaugment")
-
-
-def _check_augment(config) -> None:
-  kind = _get(config, "augment.kind")
-  if kind is None or kind == "none":
+def _check_foreign_sections(config) -> None:
+  """A ConfigError for a section that another family reads and this one would silently
+  ignore; only `augment` is switched on by a value (its kind)."""
+  kind = fields.get(config, "augment.kind")
+  if kind in (None, "none"):
     return
-  if kind not in AUGMENT_KINDS:
-    raise ConfigError(f"config.augment.kind must be one of {', '.join(AUGMENT_KINDS)}, got "
-                      f"{kind!r}")
-  if _get(config, "family") != "gan":
-    raise ConfigError(f"config.augment.kind={kind} is for the gan family (this config trains "
-                      f"{_get(config, 'family')!r}); set it to none")
-  if kind == "diffaugment":
-    parse_policy(_get(config, "augment.policy") or "")
+  if "augment" not in default_config(config.family):
+    readers = [name for name in sorted(families.FAMILIES)
+               if "augment" in default_config(name)]
+    raise ConfigError(f"config.augment.kind={kind} is for the {' and '.join(readers)} family "
+                      f"(this config trains {config.family!r}); set it to none")
 
 
-# DiffAugment's policy words (jaxgan.augment.AUGMENT_FNS implements them).
-DIFFAUGMENT_WORDS = ("color", "translation", "cutout")
-
-
-def parse_policy(policy: str) -> list[str]:
-  """'color,translation' -> ['color', 'translation']; ConfigError for an unknown word."""
-  words = [w.strip() for w in policy.split(",") if w.strip()]
-  unknown = [w for w in words if w not in DIFFAUGMENT_WORDS]
-  if unknown or not words:
-    raise ConfigError(f"config.augment.policy={policy!r}: DiffAugment policies are "
-                      f"comma-separated words of {', '.join(DIFFAUGMENT_WORDS)}")
-  return words
+def upgrade(config: dict) -> dict:
+  """A run's saved config (JSON data) with the fields added since it was saved, set to what
+  such runs ran with: the common ones here, the family's in its module's `upgrade`."""
+  fields.fill(config, {"dtype": "float32", "implementation": "auto", "precision": "highest"})
+  if config.get("family") in families.FAMILIES:  # else families.create names the mistake
+    family_module(config["family"]).upgrade(config)
+  return config
 
 
 def load(path: str) -> ml_collections.ConfigDict:
@@ -259,8 +232,8 @@ def save_json(config: ml_collections.ConfigDict, path: str) -> None:
 
 
 def load_json(workdir: str) -> ml_collections.ConfigDict:
-  """The resolved config a run wrote into its workdir: JSON, read as data."""
+  """The resolved config a run wrote into its workdir: JSON, read as data, `upgrade`d."""
   path = os.path.join(workdir, workdir_lib.CONFIG_FILE)
   if not os.path.exists(path):
     raise FileNotFoundError(f"{path} not found: is {workdir} the --workdir of a jaxgan run?")
-  return ml_collections.ConfigDict(workdir_lib.read_json(path))
+  return ml_collections.ConfigDict(upgrade(workdir_lib.read_json(path)))

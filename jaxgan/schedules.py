@@ -5,7 +5,22 @@ once per epoch (pix2pix: 100 + 100 epochs; CycleGAN: the same).
 """
 
 import jax.numpy as jnp
+import ml_collections
 import optax
+
+from jaxgan import config_fields as fields
+
+
+def config_section(config: ml_collections.ConfigDict) -> None:
+  """`config.schedule` with the reference's 100 + 100 epochs, of `config.data.
+  num_train_examples` examples each (an experiment sets its data set's)."""
+  config.schedule = ml_collections.ConfigDict()
+  config.schedule.n_epochs = 100        # at the initial learning rate
+  config.schedule.n_epochs_decay = 100  # then linearly to 0
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  fields.nonnegative(config, "schedule.n_epochs", "schedule.n_epochs_decay")
 
 
 def lr_multiplier(epoch, n_epochs: int, n_epochs_decay: int):

@@ -253,7 +253,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   workdir_lib.sync_processes("jaxgan_prepare_dataset")
   if not is_lead:
     preparation.prepare_dataset(config.data)
-  with workdir_lib.claim(workdir, config.to_dict(), start_over, lead=is_lead):
+  with workdir_lib.claim(workdir, config.to_dict(), start_over, lead=is_lead,
+                         upgrade=config_lib.upgrade):
     ckpts = checkpoint.Checkpoints(os.path.join(workdir, "checkpoints"), config.keep_checkpoints,
                                    remove_partial_saves=True)
     # Disk full and the like, outside a checkpoint's save (which names its step itself).

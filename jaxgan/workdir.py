@@ -205,13 +205,15 @@ def has_checkpoint(workdir: str) -> bool:
   return os.path.isdir(folder) and any(e.isdigit() for e in os.listdir(folder))
 
 
-def check_architecture(workdir: str, config: dict) -> None:
+def check_architecture(workdir: str, config: dict,
+                       upgrade: Callable[[dict], dict] = lambda saved: saved) -> None:
   """WorkdirError when `workdir` holds checkpoints of a run of another architecture than
-  `config` (a run that saved none leaves nothing to resume, and is started afresh)."""
+  `config` (a run that saved none leaves nothing to resume, and is started afresh); the
+  saved config is first given the fields added since it was saved (`upgrade`)."""
   path = os.path.join(workdir, CONFIG_FILE)
   if not os.path.exists(path) or not has_checkpoint(workdir):
     return
-  changes = architecture_changes(read_json(path), config)
+  changes = architecture_changes(upgrade(read_json(path)), config)
   if changes:
     raise WorkdirError(f"{workdir} holds a run of another architecture ({'; '.join(changes)}); "
                        "nothing was changed: use another --workdir, or pass --start_over to "
@@ -236,10 +238,11 @@ def move_aside(workdir: str) -> str | None:
 
 
 @contextlib.contextmanager
-def claim(workdir: str, config: dict, start_over: bool = False,
-          lead: bool = True) -> Iterator[None]:
+def claim(workdir: str, config: dict, start_over: bool = False, lead: bool = True,
+          upgrade: Callable[[dict], dict] = lambda saved: saved) -> Iterator[None]:
   """`workdir` for this run alone: locked (by the lead process), and either checked to
-  hold no run of another architecture or, with `start_over`, emptied into a sibling."""
+  hold no run of another architecture (`check_architecture`, with `upgrade`) or, with
+  `start_over`, emptied into a sibling."""
   try:
     os.makedirs(workdir, exist_ok=True)
   except OSError as e:
@@ -253,7 +256,7 @@ def claim(workdir: str, config: dict, start_over: bool = False,
       if moved:
         print(f"--start_over: moved the previous run in {workdir} to {moved}", flush=True)
     else:
-      check_architecture(workdir, config)
+      check_architecture(workdir, config, upgrade)
     yield
 
 

@@ -1,4 +1,9 @@
-"""TFDS builders that TFDS itself lacks; importing this package registers them.
+"""The data: TFDS builders that TFDS itself lacks (importing this package registers them),
+and the pipeline built on TFDS: `preparation` (offline-first preparation, which images a
+config reads, splits read in stored order), `transforms` (per-example image transforms)
+and `streams` (the training streams, sharded per process and exactly resumable).
+
+The builders:
 
 - `pix2pix/facades` (`pix2pix.py`): the paired pix2pix facades (label map <-> photo).
 - `unpaired/grumpifycat`, `unpaired/apple2orange64`, `unpaired/apple2orange`

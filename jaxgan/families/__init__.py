@@ -192,6 +192,4 @@ def create(config) -> Family:
   if config.family not in FAMILIES:
     raise ConfigError(f"unknown config.family {config.family!r}; "
                      f"known: {', '.join(sorted(FAMILIES))}")
-  # Runs saved before these fields existed ran what "auto" and "highest" give.
-  return _Implemented(FAMILIES[config.family](config), config.get("implementation", "auto"),
-                      config.get("precision", "highest"))
+  return _Implemented(FAMILIES[config.family](config), config.implementation, config.precision)

@@ -11,13 +11,31 @@ from typing import Any
 import flax.struct
 import jax
 import jax.numpy as jnp
+import ml_collections
 import optax
 
-from jaxgan import losses, models
+from jaxgan import config_fields as fields, losses, models
 from jaxgan.errors import ConfigError
 from jaxgan.families.gan import count_params
 
 Array = jax.Array
+
+
+def config_sections(config: ml_collections.ConfigDict) -> None:
+  """The classifier family's sections: the network (`jaxgan.models`) and its classes."""
+  config.model = ml_collections.ConfigDict()
+  config.model.classifier = "mnist_classifier"
+  config.model.num_classes = 10
+  config.num_grid_images = 0  # a classifier draws no samples
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  fields.nonnegative(config, "model.num_classes")
+
+
+def upgrade(config: dict) -> None:
+  """Every field a classifier reads has been there from its start."""
+  del config
 
 
 @flax.struct.dataclass
@@ -41,7 +59,7 @@ class Classifier:
     self.net = models.create(config.model.classifier, "classifier",
                              image_size=config.data.image_size,
                              num_classes=config.model.num_classes,
-                             dtype=config.get("dtype", "float32"))  # float32 only
+                             dtype=config.dtype)  # float32 only
     o = config.optimizer
     self.tx = optax.adam(o.learning_rate, b1=o.b1, b2=o.b2)
 

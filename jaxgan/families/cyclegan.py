@@ -37,11 +37,14 @@ from typing import Any
 import flax.struct
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
-from jaxgan import image_metrics, image_pool, layers, losses, models, visualize
+from jaxgan import config_fields as fields, image_metrics, image_pool, layers, losses, models
+from jaxgan import visualize
 from jaxgan.datasets import preparation, transforms
 from jaxgan.errors import ConfigError
+from jaxgan.families import pix2pix
 from jaxgan.families.gan import Network, count_params, optimizer_step
 from jaxgan.schedules import adam_pair
 
@@ -49,6 +52,28 @@ Array = jax.Array
 
 EVAL_BATCH = 16  # images translated per call during evaluation
 DIRECTIONS = {"AtoB": ("G_A", "G_B"), "BtoA": ("G_B", "G_A")}  # (translation, its inverse)
+
+
+def config_sections(config: ml_collections.ConfigDict) -> None:
+  """The cyclegan family's sections, with the reference's defaults (its train.py options)."""
+  pix2pix.reference_sections(config, "resnet_9blocks", "instance")
+  config.data.unpaired = True         # batches of A and B images drawn independently
+  config.loss = ml_collections.ConfigDict()
+  config.loss.name = "lsgan"          # --gan_mode lsgan
+  config.loss.lambda_a = 10.0         # cycle A -> B -> A
+  config.loss.lambda_b = 10.0         # cycle B -> A -> B
+  config.loss.lambda_identity = 0.5   # identity weight: 0.5 x lambda
+  config.loss.pool_size = 50          # history of generated images for each D
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """ConfigError for values of the cyclegan family's sections that no run can use."""
+  pix2pix.validate_reference_sections(config)
+
+
+def upgrade(config: dict) -> None:
+  """Runs saved before model.remat existed trained without it."""
+  fields.fill(config, {"model.remat": False})
 
 
 @flax.struct.dataclass
@@ -98,9 +123,9 @@ class CycleGAN:
     if self.pool_size < 0:
       raise ConfigError(f"config.loss.pool_size must be >= 0, got {self.pool_size}")
     self.image_size, self.channels = data.image_size, data.channels
-    dtype = config.get("dtype", "float32")  # runs saved before config.dtype existed: float32
+    dtype = config.dtype
     self.g = models.create(m.generator, "image-to-image generator",
-                           remat=m.get("remat", False), channels=data.channels,
+                           remat=m.remat, channels=data.channels,
                            ngf=m.ngf, norm=m.norm, dtype=dtype)
     self.d = models.create(m.discriminator, "patch discriminator", ndf=m.ndf,
                            n_layers=m.n_layers, norm=m.norm, dtype=dtype)

@@ -29,16 +29,60 @@ from typing import Any
 import flax.struct
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 
-from jaxgan import diffusion, models, visualize
+from jaxgan import config_fields as fields, diffusion, models, visualize
 from jaxgan.models import ddpm_unet
 from jaxgan.errors import ConfigError
 from jaxgan.families.gan import count_params
 from jaxgan.models.conditioning import class_rows, with_labels
 
 Array = jax.Array
+
+
+def config_sections(config: ml_collections.ConfigDict) -> None:
+  """The ddpm family's sections, with Ho et al.'s values (2020) where they apply to MNIST:
+  the U-Net, the diffusion, the sampler, and Adam with warmup and clipping."""
+  config.model = ml_collections.ConfigDict()
+  config.model.denoiser = "ddpm_unet"
+  config.model.ch = 32
+  config.model.ch_mult = (1, 2, 2)
+  config.model.num_res_blocks = 2
+  config.model.dropout = 0.1
+  config.model.downsample = "conv"  # Ho et al.'s strided conv; "avg_pool": faster on a CPU
+  config.model.num_classes = 0      # > 0: class-conditional with classifier-free guidance
+
+  config.diffusion = ml_collections.ConfigDict()
+  config.diffusion.num_timesteps = 1000
+  config.diffusion.schedule = "linear"  # jaxgan.diffusion.SCHEDULES
+  config.diffusion.p_uncond = 0.1       # conditional models: label dropped in training
+  config.diffusion.ema_decay = 0.9995   # the most the warmed-up EMA decay reaches
+
+  config.sampling = ml_collections.ConfigDict()
+  config.sampling.sampler = "ddpm"      # ancestral (all T steps) or "ddim"
+  config.sampling.steps = 1000
+  config.sampling.eta = 0.0             # ddim only: 0 deterministic, 1 DDPM's variance
+  config.sampling.guidance = 1.0        # conditional models: eps_u + w (eps_c - eps_u)
+
+  config.optimizer.learning_rate = 2e-4  # Ho et al., appendix B
+  config.optimizer.b1 = 0.9
+  config.optimizer.b2 = 0.999
+  config.optimizer.warmup_steps = 1000   # Ho et al.: 5000 on CIFAR10 (800k steps)
+  config.optimizer.grad_clip = 1.0
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """ConfigError for values of the ddpm family's sections that no run can use (the
+  diffusion's and the sampler's are checked where the family is built)."""
+  fields.nonnegative(config, "model.num_classes")
+  fields.fraction(config, "model.dropout")
+
+
+def upgrade(config: dict) -> None:
+  """Runs saved before these fields existed: unconditional, and their U-Net pooled."""
+  fields.fill(config, {"model.num_classes": 0, "model.downsample": "avg_pool"})
 
 
 @flax.struct.dataclass
@@ -72,7 +116,7 @@ class DDPM:
 
   def __init__(self, config):
     m, d, s = config.model, config.diffusion, config.sampling
-    self.num_classes = m.get("num_classes", 0)
+    self.num_classes = m.num_classes
     self.image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
     self.schedule = diffusion.Schedule(d.schedule, d.num_timesteps)
     if not 0 <= d.p_uncond < 1:
@@ -90,7 +134,7 @@ class DDPM:
     if not self.num_classes and self.guidance != 1.0:
       raise ConfigError("guidance is for class-conditional models; this one is unconditional "
                         "(config.model.num_classes=0)")
-    if m.get("downsample", "avg_pool") not in ddpm_unet.DOWNSAMPLE:
+    if m.downsample not in ddpm_unet.DOWNSAMPLE:
       raise ConfigError(f"config.model.downsample must be one of {', '.join(ddpm_unet.DOWNSAMPLE)},"
                         f" got {m.downsample!r}")
     levels = len(m.ch_mult) - 1
@@ -100,9 +144,7 @@ class DDPM:
     self.net = models.create(m.denoiser, "denoiser", channels=config.data.channels, ch=m.ch,
                              ch_mult=tuple(m.ch_mult), num_res_blocks=m.num_res_blocks,
                              dropout=m.dropout, num_classes=self.num_classes,
-                             # Runs saved before model.downsample existed pooled.
-                             downsample=m.get("downsample", "avg_pool"),
-                             dtype=config.get("dtype", "float32"))
+                             downsample=m.downsample, dtype=config.dtype)
     self.tx = optimizer(config)
     self.grid_columns = max(1, config.num_grid_images // self.num_classes) if self.num_classes else 0
 

@@ -31,14 +31,68 @@ from typing import Any
 import flax.struct
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 
-from jaxgan import augment, losses, models, visualize
+from jaxgan import augment, config_fields as fields, losses, models, visualize
 from jaxgan.errors import ConfigError
 from jaxgan.models.conditioning import class_rows, with_labels
 
 Array = jax.Array
+
+# `config.augment.kind`: "none"; "deluxe", the course's crops, flips and jitter of real
+# images in the data stream (jaxgan.datasets.transforms); "diffaugment", DiffAugment's T
+# on real and fake images wherever D sees them (jaxgan.augment).
+AUGMENT_KINDS = ("none", "deluxe", "diffaugment")
+
+
+def config_sections(config: ml_collections.ConfigDict) -> None:
+  """The gan family's sections, with DCGAN's values (Radford et al. 2016)."""
+  config.model = ml_collections.ConfigDict()
+  config.model.generator = "dcgan_generator"
+  config.model.discriminator = "dcgan_discriminator"
+  config.model.latent_dim = 100
+  config.model.ngf = 64
+  config.model.ndf = 64
+  config.model.num_classes = 0       # > 0: class-conditional (G and D receive the label)
+  # Rematerialise the generator: recompute its activations in the backward pass instead
+  # of keeping them (less memory, more compute).
+  config.model.remat = False
+
+  config.loss = ml_collections.ConfigDict()
+  config.loss.name = "non_saturating"  # jaxgan.losses.NAMES
+
+  # Augmentation for small data (single-image datasets), one of AUGMENT_KINDS: "deluxe"
+  # adds a colour jitter with color_jitter=True; "diffaugment" applies `policy`, any
+  # comma-separated list of color, translation, cutout.
+  config.augment = ml_collections.ConfigDict()
+  config.augment.kind = "none"
+  config.augment.policy = "color,translation,cutout"
+  config.augment.color_jitter = False
+
+  # The first `data.holdout` images of the split (stored order) are never trained on: the
+  # loop scores them with D next to as many training images (d_real_heldout, d_real_train,
+  # d_real_gap in metrics.jsonl; overfitting.png) every `overfit_every_steps` steps (0: at
+  # every log). 0 images: off.
+  config.data.holdout = 0
+  config.overfit_every_steps = 0
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """ConfigError for values of the gan family's sections that no run can use."""
+  fields.positive(config, "model.latent_dim", "model.ngf", "model.ndf")
+  fields.nonnegative(config, "model.num_classes", "data.holdout", "overfit_every_steps")
+  fields.one_of(config, "augment.kind", AUGMENT_KINDS)
+  if fields.get(config, "augment.kind") == "diffaugment":
+    augment.parse_policy(fields.get(config, "augment.policy") or "")
+
+
+def upgrade(config: dict) -> None:
+  """Runs saved before these fields existed trained without them."""
+  fields.fill(config, {"model.num_classes": 0, "model.remat": False, "augment.kind": "none",
+                       "augment.policy": "color,translation,cutout",
+                       "augment.color_jitter": False})
 
 
 @flax.struct.dataclass
@@ -81,7 +135,7 @@ class GAN:
   def __init__(self, config):
     m = config.model
     self.latent_dim = m.latent_dim
-    self.num_classes = m.get("num_classes", 0)
+    self.num_classes = m.num_classes
     self.image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
     self.loss = config.loss.name
     losses.check_name(self.loss)  # fail early on an unknown name
@@ -91,9 +145,9 @@ class GAN:
                         "config.model.num_classes (10 for MNIST)")
     # A multiclass D classifies instead of reading the label.
     self.d_reads_label = bool(self.num_classes) and not multiclass
-    dtype = config.get("dtype", "float32")  # runs saved before config.dtype existed: float32
+    dtype = config.dtype
     self.g = models.create(m.generator, "noise-to-image generator",
-                           remat=m.get("remat", False),
+                           remat=m.remat,
                            image_size=config.data.image_size, channels=config.data.channels,
                            ngf=m.ngf, num_classes=self.num_classes, dtype=dtype)
     self.d = models.create(m.discriminator, "image discriminator", dtype=dtype,
@@ -103,10 +157,9 @@ class GAN:
     self.g_tx = adam(config.optimizer)
     self.d_tx = adam(config.optimizer)
     # DiffAugment's T, or None: the policy is checked here, before anything compiles.
-    augment_config = config.get("augment") or {}
     self.policy = None
-    if augment_config.get("kind") == "diffaugment":
-      self.policy = ",".join(augment.parse_policy(augment_config.get("policy") or ""))
+    if config.augment.kind == "diffaugment":
+      self.policy = ",".join(augment.parse_policy(config.augment.policy or ""))
     # Conditional grids: one row per class, the same noise down each column.
     self.grid_columns = max(1, config.num_grid_images // self.num_classes) if self.num_classes else 0
 

@@ -27,9 +27,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
-from jaxgan import image_metrics, losses, models, translate, visualize
+from jaxgan import config_fields as fields, image_metrics, losses, models, schedules, translate
+from jaxgan import visualize
 from jaxgan.datasets import preparation
 from jaxgan.schedules import adam_pair
 from jaxgan.errors import ConfigError
@@ -38,6 +40,52 @@ from jaxgan.families.gan import GANState, Network, count_params, optimizer_step
 Array = jax.Array
 
 EVAL_BATCH = 16  # images translated per call during evaluation
+
+
+def reference_sections(config: ml_collections.ConfigDict, generator: str, norm: str) -> None:
+  """What pix2pix and CycleGAN share, with the reference's defaults (its train.py options):
+  the data's resize and random crop, G by name, the PatchGAN D, and the linear schedule."""
+  config.data.load_size = 286         # --load_size: resized to this, then cropped
+  config.data.flip = True             # not --no_flip
+  config.data.eval_split = "test"     # --phase of test.py
+
+  config.model = ml_collections.ConfigDict()
+  config.model.generator = generator
+  config.model.discriminator = "patch_discriminator"
+  config.model.n_layers = 3           # 70x70 receptive field
+  config.model.norm = norm
+  config.model.ngf = 64
+  config.model.ndf = 64
+  config.model.remat = False          # rematerialise G (jaxgan.families.gan)
+  schedules.config_section(config)
+
+
+def validate_reference_sections(config: ml_collections.ConfigDict) -> None:
+  fields.positive(config, "data.load_size", "model.ngf", "model.ndf")
+  schedules.validate(config)
+
+
+def config_sections(config: ml_collections.ConfigDict) -> None:
+  """The pix2pix family's sections, with the reference's defaults."""
+  reference_sections(config, "unet_256", "batch")
+  config.data.direction = "AtoB"      # --direction: which half of a pair is the input
+  config.model.dropout = 0.5
+  config.loss = ml_collections.ConfigDict()
+  config.loss.name = "non_saturating"  # the reference's GANLoss('vanilla')
+  config.loss.lambda_l1 = 100.0
+  config.eval_mode = False            # True: the reference's test.py --eval
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """ConfigError for values of the pix2pix family's sections that no run can use."""
+  validate_reference_sections(config)
+  fields.nonnegative(config, "loss.lambda_l1")
+  fields.fraction(config, "model.dropout")
+
+
+def upgrade(config: dict) -> None:
+  """Runs saved before these fields existed trained without them."""
+  fields.fill(config, {"model.remat": False, "eval_mode": False})
 
 
 def discriminator_loss(kind: str, real_logits: Array, fake_logits: Array) -> Array:
@@ -69,10 +117,10 @@ class Pix2Pix:
     self.loss = config.loss.name
     losses.gan_loss(self.loss, jnp.zeros(()), True)  # fail early on an unknown name
     self.lambda_l1 = config.loss.lambda_l1
-    self.eval_mode = bool(config.get("eval_mode", False))
-    dtype = config.get("dtype", "float32")  # runs saved before config.dtype existed: float32
+    self.eval_mode = bool(config.eval_mode)
+    dtype = config.dtype
     self.g = models.create(m.generator, "image-to-image generator",
-                           remat=m.get("remat", False), channels=data.channels,
+                           remat=m.remat, channels=data.channels,
                            ngf=m.ngf, norm=m.norm, dropout=m.dropout, dtype=dtype)
     self.d = models.create(m.discriminator, "patch discriminator", ndf=m.ndf,
                            n_layers=m.n_layers, norm=m.norm, dtype=dtype)
