@@ -20,6 +20,11 @@ from typing import NoReturn, Optional
 
 # Tracebacks a TracebackLog holds for its file.
 MAX_TRACES = 50
+# The workdir's file of the records below WARNING (`TracebackLog.log_into`), and how many
+# of them a TracebackLog holds until it knows the workdir.
+INFO_LOG = "train.log"
+MAX_HELD = 10_000
+_FORMAT = logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s")
 
 
 class ConfigError(ValueError):
@@ -56,19 +61,57 @@ USER_ERRORS = (ConfigError, DataError, CheckpointError, WorkdirError, WriteError
 
 
 class TracebackLog(logging.Filter):
-  """A filter for the terminal's log handler that holds back every record logged with a
-  traceback, and the tracebacks of threads that die, for `write` to put into a file."""
+  """A filter for the terminal's log handler that keeps the terminal to the progress line,
+  warnings and errors.
+
+  It holds back every record logged with a traceback, and the tracebacks of threads that
+  die, for `write` to put into a file; and the records below WARNING (the libraries' INFO:
+  Orbax's saves, JAX's compilations) go to `<workdir>/train.log` once `log_into` names the
+  workdir, held in memory until then.
+  """
 
   def __init__(self):
     super().__init__()
     self.traces = collections.deque(maxlen=MAX_TRACES)  # a long run keeps the latest
+    self.held = collections.deque(maxlen=MAX_HELD)  # INFO lines before the file is known
+    self.file = None
+    self.lock = threading.Lock()  # Orbax's threads log too
 
   def filter(self, record: logging.LogRecord) -> bool:
     if record.exc_info:
-      self.traces.append(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s")
-                         .format(record))
+      self.traces.append(_FORMAT.format(record))
+      return False
+    if record.levelno < logging.WARNING:
+      self._info(_FORMAT.format(record))
       return False
     return True
+
+  def _info(self, line: str) -> None:
+    with self.lock:
+      self.held.append(line)
+      self._flush()
+
+  def _flush(self) -> None:
+    """Writes the held lines, if there is a file (the lock held)."""
+    if self.file is None:
+      return
+    try:
+      self.file.write("".join(line + "\n" for line in self.held))
+      self.file.flush()
+    except (OSError, ValueError):  # a full disk: the run's own error says so, not this log
+      self.file = None
+    self.held.clear()
+
+  def log_into(self, folder: str) -> None:
+    """From now on the records below WARNING are appended to `<folder>/train.log`, those
+    held so far first (kept in memory when the file cannot be opened)."""
+    with self.lock:
+      try:
+        self.file = open(os.path.join(folder, INFO_LOG), "a")
+      except OSError:
+        return
+      self._flush()
+
 
   @classmethod
   def install(cls) -> "TracebackLog":

@@ -4,11 +4,16 @@ Thin, as the Flax examples' main.py: parse flags, keep TensorFlow off accelerato
 optionally join a multi-host job, then hand over to `train.train_and_evaluate`.
 Any config field can be overridden: `--config.num_train_steps=500 --config.batch_size=64`.
 Every mistake in a config, a data folder or a workdir ends the command with one line on
-stderr and a non-zero exit status, never a traceback.
+stderr and a non-zero exit status, never a traceback. The terminal gets the progress line,
+warnings and errors; the libraries' INFO logs go to `<workdir>/train.log`.
 """
 
 import os
 import sys
+
+# TensorFlow's C++ INFO lines (its CPU features, say) bypass Python's logging: keep them off
+# the terminal.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -158,6 +163,9 @@ def main(argv):
   errors.exit_on_argument_problems(errors.argument_problems(
       nonnegative={"process_id": FLAGS.process_id},
       positive={"num_processes": FLAGS.num_processes}, output_dirs={"workdir": FLAGS.workdir}))
+  # INFO records go to the workdir's train.log once the run holds it; a failed save's
+  # tracebacks go to its error.log.
+  traces = errors.TracebackLog.install()
   import jax  # pylint: disable=import-outside-toplevel
   settings = {name: FLAGS[name].value for name, *_ in DISTRIBUTED_SETTINGS}
   given = [name for name, value in settings.items() if value is not None]
@@ -174,11 +182,11 @@ def main(argv):
   tf.config.set_visible_devices([], "GPU")  # TF only reads data; keep it off accelerators
 
   from jaxgan import train  # pylint: disable=import-outside-toplevel
-  traces = errors.TracebackLog.install()  # a failed save's tracebacks go to a file
   logging.info("JAX process %d/%d, local devices: %s", jax.process_index(),
                jax.process_count(), jax.local_devices())
   try:
-    train.train_and_evaluate(FLAGS.config, FLAGS.workdir, start_over=FLAGS.start_over)
+    train.train_and_evaluate(FLAGS.config, FLAGS.workdir, start_over=FLAGS.start_over,
+                             on_claimed=traces.log_into if jax.process_index() == 0 else None)
   except errors.USER_ERRORS as e:  # one clear line, no traceback
     if jax.process_count() > 1:  # alone: the other processes must not wait for this one
       print(f"error: {e}", file=sys.stderr, flush=True)

@@ -229,11 +229,13 @@ def _truncate_metrics(path: str, step: int) -> None:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       start_over: bool = False) -> Any:
+                       start_over: bool = False,
+                       on_claimed: Optional[Callable[[str], None]] = None) -> Any:
   """Trains `config` in `workdir`, resuming from its latest checkpoint. Returns the state.
 
   The workdir is this run's alone while it trains; `start_over` moves a run already in it
-  aside first (`jaxgan.workdir`). When a step makes a loss or the state NaN or infinite,
+  aside first (`jaxgan.workdir`); then `on_claimed(workdir)` runs (the command line sends
+  its log file there). When a step makes a loss or the state NaN or infinite,
   the run stops, or rolls back to its last checkpoint at a lower learning rate
   (`jaxgan.divergence`).
   """
@@ -255,6 +257,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     preparation.prepare_dataset(config.data)
   with workdir_lib.claim(workdir, config.to_dict(), start_over, lead=is_lead,
                          upgrade=config_lib.upgrade):
+    if on_claimed is not None:
+      on_claimed(workdir)
     ckpts = checkpoint.Checkpoints(os.path.join(workdir, "checkpoints"), config.keep_checkpoints,
                                    remove_partial_saves=True)
     # Disk full and the like, outside a checkpoint's save (which names its step itself).

@@ -4,6 +4,7 @@ resumption, clean stops, checkpoint errors, sampling, and command-line mistakes.
 import glob
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -253,3 +254,23 @@ def test_capabilities_are_discovered_through_the_family_wrapper():
   classifier = families.create(config_lib.load(str(REPO / "configs" / "mnist_classifier.py")))
   assert not families.supports(classifier, families.Sampling)
   assert not hasattr(classifier, "generate")
+
+
+def test_the_terminal_shows_progress_and_the_workdir_log_keeps_library_info(tmp_path):
+  """A real run from the command line (over mock data): stdout has the progress lines, the
+  terminal no Python INFO line (Orbax logs some at every save), and `<workdir>/train.log`
+  has them."""
+  out = subprocess.run(
+      [sys.executable, str(REPO / "tests" / "fault_launcher.py"), "--config",
+       "configs/dcgan_mnist.py", "--workdir", str(tmp_path / "run"),
+       "--config.num_train_steps=2", "--config.batch_size=4", "--config.model.ngf=4",
+       "--config.model.ndf=4", "--config.log_every_steps=1", "--config.checkpoint_every_steps=1",
+       "--config.num_grid_images=0"],
+      cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert "step 2/2" in out.stdout
+  terminal = out.stdout + out.stderr
+  assert not re.search(r"^I\d{4} .*\.py:\d+\]", terminal, re.M), terminal[-3000:]  # absl INFO
+  assert "CheckpointManager" not in terminal
+  log = (tmp_path / "run" / "train.log").read_text()
+  assert "absl INFO" in log and "CheckpointManager" in log
