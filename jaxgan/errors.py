@@ -112,7 +112,6 @@ class TracebackLog(logging.Filter):
         return
       self._flush()
 
-
   @classmethod
   def install(cls) -> "TracebackLog":
     """A new filter on absl's handler (the one that writes to the terminal)."""

@@ -88,12 +88,16 @@ class StopRequest:
   """Turns the first SIGINT/SIGTERM into a request to checkpoint and stop.
 
   A second signal of the same kind falls back to Python's default (KeyboardInterrupt
-  or termination), so a stuck run can still be killed.
+  or termination), so a stuck run can still be killed. In a multi-process job a signal
+  reaches one process (a preempted host), and every process must save the same step:
+  `agreed` is the job's decision, taken by all processes together.
   """
 
   def __init__(self):
     self.signal_name = None
+    self.signum = 0
     self._previous = {}
+    self._gather = None
 
   def __enter__(self):
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -105,7 +109,7 @@ class StopRequest:
 
   def _handle(self, signum, frame):
     del frame
-    self.signal_name = signal.Signals(signum).name
+    self.signal_name, self.signum = signal.Signals(signum).name, signum
     signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
 
   def __exit__(self, *exc):
@@ -114,6 +118,29 @@ class StopRequest:
 
   def __bool__(self):
     return self.signal_name is not None
+
+  def agreed(self, mesh: Mesh) -> Optional[str]:
+    """Whether any process of the job was asked to stop: None, else what to print (the
+    signal, and the process it reached when that is another one).
+
+    A collective over `mesh` (each device contributes its process's signal number): every
+    process must call it at the same step, and all get the same answer.
+    """
+    if jax.process_count() == 1:
+      return self.signal_name
+    if self._gather is None:
+      self._gather = jax.jit(lambda x: x, out_shardings=replicated(mesh))
+    mine = self.signum  # what is sent is what counts: a signal may arrive meanwhile
+    local = np.full((len(mesh.local_devices),), mine, np.int32)
+    signums = np.asarray(jax.device_get(self._gather(
+        jax.make_array_from_process_local_data(batch_sharding(mesh), local))))
+    if mine:
+      return signal.Signals(mine).name
+    asked = [(int(n), d.process_index) for n, d in zip(signums, mesh.devices.flat) if n]
+    if not asked:
+      return None
+    signum, process = asked[0]
+    return f"{signal.Signals(signum).name} to process {process}"
 
 
 class Progress:
@@ -360,7 +387,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
   outputs = [Periodic("sample grid", config.sample_every_steps, sample),
              Periodic("checkpoint", config.checkpoint_every_steps, save)]
 
-  step, batch = start_step, None
+  step, batch, single_process = start_step, None, jax.process_count() == 1
   try:
     with StopRequest() as stop:
       if start_step == 0:
@@ -372,9 +399,15 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
         unchecked.append(finite)
         progress.update(step)
         # The request is read once per step: a signal that arrives later in this step (while
-        # it logs) is acted on at the next one, so that a stop always follows a save.
-        stopping = bool(stop)
-        last = step == config.num_train_steps or stopping
+        # it logs) is acted on at the next one, so that a stop always follows a save. With
+        # several processes the job decides together, at the steps where an action that
+        # waits for the device is due anyway: no step waits for the host only for this.
+        stopping = None
+        if single_process:
+          stopping = stop.signal_name
+        elif any(a.syncs and step % a.every == 0 for a in measures + outputs):
+          stopping = stop.agreed(mesh)
+        last = step == config.num_train_steps or stopping is not None
         due_measures = [a for a in measures if a.due(step, last)]
         due_outputs = [a for a in outputs if a.due(step, last)]
         if any(a.syncs for a in due_measures + due_outputs):  # the loop waits here anyway
@@ -392,9 +425,9 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
           metrics_file.flush()
         for action in due_outputs:
           action.run(step, scalars)
-        if stopping:
-          logging.warning("%s received: saved checkpoint %d, stopping", stop.signal_name, step)
-          print(f"{stop.signal_name}: checkpoint saved at step {step}; run the same command "
+        if stopping is not None:
+          logging.warning("%s received: saved checkpoint %d, stopping", stopping, step)
+          print(f"{stopping}: checkpoint saved at step {step}; run the same command "
                 "to resume", flush=True)
           break
   finally:  # also when diverged: the last good checkpoint may still be being written

@@ -27,6 +27,8 @@ lines, the sample grids and the lock come from process 0 alone.
 
 import json
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
@@ -80,12 +82,12 @@ class TwoProcesses:
   """Both processes of the job, started at once; `wait()` gives [(returncode, stdout,
   stderr, pid)] by process id."""
 
-  def __init__(self, workdir, data_dir, timeout=TIMEOUT):
+  def __init__(self, workdir, data_dir, timeout=TIMEOUT, **overrides):
     port = free_port()
     args = ["--config", "configs/dcgan_mnist.py", "--workdir", str(workdir), "--distributed",
             f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
             f"--config.data.data_dir={data_dir}",
-            *(f"--config.{k}={v}" for k, v in OVERRIDES.items())]
+            *(f"--config.{k}={v}" for k, v in {**OVERRIDES, **overrides}.items())]
     # The coordinator listens on loopback only (JAX's default binds every interface), and
     # gRPC must not send loopback traffic to a proxy (JAX warns of *_proxy variables).
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
@@ -233,3 +235,40 @@ def test_a_failing_process_ends_the_job(tmp_path, data_dir):
   assert "Traceback" not in err0
   assert code1 not in (0, -9), (code1, err1[-2000:])  # ended by JAX, not by our kill
   assert time.time() - started < 120
+
+
+@pytest.mark.slow  # two jobs of two processes: about a minute on two idle cores
+def test_a_sigterm_to_one_process_stops_the_job_at_one_saved_step(tmp_path, data_dir):
+  """A preemption signals one host only: both processes agree on the step to stop at, save
+  it, say so and exit 0, and the same command resumes the job from that checkpoint."""
+  (tmp_path / "multi").mkdir()
+  workdir = tmp_path / "multi" / "run"
+  endless = {"num_train_steps": 100_000, "log_every_steps": 5, "checkpoint_every_steps": 100_000,
+             "sample_every_steps": 100_000, "num_grid_images": 0}
+  job = TwoProcesses(workdir, data_dir, timeout=600, **endless)
+  try:
+    # Step 5's progress line: both processes are in the loop (each step is a collective).
+    while "step 5/" not in (workdir.parent / "process_0.out").read_text():
+      assert time.time() < job.deadline and all(p.poll() is None for p in job.procs)
+      time.sleep(0.2)
+    os.kill(job.procs[1].pid, signal.SIGTERM)
+  finally:
+    results = job.wait()
+  for i, (code, out, err, _) in enumerate(results):
+    assert code == 0, f"process {i} exited with {code}:\n{out[-2000:]}\n{err[-4000:]}"
+  saved = [re.findall(r"^(.*): checkpoint saved at step (\d+);", out, re.M)
+           for _, out, _, _ in results]
+  assert saved[0] and saved[1], results
+  (said0, step0), (said1, step1) = saved[0][-1], saved[1][-1]
+  assert (said0, said1) == ("SIGTERM to process 1", "SIGTERM") and step0 == step1
+  step = int(step0)
+  assert step % 5 == 0  # decided at a log step, where the loop syncs anyway
+  assert os.listdir(workdir / "checkpoints") == [str(step)]
+  assert metrics_rows(workdir)[-1]["step"] == step
+
+  results = TwoProcesses(workdir, data_dir, timeout=600,
+                         **{**endless, "num_train_steps": step + 2}).wait()
+  for i, (code, out, err, _) in enumerate(results):
+    assert code == 0, f"process {i} exited with {code}:\n{out[-2000:]}\n{err[-4000:]}"
+  assert [r["step"] for r in metrics_rows(workdir)][-2:] == [step, step + 2]
+  assert sorted(os.listdir(workdir / "checkpoints"), key=int)[-1] == str(step + 2)
