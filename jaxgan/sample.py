@@ -117,7 +117,7 @@ def main(argv):
   import jax  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
 
-  from jaxgan import inference, translate, visualize  # pylint: disable=import-outside-toplevel
+  from jaxgan import families, inference, translate, visualize  # pylint: disable=import-outside-toplevel
   if FLAGS.input_dir and any(v is not None for v in sampling_flags().values()):
     raise app.UsageError("--sampler, --steps, --eta and --guidance are for diffusion runs, "
                          "not --input_dir")
@@ -128,6 +128,9 @@ def main(argv):
       raise app.UsageError("--input_dir needs --output_dir")
     try:
       _, family, state = inference.load_run(FLAGS.workdir)
+      if not families.supports(family, families.Translation):
+        raise ValueError(f"{family.__class__.__name__} does not translate images: --input_dir "
+                         "needs the run of an image-to-image family (pix2pix, cyclegan)")
       # Full-size image-to-image nets: 16 images a call unless asked otherwise.
       batch_size = FLAGS.batch_size if FLAGS["batch_size"].present else 16
       names = translate.translate_folder(family, state, FLAGS.input_dir, FLAGS.output_dir,

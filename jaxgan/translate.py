@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from jaxgan import families, visualize
+from jaxgan import visualize
 from jaxgan.datasets import transforms
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
@@ -58,11 +58,9 @@ def translate_batch(translate, state, images: np.ndarray, rngs, batch_size: int)
 
 def translate_folder(family, state, input_dir: str, output_dir: str, seed: int = 0,
                      batch_size: int = 16, direction: str | None = None) -> list[str]:
-  """Translates every image of `input_dir` into `output_dir`; returns the file names.
-  `direction` picks the way a family that translates both ways (CycleGAN) goes."""
-  if not families.supports(family, families.Translation):
-    raise ValueError(f"{family.__class__.__name__} does not translate images: --input_dir needs "
-                     "the run of an image-to-image family (pix2pix, cyclegan)")
+  """Translates every image of `input_dir` into `output_dir` with a family that has
+  `families.Translation` (the caller checks: the families import this module); returns the
+  file names. `direction` picks the way a family that translates both ways (CycleGAN) goes."""
   translate = family.translate
   if direction is not None:
     directions = getattr(family, "directions", ())
