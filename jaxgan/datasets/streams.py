@@ -110,7 +110,7 @@ def create_train_iterator(data_config, global_batch_size: int, seed: int,
     stream = _unpaired_stream(builder, data_config, seed, start_step * global_batch_size,
                               index, processes)
   else:
-    stream = _example_stream(builder, data_config, seed, start_step * local_batch, index,
+    stream = _example_stream(builder, data_config, kind, seed, start_step * local_batch, index,
                              processes, deluxe_config)
   stream = stream.batch(local_batch, drop_remainder=True).map(transforms.to_float)
   _check_channels(stream, data_config)
@@ -137,7 +137,7 @@ def _check_epoch_length(data_config, actual: int, what: str) -> None:
                     expected, data_config.name, actual, what)
 
 
-def _example_stream(builder, data_config, seed: int, start: int, index: int,
+def _example_stream(builder, data_config, kind: StreamKind, seed: int, start: int, index: int,
                     processes: int, deluxe_config=None) -> tf.data.Dataset:
   """Process `index`'s examples (of `processes`) from element `start` of its shard on:
   single images (with `deluxe_config`, the `deluxe` augmentation), or pairs cropped and
@@ -145,7 +145,7 @@ def _example_stream(builder, data_config, seed: int, start: int, index: int,
   features = preparation.image_features(data_config)
   preparation.check_split(builder, data_config, data_config.split)
   preparation.check_features(builder, data_config, features)
-  paired = preparation.stream_kind(data_config) is StreamKind.PAIRS
+  paired = kind is StreamKind.PAIRS
   split = preparation.training_split(data_config)  # without the held-out images
   shard = tfds.split_for_jax_process(split, process_index=index, process_count=processes)
   examples = preparation.read_split(builder, shard, features)
