@@ -311,6 +311,6 @@ def create_eval_iterator(data_config, split: str, batch_size: int,
 def load_split(data_config, split: str, num: int | None = None) -> dict[str, np.ndarray]:
   """The first `num` examples of `split` (all by default) in memory, as
   `create_eval_iterator` gives them: e.g. {'image': float32 [N, S, S, C] in [-1, 1],
-  'label': int32 [N]} for the MNIST test set (31 MB)."""
+  'label': int32 [N]} for the MNIST test set."""
   batches = list(create_eval_iterator(data_config, split, 4096, num))
   return {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
