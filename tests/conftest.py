@@ -8,6 +8,13 @@ import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The suite's time is XLA:CPU's compile time: tiny shapes, one or two steps, hundreds of
+# programs (each parameter initialiser of an eager `init` is one). Tests compile without
+# LLVM's optimisations, which changes how fast the code runs, not what it computes;
+# subprocesses inherit the setting. Speed is measured in benchmarks/, never here.
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                             + " --xla_backend_optimization_level=0").strip()
 # Tests rebuild the same programs many times (each run, resume and subprocess compiles its
 # step again): JAX's persistent compilation cache, fresh for each session and shared with
 # the subprocesses through the environment, compiles each of them once.
