@@ -46,8 +46,10 @@ import numpy as np  # noqa: E402
 from jaxgan import config as config_lib, families, train  # noqa: E402
 from jaxgan.datasets import preparation, streams  # noqa: E402
 
-# Local copies of the cases' data: $JAXGAN_DATA, else this project's machines' folder.
-DATA = os.environ.get("JAXGAN_DATA", os.path.join(os.path.dirname(REPO), "shared", "data"))
+# Local copies of the cases' data: $JAXGAN_DATA_DIR (as for the configs), else the folder
+# beside the checkout where this project's machines keep them.
+DATA = (os.environ.get(config_lib.DATA_DIR_VARIABLE)
+        or os.path.join(os.path.dirname(REPO), "shared", "data"))
 
 
 class Case(NamedTuple):
