@@ -28,7 +28,7 @@ a grid from the fixed noise and a checkpoint are written every epoch, and the ru
 `num_epochs` epochs (each follows --config.batch_size, --config.num_epochs and
 --config.data.num_train_examples overrides).
 
-Measured (README "CelebA 64x64: vanilla GAN vs DCGAN"): 2 epochs (186 steps) on the
+Measured (docs/experiments/celeba/README.md): 2 epochs (186 steps) on the
 folder took 45 min 24 s wall (44 min training, 14.2 s/step) on a 2-core AMD EPYC VM shared
 with other jobs (load average 14-19); the grid after 2 epochs shows blurred but
 recognisable faces of little variety. No FID: the repo has no face metric.

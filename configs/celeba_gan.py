@@ -14,7 +14,7 @@ switch to TFDS `celeb_a`), so the two train on equal terms:
   python -m jaxgan.main --config configs/celeba_gan.py --workdir runs/celeba_gan_tfds \
       --config.data.name=celeb_a --config.data.path= --config.data.num_train_examples=162770
 
-Measured (README "CelebA 64x64: vanilla GAN vs DCGAN"): 2 epochs (186 steps) trained in
+Measured (docs/experiments/celeba/README.md): 2 epochs (186 steps) trained in
 198 s on a 2-core AMD EPYC VM shared with other jobs (plus 6 min 25 s of one-time folder
 preparation); the grid after 2 epochs is grey with faint ghosts of one mean face.
 """

@@ -23,8 +23,8 @@ sharing the CPU. `python benchmarks/steps/step_time.py --config configs/cyclegan
 measured 0.096 s per step (30 steps after 14 s of initialisation and compilation): 1.6 min
 per epoch, about 26 min for the 16,304 steps, plus evaluation grids and checkpoints.
 `python benchmarks/steps/train_step.py --case cyclegan64` times it against the reference's step
-in PyTorch (README "The whole train step against PyTorch").
-Measured (seed 0, 43 min wall on the shared CPU; README "CycleGAN"): in the target domain
+in PyTorch (docs/performance.md, "The whole train step against PyTorch").
+Measured (seed 0, 43 min wall on the shared CPU; docs/experiments/cyclegan/README.md): in the target domain
 A -> B 0.935, B -> A 0.929; cycle L1 0.139 / 0.139 (eval.json on the training images;
 domain classifier 0.955 on held-out images).
 """

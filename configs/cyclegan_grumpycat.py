@@ -21,7 +21,7 @@ Hardware and time: this project's 2-core AMD EPYC VM (no GPU), another training 
 sharing the CPU. `python benchmarks/steps/step_time.py --config configs/cyclegan_grumpycat.py`
 measured 0.096 s per step (30 steps after 14 s of initialisation and compilation): about
 26 min for the 16,320 steps, plus evaluation grids and checkpoints.
-Measured (seed 0, the command above, 22 min 24 s wall on the shared CPU; README "CycleGAN"):
+Measured (seed 0, the command above, 22 min 24 s wall on the shared CPU; docs/experiments/cyclegan/README.md):
 in the target domain A -> B 1.000, B -> A 0.990; cycle L1 0.094 / 0.114 (eval.json on
 the training images; domain classifier 1.000 on held-out images).
 """

@@ -16,7 +16,7 @@ benchmarks/steps/step_time.py --config configs/pix2pix_facades_cpu.py` measured 
 (10 steps after about 30 s of initialisation and compilation, another training run sharing
 the CPU): 4.4 min per epoch, about 26 min for the 2,400 steps and 53 min for 4,800, plus
 compilation, grids and checkpoints (0.43 GB each on disk, one per epoch).
-Measured (seed 0; README "pix2pix"): 18 min 53 s wall, val L1 0.351, PSNR 13.06 dB, SSIM
+Measured (seed 0; docs/experiments/pix2pix_facades/README.md): 18 min 53 s wall, val L1 0.351, PSNR 13.06 dB, SSIM
 0.242; twice as long, 61 min wall, 0.350, 12.99 dB, 0.260 (both with other jobs on the CPU).
 """
 

@@ -159,7 +159,7 @@ class CycleGAN:
 
     One call per image set, as the reference. Batching a generator's two inputs (its
     source and, for the identity loss, an image of its target domain) into one call is
-    the same function under InstanceNorm, but made the CPU step slower (README "Speed on
+    the same function under InstanceNorm, but made the CPU step slower (docs/performance.md, "Speed on
     a CPU": CycleGAN-256), and under BatchNorm it would mix the two sets' statistics.
     """
     fake_b = self._g(g_params["G_A"], real_a)
