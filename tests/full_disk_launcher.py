@@ -6,8 +6,8 @@
 Runs in a mount namespace of its own (the tmpfs it mounts at MOUNT is seen by no other
 process and goes with it): trains into MOUNT/run until checkpoint 4 exists, fills the
 tmpfs, lets the run fail, frees the space and starts it again with `--config.num_train_steps=6`.
-Prints one JSON line: each run's exit status and stderr, and the checkpoint folder's entries
-after each.
+Prints one JSON line: each run's exit status and stderr, the checkpoint folder's entries
+after each, and the run's train.log (the libraries' INFO lines).
 """
 
 import json
@@ -44,7 +44,17 @@ def main(mount, *args):
   print(json.dumps({"full": [run.returncode, full], "after_full": after_full,
                     "again": [again.returncode, again.stderr],
                     "after_again": sorted(os.listdir(os.path.join(workdir, "checkpoints"))),
-                    "logs": sorted(f for f in os.listdir(workdir) if f.endswith(".log"))}))
+                    "logs": sorted(f for f in os.listdir(workdir) if f.endswith(".log")),
+                    "train_log": read(os.path.join(workdir, "train.log"))}))
+
+
+def read(path):
+  """The file's text, or '' where there is none."""
+  try:
+    with open(path) as f:
+      return f.read()
+  except OSError:
+    return ""
 
 
 if __name__ == "__main__":

@@ -109,7 +109,7 @@ def test_family_scores_are_d_in_inference_mode_image_by_image(path):
   logits = family.d.apply({"params": d.params, "batch_stats": d.batch_stats}, images, None,
                           train=False)
   np.testing.assert_allclose(scores, losses.discriminator_scores(config.loss.name, logits),
-                             rtol=1e-6)
+                             rtol=1e-6, atol=1e-6)  # jitted against op by op: round-off
   part = family.discriminator_scores(state, {"image": images[:2], "label": batch["label"][:2]})
   np.testing.assert_allclose(part, scores[:2], rtol=1e-5, atol=1e-6)
 

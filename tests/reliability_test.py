@@ -114,7 +114,7 @@ def test_a_full_disk_stops_with_one_line_and_the_next_start_resumes(tmp_path):
   assert {"2", "4"} <= set(result["after_full"])  # the earlier checkpoints are there
   code, stderr = result["again"]
   assert code == 0, stderr[-3000:]
-  assert "resuming at step 4" in stderr
+  assert "resuming at step 4" in result["train_log"]  # INFO goes to the workdir's log
   assert result["after_again"] == ["4", "6"]  # the partial save is gone
 
 
