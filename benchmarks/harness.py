@@ -194,6 +194,13 @@ def median(xs):
   return statistics.median(xs)
 
 
+def median_ms(fn, *args, repeats: int) -> float:
+  """The median of `repeats` timed calls of `fn(*args)` in milliseconds, after one call
+  that compiles it and warms it up."""
+  jax.block_until_ready(fn(*args))
+  return 1e3 * median(timed(lambda: jax.block_until_ready(fn(*args)), repeats))
+
+
 def machine_info(**extra) -> dict[str, Any]:
   cpu_model = ""
   try:

@@ -9,13 +9,11 @@ matrix-vector product jaxgan uses. Prints milliseconds (median) and one JSON obj
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/
+import harness  # noqa: E402  (jaxgan's CPU XLA flags before JAX starts)
 
-import jaxgan  # noqa: E402,F401  (CPU XLA flags before JAX starts)
 import flax.linen as nn  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -26,14 +24,6 @@ SHAPES = [(128, 8, 8, 512), (128, 16, 16, 256), (128, 32, 32, 128), (128, 32, 32
           (128, 7, 7, 128), (128, 14, 14, 64)]
 
 
-def median_ms(fn, *args, repeats):
-  jax.block_until_ready(fn(*args))
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(1e3 * (time.perf_counter() - start))
-  return statistics.median(times)
 
 
 def fwd_bwd(module, x):
@@ -58,9 +48,9 @@ def main():
     row = {"shape": list(shape)}
     for name, module in (("flax_batchnorm", flax_bn), ("jaxgan_batchnorm", layers.BatchNorm(True))):
       step, params = fwd_bwd(module, x)
-      row[name] = median_ms(step, params, x, repeats=args.repeats)
-    row["sum_reduce"] = median_ms(jax.jit(lambda x: x.sum((0, 1, 2))), x, repeats=args.repeats)
-    row["sum_gemv"] = median_ms(jax.jit(layers_cpu.channel_sum), x, repeats=args.repeats)  # pylint: disable=protected-access
+      row[name] = harness.median_ms(step, params, x, repeats=args.repeats)
+    row["sum_reduce"] = harness.median_ms(jax.jit(lambda x: x.sum((0, 1, 2))), x, repeats=args.repeats)
+    row["sum_gemv"] = harness.median_ms(jax.jit(layers_cpu.channel_sum), x, repeats=args.repeats)  # pylint: disable=protected-access
     rows.append(row)
     print(f"{str(shape):>20}: fwd+bwd flax {row['flax_batchnorm']:.1f} ms, jaxgan "
           f"{row['jaxgan_batchnorm']:.1f} ms | channel sum: reduce {row['sum_reduce']:.2f} ms, "

@@ -14,13 +14,12 @@ Prints milliseconds (median) and seconds, and one JSON object.
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/
+import harness  # noqa: E402  (jaxgan's CPU XLA flags before JAX starts)
 
-import jaxgan  # noqa: E402,F401  (CPU XLA flags before JAX starts)
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
@@ -35,14 +34,6 @@ def plain_instance_norm(x, eps=1e-5):
   return (x - mean) * jax.lax.rsqrt(jnp.mean(jnp.square(x - mean), axis=(1, 2), keepdims=True) + eps)
 
 
-def median_ms(fn, *args, repeats):
-  jax.block_until_ready(fn(*args))
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(1e3 * (time.perf_counter() - start))
-  return statistics.median(times)
 
 
 def seconds_to_compile_and_run(fn, *args):
@@ -61,7 +52,7 @@ def main():
     row = {"shape": list(shape)}
     for name, norm in (("plain", plain_instance_norm), ("jaxgan", layers.instance_norm)):
       step = jax.jit(jax.grad(lambda x, norm=norm: jnp.sum(jnp.square(norm(x)) * x)))
-      row[name] = median_ms(step, x, repeats=args.repeats)
+      row[name] = harness.median_ms(step, x, repeats=args.repeats)
     rows.append(row)
     print(f"{str(shape):>20}: fwd+bwd plain {row['plain']:.2f} ms, jaxgan {row['jaxgan']:.2f} ms",
           flush=True)
