@@ -122,7 +122,8 @@ class JaxStep:
   donated, batch sharded over the mesh), compiled ahead of time for `batch`."""
 
   def __init__(self, config, batch: dict[str, np.ndarray], donate: bool = True):
-    self.family, self.mesh = families.create(config), train.make_mesh()
+    self.mesh = train.make_mesh()
+    self.family = families.create(config, train.mesh_platform(self.mesh))
     start = time.perf_counter()
     self.state = jax.block_until_ready(train.create_train_state(self.family, config, self.mesh))
     self.init_s = time.perf_counter() - start

@@ -30,8 +30,8 @@ def load_run(workdir: str, **sampling):
   runs' `config.sampling` fields to override (`override_sampling`)."""
   config = config_lib.load_json(workdir)
   override_sampling(config, **sampling)
-  family = families.create(config)
   mesh = train.make_mesh()
+  family = families.create(config, train.mesh_platform(mesh))
   target = jax.eval_shape(family.init_state, jax.random.PRNGKey(0))
   target = jax.tree.map(
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=train.replicated(mesh)), target)

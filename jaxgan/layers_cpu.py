@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxgan import implementation
 from jaxgan.conv_arith import DIMS, accumulator, conv_output_size, conv_transpose_output_size
 
 Array = jax.Array
@@ -46,7 +47,7 @@ def exact_product(subscripts: str, a: Array, b: Array) -> Array:
   runs faster than an explicit HIGHEST (docs/accelerators.md); at HIGHEST on any other
   platform (the CPU forms forced onto an accelerator), never at a default that rounds
   operands to bfloat16."""
-  return lax.platform_dependent(
+  return implementation.on_platform(
       a, b, cpu=functools.partial(jnp.einsum, subscripts),
       default=functools.partial(jnp.einsum, subscripts, precision=HIGHEST))
 

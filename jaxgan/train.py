@@ -42,6 +42,11 @@ def make_mesh(devices=None) -> Mesh:
   return Mesh(np.array(jax.devices() if devices is None else devices), (DATA_AXIS,))
 
 
+def mesh_platform(mesh: Mesh) -> str:
+  """The platform of the mesh's devices, which the programs jitted over it compile for."""
+  return mesh.devices.flat[0].platform
+
+
 def batch_sharding(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P(DATA_AXIS))
 
@@ -67,7 +72,8 @@ def compile_train_step(family: families.Family, mesh: Mesh, donate: bool = True)
     state, metrics = family.train_step(state, batch)
     return state, metrics, divergence.finite_flags(state, metrics)
 
-  return jax.jit(step, in_shardings=(replicated(mesh), batch_sharding(mesh)),
+  return jax.jit(families.traced_as_family(family, step),
+                 in_shardings=(replicated(mesh), batch_sharding(mesh)),
                  out_shardings=(replicated(mesh),) * 3, donate_argnums=0 if donate else ())
 
 
@@ -272,7 +278,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   # A config mistake stops here, before the workdir is touched and before any data is
   # prepared: the family's own checks, then its networks' checks of the image shape (an
   # abstract init: traced, nothing computed).
-  jax.eval_shape(families.create(config).init_state, jax.random.PRNGKey(0))
+  jax.eval_shape(families.create(config, mesh_platform(mesh)).init_state, jax.random.PRNGKey(0))
   # Missing data stops the run now, not after the state and the step have compiled. In a
   # multi-host job process 0 prepares first: on a shared file system the others then find
   # the dataset prepared instead of writing the same files at the same time.
@@ -302,7 +308,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
   """From the latest checkpoint (or the start) to `config.num_train_steps`, a signal, or
   `divergence.Diverged` at the first step found NaN or infinite (nothing of it saved)."""
   is_lead = jax.process_index() == 0
-  family = families.create(config)
+  family = families.create(config, mesh_platform(mesh))
   state = create_train_state(family, config, mesh)
   state = ckpts.restore(state) or state  # CheckpointError stops here, before any write
   start_step = int(jax.device_get(state.step))

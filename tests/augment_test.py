@@ -123,10 +123,10 @@ def test_diffaugment_step_sees_t_and_draws_from_the_state():
   config = tiny(GRUMPYCAT, **{"batch_size": 2})
   batch = {"image": jax.random.uniform(KEY, (2, 64, 64, 3), minval=-1, maxval=1),
            "label": jnp.zeros((2,), jnp.int32)}
-  plain = families.create(config)
+  plain = families.create(config, "cpu")
   state = plain.init_state(KEY)
   config.augment.kind = "diffaugment"
-  augmented = families.create(config)
+  augmented = families.create(config, "cpu")
   step = jax.jit(augmented.train_step)
   _, m1 = step(state, batch)
   _, m2 = step(state, batch)

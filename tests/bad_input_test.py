@@ -160,7 +160,7 @@ def start_of_training(config):
   config_lib.validate(config)
   mesh = train.make_mesh()
   train.check_batch_size(config, mesh)
-  family = families.create(config)
+  family = families.create(config, train.mesh_platform(mesh))
   state = jax.eval_shape(family.init_state, jax.random.PRNGKey(config.seed))
   batch = next(streams.create_train_iterator(config.data, config.batch_size, config.seed,
                                              augment_config=config.get("augment")))

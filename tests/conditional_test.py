@@ -103,7 +103,7 @@ def test_multiclass_needs_labels():
   config = config_lib.load(str(REPO / "configs" / "cgan_multiclass_mnist.py"))
   config.model.num_classes = 0
   with pytest.raises(ConfigError, match="needs a conditional model"):
-    families.create(config)
+    families.create(config, "cpu")
 
 
 # --- label plumbing through the real train step --------------------------------------
@@ -153,7 +153,7 @@ def probe_family(config_name, **overrides):
   config.model.generator, config.model.discriminator = "probe_generator", "probe_discriminator"
   for key, value in overrides.items():
     config[key] = value
-  return families.create(config)
+  return families.create(config, "cpu")
 
 
 def real_batch(n=32, seed=0):
@@ -209,7 +209,7 @@ def test_sampled_labels_reach_the_generator(probes):
 
 def test_conditional_grid_has_a_row_per_digit_and_fixed_noise_per_column():
   config = config_lib.load(str(REPO / "configs" / "cdcgan_mnist.py"))
-  family = families.create(config)
+  family = families.create(config, "cpu")
   assert family.grid_columns == 10
   inputs = family.fixed_inputs(jax.random.PRNGKey(0), config.num_grid_images)
   labels, z = np.asarray(inputs["label"]).reshape(10, 10), np.asarray(inputs["z"]).reshape(10, 10, -1)
@@ -220,6 +220,6 @@ def test_conditional_grid_has_a_row_per_digit_and_fixed_noise_per_column():
 
 
 def test_unconditional_model_refuses_a_label():
-  family = families.create(config_lib.load(str(REPO / "configs" / "gan_mnist.py")))
+  family = families.create(config_lib.load(str(REPO / "configs" / "gan_mnist.py")), "cpu")
   with pytest.raises(ConfigError, match="unconditional"):
     family.latent_inputs(jax.random.PRNGKey(0), 2, labels=3)

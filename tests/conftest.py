@@ -83,3 +83,21 @@ def write_images(folder, count, side=16, seed=0, suffix=".png"):
   for name in names:
     Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(folder / name)
   return names
+
+
+# The slowest test files, slowest first (`pytest --durations`, docs/testing.md). The two
+# workers take files in collection order (`--dist loadfile`), so these start first and
+# the quick files fill in at the end, instead of one slow file running alone while the
+# other worker has nothing left. A file missing here runs after them, in name order.
+SLOWEST_FILES = ("train_test.py", "implementation_test.py", "notebooks_test.py",
+                 "cyclegan_test.py", "bad_input_test.py", "faults_test.py", "layers_test.py",
+                 "ddpm_test.py", "pix2pix_test.py", "multihost_test.py",
+                 "mixed_precision_test.py", "remat_test.py", "augment_test.py",
+                 "divergence_test.py", "multidevice_test.py", "evaluate_metrics_test.py",
+                 "workdir_test.py", "reliability_test.py", "evaluate_test.py",
+                 "input_pipeline_test.py")
+
+
+def pytest_collection_modifyitems(items):
+  rank = {name: i for i, name in enumerate(SLOWEST_FILES)}
+  items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file keeps its order

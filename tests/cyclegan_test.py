@@ -44,7 +44,7 @@ def test_generator_parameter_counts(name, size, kwargs, params):
                                       (CPU_CONFIG, 511_875, 662_977),
                                       (CATS_CONFIG, 511_875, 662_977)])
 def test_config_parameter_counts(path, g, d):
-  family = families.create(config_lib.load(path))
+  family = families.create(config_lib.load(path), "cpu")
   state = jax.eval_shape(family.init_state, jax.random.PRNGKey(0))
   assert family.param_counts(state) == {"G_A": g, "G_B": g, "D_A": d, "D_B": d}
 
@@ -137,7 +137,7 @@ def mse(x, target):
 @pytest.fixture(scope="module")
 def tiny_family():
   config = tiny_config()
-  family, mesh = families.create(config), train.make_mesh()
+  family, mesh = families.create(config, "cpu"), train.make_mesh()
   return family, jax.device_get(train.create_train_state(family, config, mesh)), \
       train.compile_train_step(family, mesh)
 
@@ -262,9 +262,9 @@ def test_two_steps_equal_the_torch_reference(tiny_family):
 
 def test_cyclegan_needs_unpaired_data_and_instance_norm():
   with pytest.raises(config_lib.ConfigError, match="CycleGAN trains on unpaired images"):
-    families.create(tiny_config(**{"data.unpaired": False}))
+    families.create(tiny_config(**{"data.unpaired": False}), "cpu")
   with pytest.raises(config_lib.ConfigError, match="trains with InstanceNorm"):
-    families.create(tiny_config(**{"model.norm": "batch"}))
+    families.create(tiny_config(**{"model.norm": "batch"}), "cpu")
 
 
 # ---------------------------------------------------------------------------------------

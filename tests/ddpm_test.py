@@ -95,7 +95,7 @@ def small_config(path=UNCONDITIONAL, steps=1, **overrides):
 def test_training_loss_on_a_hand_made_case(scale, expected):
   """x_0 = 0: the oracle's loss is 0 only if it is given the t the batch was noised at; a
   network that predicts 0 has loss E[eps^2] = 1."""
-  family = families.create(small_config(**{"batch_size": 256}))
+  family = families.create(small_config(**{"batch_size": 256}), "cpu")
   family.net = OracleEps(family.schedule.alphas_cumprod, scale)
   state = family.init_state(jax.random.PRNGKey(0))
   _, metrics = jax.jit(family.train_step)(state, {"image": jnp.zeros((256, 8, 8, 1))})
@@ -173,7 +173,7 @@ def test_timestep_embedding_is_the_transformers():
 
 def test_image_size_must_fit_the_downsamplings():
   with pytest.raises(ConfigError, match="divisible by 2\\^2"):
-    families.create(small_config(**{"data.image_size": 6, "model.ch_mult": (1, 2, 2)}))
+    families.create(small_config(**{"data.image_size": 6, "model.ch_mult": (1, 2, 2)}), "cpu")
 
 
 # --- classifier-free guidance ------------------------------------------------------------
@@ -181,15 +181,17 @@ def test_image_size_must_fit_the_downsamplings():
 def perturbed_state(family, seed=0):
   """The initial state with every weight moved (the output convs start at zero, which would
   make every prediction 0 whatever the label)."""
-  state = family.init_state(jax.random.PRNGKey(seed))
-  leaves, treedef = jax.tree.flatten(state.ema_params)
-  keys = jax.random.split(jax.random.PRNGKey(seed + 1), len(leaves))
-  moved = [p + 0.3 * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys)]
-  return state.replace(ema_params=jax.tree.unflatten(treedef, moved))
+  def perturbed(key, moves):  # one compiled program, not an eager op per weight
+    state = family.init_state(key)
+    leaves, treedef = jax.tree.flatten(state.ema_params)
+    keys = jax.random.split(moves, len(leaves))
+    moved = [p + 0.3 * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys)]
+    return state.replace(ema_params=jax.tree.unflatten(treedef, moved))
+  return jax.jit(perturbed)(jax.random.PRNGKey(seed), jax.random.PRNGKey(seed + 1))
 
 
 def conditional_family(guidance):
-  return families.create(small_config(CONDITIONAL, **{"sampling.guidance": guidance}))
+  return families.create(small_config(CONDITIONAL, **{"sampling.guidance": guidance}), "cpu")
 
 
 def test_guidance_zero_ignores_the_label():
@@ -218,11 +220,11 @@ def test_guided_eps_is_the_documented_combination():
 
 
 def test_unconditional_models_take_no_label_or_guidance():
-  family = families.create(small_config())
+  family = families.create(small_config(), "cpu")
   with pytest.raises(ConfigError, match="unconditional"):
     family.latent_inputs(jax.random.PRNGKey(0), 2, 3)
   with pytest.raises(ConfigError, match="guidance is for class-conditional models"):
-    families.create(small_config(**{"sampling.guidance": 2.0}))
+    families.create(small_config(**{"sampling.guidance": 2.0}), "cpu")
 
 
 def test_labels_are_dropped_with_probability_p_uncond():

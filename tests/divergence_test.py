@@ -66,7 +66,7 @@ def test_the_loops_step_flags_every_family(config_name, parts):
   """The flags come out of the loop's own jitted step; a NaN in the batch makes the
   losses and the updated networks non-finite."""
   config = tiny(str(REPO / "configs" / config_name))
-  family, mesh = families.create(config), train.make_mesh()
+  family, mesh = families.create(config, "cpu"), train.make_mesh()
   step = train.compile_train_step(family, mesh)
   size, channels = config.data.image_size, config.data.channels
   batch = {"image": np.zeros((4, size, size, channels), np.float32), "label": np.zeros(4, np.int32)}

@@ -99,7 +99,7 @@ def test_pix2pix_against_the_eval_split_photos(tmp_path_factory, tmp_path, rando
   write_pairs(root / "val", 3, side=40, seed=1, identical=False)
   config = pix2pix_test.tiny_config(root, tmp_path_factory.mktemp("tfds"))
   preparation.prepare_dataset(config.data)
-  family = families.create(config)
+  family = families.create(config, "cpu")
   state = family.init_state(jax.random.PRNGKey(0))
   args = evaluate.EvalArgs(str(tmp_path), batch_size=4, metrics=("kid", "pr"),  # FID: above
                            inception_weights=random_weights)
@@ -118,7 +118,7 @@ def test_cyclegan_each_direction_against_the_target_domain(tmp_path_factory, tmp
   write_images(root / "trainB", 5, side=40, seed=2)
   config = cyclegan_test.tiny_config(root, tmp_path_factory.mktemp("tfds"))
   preparation.prepare_dataset(config.data)
-  family = families.create(config)
+  family = families.create(config, "cpu")
   state = family.init_state(jax.random.PRNGKey(0))
   args = evaluate.EvalArgs(str(tmp_path), batch_size=4, metrics=("kid",),
                            inception_weights=random_weights)

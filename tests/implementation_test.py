@@ -19,9 +19,10 @@ import pytest
 
 from conftest import REPO
 from family_cases import CASES, case
-from jaxgan import divergence, families, implementation, layers, layers_cpu
+from jaxgan import divergence, families, implementation, layers, layers_cpu, train
 from jaxgan.models import ddpm_unet
 from tpu_precision import emulate
+from train_test import assert_trees_equal
 
 LAYER_TOL = 2e-5
 STEP_TOL = 1e-4
@@ -239,6 +240,23 @@ def test_auto_takes_the_cpu_forms_only_where_xla_cpu_compiles():
   for platform in ("tpu", "cuda"):
     text = _lowered(lambda x, w: layers.conv(x, w, 2, 1), platform, x, w)
     assert "stablehlo.convolution" in text and "dot_general" not in text, platform
+
+
+def test_a_known_platform_traces_only_its_forms_and_computes_what_auto_does():
+  """The training loop names its mesh's platform (`families.create(config, platform)`):
+  "auto" then traces that platform's forms alone, and the step is the one "auto" compiles
+  for that platform: bit for bit on a CPU, XLA's own convolutions for a TPU."""
+  config, batch = case("dcgan_mnist")
+  auto, on_cpu, on_tpu = (families.create(config, p) for p in (None, "cpu", "tpu"))
+  state = jax.jit(on_cpu.init_state)(jax.random.PRNGKey(0))
+  jaxprs = {name: str(jax.make_jaxpr(train.compile_train_step(f, train.make_mesh()))(state, batch))
+            for name, f in (("auto", auto), ("cpu", on_cpu), ("tpu", on_tpu))}
+  assert jaxprs["auto"].count("platform_index") > 0  # every layer and flag keeps both forms
+  assert jaxprs["cpu"].count("platform_index") == jaxprs["tpu"].count("platform_index") == 0
+  assert "dot_general" in jaxprs["cpu"] and "dot_general" not in jaxprs["tpu"]
+  assert_trees_equal(jax.jit(auto.train_step)(state, batch), jax.jit(on_cpu.train_step)(state, batch))
+  text = jax.jit(on_tpu.train_step).trace(state, batch).lower(lowering_platforms=("tpu",)).as_text()
+  assert "stablehlo.convolution" in text and "stablehlo.dot_general" not in text
 
 
 # Every family lowered for TPU and GPU on 8 host devices: a child process, as JAX fixes its

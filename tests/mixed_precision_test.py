@@ -93,7 +93,7 @@ def cosine(a, b) -> float:
 @pytest.mark.parametrize("case", [dcgan_case, pix2pix_case], ids=["dcgan", "pix2pix"])
 def test_bfloat16_step_is_close_to_float32_step(case):
   config, batch = case()
-  f32, bf16 = (families.create(with_dtype(config, d)) for d in ("float32", "bfloat16"))
+  f32, bf16 = (families.create(with_dtype(config, d), "cpu") for d in ("float32", "bfloat16"))
   state = jax.jit(f32.init_state)(jax.random.PRNGKey(0))
   assert conv_dtypes(f32, state, batch) == {"f32"}
   assert conv_dtypes(bf16, state, batch) == {"bf16"}
@@ -145,7 +145,7 @@ def test_every_config_traces_in_bfloat16_or_refuses_it(path, mock_data):
   batch of its (mock) data: what it stores stays float32; the classifiers refuse it."""
   config = tiny(path, dtype="bfloat16")
   try:
-    family = families.create(config)
+    family = families.create(config)  # "auto": both forms traced, as any platform may run it
   except config_lib.ConfigError as e:
     assert config.family == "classifier" and "computes in float32 only" in str(e), e
     return

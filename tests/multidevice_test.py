@@ -27,7 +27,7 @@ CHILD = textwrap.dedent("""
     else:
       config.model.ngf = config.model.ndf = 8
     config.batch_size = 16
-    family = families.create(config)
+    family = families.create(config, "cpu")
     size, ch = config.data.image_size, config.data.channels
     rng = np.random.default_rng(0)
     batches = [{"image": rng.uniform(-1, 1, (16, size, size, ch)).astype(np.float32),

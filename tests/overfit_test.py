@@ -98,7 +98,7 @@ def test_family_scores_are_d_in_inference_mode_image_by_image(path):
   """D as the loss reads it, with no augmentation, one score per image that does not depend
   on the rest of the batch (DCGAN's BatchNorm uses its running statistics)."""
   config = tiny(path, **{"augment.kind": "diffaugment"})
-  family = families.create(config)
+  family = families.create(config, "cpu")
   state = family.init_state(jax.random.PRNGKey(0))
   shape = (6, config.data.image_size, config.data.image_size, config.data.channels)
   images = jax.random.uniform(jax.random.PRNGKey(1), shape, minval=-1, maxval=1)
@@ -148,4 +148,4 @@ def test_probe_is_logged_and_resume_stays_exact(cats, tmp_path):
 def test_probe_needs_a_family_with_a_discriminator(cats, tmp_path):
   config = tiny(str(REPO / "configs" / "mnist_classifier.py"), **{"data.holdout": 2})
   with pytest.raises(config_lib.ConfigError, match="holdout scores real images with a GAN"):
-    train.overfit_images(config, families.create(config), train.make_mesh())
+    train.overfit_images(config, families.create(config, "cpu"), train.make_mesh())

@@ -111,7 +111,7 @@ def random_pairs(n=2, size=64, seed=0):
 
 def init_and_step(config):
   """The loop's own jitted init and step (so later runs of this config find them compiled)."""
-  family, mesh = families.create(config), train.make_mesh()
+  family, mesh = families.create(config, "cpu"), train.make_mesh()
   return family, train.create_train_state(family, config, mesh), train.compile_train_step(family, mesh)
 
 
@@ -164,7 +164,7 @@ def test_translate_is_the_reference_test_mode():
   # Dropout stays on: another key, another output.
   assert not np.allclose(run(state, x, jax.random.split(jax.random.PRNGKey(2), 3)), together)
   # --eval: running statistics, no dropout: the keys no longer matter.
-  eval_family = families.create(tiny_config(eval_mode=True))
+  eval_family = families.create(tiny_config(eval_mode=True), "cpu")
   a = eval_family.translate(state, x, keys)
   np.testing.assert_array_equal(a, eval_family.translate(state, x, keys[::-1]))
   assert not np.allclose(a, together)
@@ -172,9 +172,9 @@ def test_translate_is_the_reference_test_mode():
 
 def test_pix2pix_needs_a_direction():
   with pytest.raises(config_lib.ConfigError, match="direction must be one of AtoB, BtoA"):
-    families.create(tiny_config(**{"data.direction": "LtoR"}))
+    families.create(tiny_config(**{"data.direction": "LtoR"}), "cpu")
   with pytest.raises(config_lib.ConfigError, match="pix2pix trains on pairs"):
-    families.create(tiny_config(**{"data.direction": ""}))
+    families.create(tiny_config(**{"data.direction": ""}), "cpu")
 
 
 def test_train_evaluate_and_translate_a_folder(tiny_facades, tmp_path, monkeypatch):

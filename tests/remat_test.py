@@ -61,7 +61,7 @@ def test_rematerialised_module_is_the_same_function(name):
 def test_flag_reaches_the_generator(family_name):
   path, overrides = TINY[family_name]
   for remat in (False, True):
-    family = families.create(tiny(str(path), 1, **overrides, **{"model.remat": remat}))
+    family = families.create(tiny(str(path), 1, **overrides, **{"model.remat": remat}), "cpu")
     assert getattr(family.g, "rematerialised", False) == remat
     assert not getattr(family.d, "rematerialised", False)
 
@@ -72,7 +72,7 @@ def test_pix2pix_step_is_unchanged():
   results = []
   for remat in (False, True):
     config = tiny(str(path), 1, **overrides, **{"model.remat": remat})
-    family = families.create(config)
+    family = families.create(config, "cpu")
     state = family.init_state(jax.random.PRNGKey(0))
     program = str(jax.make_jaxpr(family.train_step)(state, batch_for(config)))
     assert ("remat" in program) == remat  # the step runs the generator in a remat region

@@ -43,7 +43,7 @@ traced under the config's layer implementation and precision (`jaxgan.implementa
 """
 
 import inspect
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Callable, Optional, Protocol, runtime_checkable
 
 import jax
 
@@ -161,12 +161,13 @@ FAMILIES: dict[str, Callable[[Any], Family]] = {
 
 class _Implemented:
   """A family whose methods run under `implementation.use(...)` (`implementation.run_as`):
-  the layers inside a jitted step, sampler or translation take `config.implementation` and
-  `config.precision`, whoever jits them. Attributes that are not the family's methods (its
-  networks, optimizer, sizes) pass through."""
+  the layers inside a jitted step, sampler or translation take `config.implementation`,
+  `config.precision` and the platform (where known), whoever jits them. Attributes that are
+  not the family's methods (its networks, optimizer, sizes) pass through."""
 
-  def __init__(self, family: Family, implementation_name: str, precision: str):
-    self._family, self._use = family, (implementation_name, precision)
+  def __init__(self, family: Family, implementation_name: str, precision: str,
+               platform: Optional[str]):
+    self._family, self._use = family, (implementation_name, precision, platform)
     self._methods: dict[str, Callable] = {}  # one wrapper per method: jit caches by identity
 
   @property
@@ -188,8 +189,24 @@ class _Implemented:
     return self._methods[name]
 
 
-def create(config) -> Family:
+def traced_as_family(family: Family, fn: Callable) -> Callable:
+  """`fn` traced under the implementation, precision and platform that `family`'s methods
+  take: for code that shares a program with them (the loop's finiteness flags)."""
+  if type(family) is _Implemented:  # pylint: disable=unidiomatic-typecheck  (see __class__)
+    return implementation.run_as(fn, *family._use)  # pylint: disable=protected-access
+  return fn
+
+
+def create(config, platform: Optional[str] = None) -> Family:
+  """The family of `config`, its methods traced under `config.implementation`.
+
+  `platform`: the platform its programs are compiled for, where the caller knows it (the
+  devices of its mesh). "auto" then takes that platform's forms while tracing
+  (`implementation.use`); without it every layer keeps both until lowering, as a program
+  lowered for another platform needs.
+  """
   if config.family not in FAMILIES:
     raise ConfigError(f"unknown config.family {config.family!r}; "
                      f"known: {', '.join(sorted(FAMILIES))}")
-  return _Implemented(FAMILIES[config.family](config), config.implementation, config.precision)
+  return _Implemented(FAMILIES[config.family](config), config.implementation, config.precision,
+                      platform)
