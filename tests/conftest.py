@@ -86,9 +86,10 @@ def write_images(folder, count, side=16, seed=0, suffix=".png"):
 
 
 # The slowest test files, slowest first (`pytest --durations`, docs/testing.md). The two
-# workers take files in collection order (`--dist loadfile`), so these start first and
-# the quick files fill in at the end, instead of one slow file running alone while the
-# other worker has nothing left. A file missing here runs after them, in name order.
+# workers take files in collection order (`--dist loadfile`, with xdist's reordering by
+# test count turned off below), so these start first and the quick files fill in at the
+# end, instead of one slow file running alone while the other worker has nothing left. A
+# file missing here runs after them, in name order.
 SLOWEST_FILES = ("train_test.py", "implementation_test.py", "notebooks_test.py",
                  "cyclegan_test.py", "bad_input_test.py", "faults_test.py", "layers_test.py",
                  "ddpm_test.py", "pix2pix_test.py", "multihost_test.py",
@@ -101,3 +102,8 @@ SLOWEST_FILES = ("train_test.py", "implementation_test.py", "notebooks_test.py",
 def pytest_collection_modifyitems(items):
   rank = {name: i for i, name in enumerate(SLOWEST_FILES)}
   items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file keeps its order
+
+
+def pytest_configure(config):
+  if hasattr(config.option, "loadscopereorder"):  # pytest-xdist's: most tests first
+    config.option.loadscopereorder = False
