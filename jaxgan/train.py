@@ -308,7 +308,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
   """From the latest checkpoint (or the start) to `config.num_train_steps`, a signal, or
   `divergence.Diverged` at the first step found NaN or infinite (nothing of it saved)."""
   is_lead = jax.process_index() == 0
-  family = families.create(config, mesh_platform(mesh))
+  platform = mesh_platform(mesh)
+  family = families.create(config, platform)
   state = create_train_state(family, config, mesh)
   state = ckpts.restore(state) or state  # CheckpointError stops here, before any write
   start_step = int(jax.device_get(state.step))
@@ -316,7 +317,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
     config_lib.save_json(config, os.path.join(workdir, workdir_lib.CONFIG_FILE))
     workdir_lib.write_json(os.path.join(workdir, "params.json"), family.param_counts(state))
   logging.info("process %d/%d, %d devices (%s); %s at step %d", jax.process_index(),
-               jax.process_count(), mesh.size, jax.devices()[0].platform,
+               jax.process_count(), mesh.size, platform,
                "resuming" if start_step else "starting", start_step)
 
   data = streams.create_train_iterator(config.data, config.batch_size, config.seed, start_step,
