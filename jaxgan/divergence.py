@@ -46,7 +46,7 @@ def _all_finite(tree) -> Optional[jax.Array]:
   if not leaves:
     return None
   return implementation.choose(
-      lambda *xs: jnp.all(jnp.stack([layers_cpu.leaf_finite(x) for x in xs])),
+      lambda *xs: layers_cpu.all_finite(xs),
       lambda *xs: jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in xs])), *leaves)
 
 
