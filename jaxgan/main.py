@@ -178,6 +178,11 @@ def main(argv):
     sys.excepthook = _exit_hard_on_error
     if jax.process_index() > 0:  # process 0 speaks for the job; the others only warn
       logging.set_verbosity(logging.WARNING)
+  from jaxgan import config as config_lib  # pylint: disable=import-outside-toplevel
+  try:  # a mistake in the config ends the command before TensorFlow and the data load
+    config_lib.validate(FLAGS.config)
+  except errors.USER_ERRORS as e:
+    errors.exit_with(e)
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   tf.config.set_visible_devices([], "GPU")  # TF only reads data; keep it off accelerators
 

@@ -84,6 +84,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   fields.positive(config, "model.latent_dim", "model.ngf", "model.ndf")
   fields.nonnegative(config, "model.num_classes", "data.holdout", "overfit_every_steps")
   fields.one_of(config, "augment.kind", AUGMENT_KINDS)
+  if fields.get(config, "loss.name") is not None:
+    losses.check_name(config.loss.name)
   if fields.get(config, "augment.kind") == "diffaugment":
     augment.parse_policy(fields.get(config, "augment.policy") or "")
 
