@@ -112,17 +112,29 @@ def timesteps(sampler: str, num_timesteps: int, steps: int, start: int | None = 
   return np.concatenate([[start], seq[::-1]]).astype(np.int64)
 
 
+def padded_timesteps(sampler: str, num_timesteps: int, steps: int, starts) -> np.ndarray:
+  """int32 [len(starts), L]: `timesteps(..., start)` of each start, padded at its end with -1
+  to the longest (L), as `sample_loop(..., padded=True)` reads them."""
+  seqs = [timesteps(sampler, num_timesteps, steps, start=int(t)) for t in starts]
+  out = np.full((len(seqs), max(len(q) for q in seqs)), -1, np.int32)
+  for row, q in zip(out, seqs):
+    row[:len(q)] = q
+  return out
+
+
 def sample_loop(schedule: Schedule, eps_fn: Callable[[Array, Array], Array], x: Array,
-                rng: Array, sampler: str, seq: np.ndarray, eta: float = 0.0) -> Array:
+                rng: Array, sampler: str, seq, eta: float = 0.0, padded: bool = False) -> Array:
   """Runs the reverse process from x (at timestep seq[0]) through `seq`; -> x_0 in [-1, 1].
 
-  `eps_fn(x_t, t)` -> the predicted noise, t an int32 [N] array.
+  `eps_fn(x_t, t)` -> the predicted noise, t an int32 [N] array. With `padded`, `seq` (an
+  int32 array, which may be traced) may end in -1s (`padded_timesteps`): those steps leave
+  x as it is, so that sequences of different lengths run through one compiled loop.
   """
-  prev = np.concatenate([seq[1:], [-1]])
+  seq = jnp.asarray(seq, jnp.int32)
+  prev = jnp.concatenate([seq[1:], jnp.full((1,), -1, jnp.int32)])
   n = x.shape[0]
 
-  def step(x, inputs):
-    t, t_prev, key = inputs
+  def update(x, t, t_prev, key):
     t_vec = jnp.full((n,), t, jnp.int32)
     eps = eps_fn(x, t_vec).astype(jnp.float32)
     z = jax.random.normal(key, x.shape, jnp.float32)
@@ -130,14 +142,19 @@ def sample_loop(schedule: Schedule, eps_fn: Callable[[Array, Array], Array], x: 
     if sampler == "ddpm":  # Algorithm 2; t_prev == t - 1
       beta = schedule.betas[t]
       mean = (x - beta / jnp.sqrt(1.0 - abar) * eps) / jnp.sqrt(1.0 - beta)
-      return mean + jnp.where(t > 0, jnp.sqrt(beta), 0.0) * z, None
+      return mean + jnp.where(t > 0, jnp.sqrt(beta), 0.0) * z
     abar_prev = jnp.where(t_prev >= 0, schedule.alphas_cumprod[jnp.maximum(t_prev, 0)], 1.0)
     x0 = (x - jnp.sqrt(1.0 - abar) * eps) / jnp.sqrt(abar)
     sigma = eta * jnp.sqrt((1.0 - abar_prev) / (1.0 - abar) * (1.0 - abar / abar_prev))
     direction = jnp.sqrt(jnp.maximum(1.0 - abar_prev - sigma ** 2, 0.0)) * eps
-    return jnp.sqrt(abar_prev) * x0 + direction + sigma * z, None
+    return jnp.sqrt(abar_prev) * x0 + direction + sigma * z
 
-  keys = jax.random.split(rng, len(seq))
-  x, _ = jax.lax.scan(step, x.astype(jnp.float32),
-                      (jnp.asarray(seq, jnp.int32), jnp.asarray(prev, jnp.int32), keys))
+  def step(x, inputs):
+    t, t_prev, key = inputs
+    if not padded:
+      return update(x, t, t_prev, key), None
+    return jax.lax.cond(t >= 0, update, lambda x, *_: x, x, t, t_prev, key), None
+
+  keys = jax.random.split(rng, seq.shape[0])  # key i does not depend on the count
+  x, _ = jax.lax.scan(step, x.astype(jnp.float32), (seq, prev, keys))
   return jnp.clip(x, -1.0, 1.0)

@@ -120,6 +120,27 @@ def test_samplers_recover_the_point_an_oracle_denoises_to(sampler, steps, eta):
   np.testing.assert_allclose(out, jnp.broadcast_to(x0, out.shape), atol=2e-3)
 
 
+@pytest.mark.parametrize("sampler,steps,eta", [("ddim", 10, 1.0), ("ddpm", 1000, 0.0)])
+def test_padded_timesteps_run_the_same_steps_through_one_program(sampler, steps, eta):
+  """The denoising view's loop: sequences from several starts, padded with -1 to one length
+  and passed as an argument (one compiled program), give bit for bit what each sequence
+  gives unpadded, noise draws included."""
+  s = diffusion.Schedule("linear", 1000)
+  eps_fn = lambda x, t: jnp.sin(x + t[:, None, None, None] / 1000.0)  # noqa: E731
+  x, key = jax.random.normal(jax.random.PRNGKey(1), (2, 4, 4, 1)), jax.random.PRNGKey(2)
+  starts = [5, 300, 12]
+  padded = diffusion.padded_timesteps(sampler, 1000, steps, starts)
+  assert padded.shape[1] == max(len(diffusion.timesteps(sampler, 1000, steps, start=t))
+                                for t in starts) and padded.min() == -1
+  one_program = jax.jit(lambda q: diffusion.sample_loop(s, eps_fn, x, key, sampler, q, eta,
+                                                        padded=True))
+  for start, seq in zip(starts, padded):
+    alone = diffusion.sample_loop(s, eps_fn, x, key, sampler,
+                                  diffusion.timesteps(sampler, 1000, steps, start=start), eta)
+    np.testing.assert_array_equal(one_program(seq), alone)
+  assert one_program._cache_size() == 1  # pylint: disable=protected-access
+
+
 # --- the network -------------------------------------------------------------------------
 
 def count(module, *args):

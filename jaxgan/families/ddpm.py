@@ -218,33 +218,37 @@ class DDPM:
     return diffusion.sample_loop(self.schedule, eps_fn, inputs["x_T"], inputs["rng"],
                                  self.sampler, seq, self.eta)
 
-  def denoise(self, state: DDPMState, images: Array, t: int, rng: Array, labels=None):
-    """The denoising view of one t: (x_t, the one-step estimate x0_hat(x_t), the reverse
-    process from x_t to x_0 with the configured sampler); `images` in [-1, 1]."""
+  def denoise(self, state: DDPMState, images: Array, seq: Array, rng: Array, labels=None):
+    """The denoising view of one t = seq[0]: (x_t, the one-step estimate x0_hat(x_t), the
+    reverse process from x_t to x_0 with the configured sampler through `seq`, padded as
+    `diffusion.padded_timesteps`); `images` in [-1, 1]."""
     noise_rng, sampler_rng = jax.random.split(rng)
     n = images.shape[0]
-    t_vec = jnp.full((n,), t, jnp.int32)
+    t_vec = jnp.full((n,), seq[0], jnp.int32)
     x_t = diffusion.q_sample(self.schedule, images, t_vec,
                              jax.random.normal(noise_rng, images.shape))
     eps_fn = lambda x, tt: self.eps(state.ema_params, x, tt, labels, self.guidance)  # noqa: E731
     x0_hat = jnp.clip(diffusion.predict_x0(self.schedule, x_t, t_vec, eps_fn(x_t, t_vec)), -1, 1)
-    seq = diffusion.timesteps(self.sampler, self.schedule.num_timesteps, self.steps, start=t)
     return x_t, x0_hat, diffusion.sample_loop(self.schedule, eps_fn, x_t, sampler_rng,
-                                              self.sampler, seq, self.eta)
+                                              self.sampler, seq, self.eta, padded=True)
 
   def denoising_view(self, state: DDPMState, images: np.ndarray, ts, seed: int = 0,
                      labels=None) -> np.ndarray:
     """A uint8 picture: per test image three rows, with one column per t after the image
     itself: x_t (noised), x0_hat (one network evaluation), and the sampler's reverse
-    process from x_t (every row: the clean image first)."""
+    process from x_t (every row: the clean image first). Every t runs through one
+    compiled program (its timesteps padded to the longest)."""
     images = jnp.asarray(visualize.to_uint8(images), jnp.float32) / 127.5 - 1.0
-    columns = [(images, images, images)]
-    for i, t in enumerate(ts):
+    for t in ts:
       if not 0 <= t < self.schedule.num_timesteps:
         raise ConfigError(f"denoising timesteps must be in 0..{self.schedule.num_timesteps - 1}, "
                           f"got {t}")
-      columns.append(jax.jit(self.denoise, static_argnums=2)(
-          state, images, int(t), jax.random.fold_in(jax.random.PRNGKey(seed), i), labels))
+    seqs = diffusion.padded_timesteps(self.sampler, self.schedule.num_timesteps, self.steps, ts)
+    denoise = jax.jit(self.denoise)
+    columns = [(images, images, images)]
+    for i, seq in enumerate(seqs):
+      columns.append(denoise(state, images, seq, jax.random.fold_in(jax.random.PRNGKey(seed), i),
+                             labels))
     # [columns, 3 rows, N] -> rows ordered image by image: x_t, x0_hat, reverse.
     tiles = np.stack([np.stack([np.asarray(r) for r in c]) for c in columns])
     tiles = tiles.transpose(2, 1, 0, 3, 4, 5).reshape(-1, *tiles.shape[3:])
