@@ -38,10 +38,11 @@ def close(got, want, tol):
 
 
 def through_both(fn, *args):
-  """{implementation: jit(fn)(*args)}, each traced afresh under its implementation."""
+  """{implementation: jit(fn)(*args)}, each traced afresh under its implementation, for the
+  CPU that runs it (so the CPU forms' products take their CPU precision while tracing)."""
   results = {}
   for impl in IMPLEMENTATIONS:
-    with implementation.use(impl):
+    with implementation.use(impl, platform="cpu"):
       results[impl] = jax.jit(lambda *a: fn(*a))(*args)  # a new function: a new trace
   return results
 
@@ -110,11 +111,12 @@ def test_finiteness_check_agrees_through_both_implementations():
     assert bool(flags["portable"]["a"]) == (bad is None) and bool(flags["portable"]["b"])
 
 
-# Families' train steps: each case built twice, forcing one implementation per build.
-def _family(config, impl):
+# Families' train steps: each case built twice, forcing one implementation per build, for
+# the CPU that runs them (`platform`; None: for any platform).
+def _family(config, impl, platform="cpu"):
   config = config.copy_and_resolve_references()
   config.implementation = impl
-  return families.create(config)
+  return families.create(config, platform)
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -157,7 +159,7 @@ def test_a_forced_implementation_reaches_every_layer_of_a_family():
   state = jax.jit(_family(config, "cpu").init_state)(jax.random.PRNGKey(0))
   counts = {}
   for impl in IMPLEMENTATIONS:
-    jaxpr = str(jax.make_jaxpr(_family(config, impl).train_step)(state, batch))
+    jaxpr = str(jax.make_jaxpr(_family(config, impl, platform=None).train_step)(state, batch))
     counts[impl] = (jaxpr.count("conv_general_dilated"), jaxpr.count("dot_general"),
                     jaxpr.count("platform_index"))
   assert counts["portable"][1] == 0 and counts["cpu"][1] > 0  # no product in the portable one
@@ -294,6 +296,9 @@ def test_every_family_lowers_for_tpu_and_gpu_to_native_convolutions(lowerings):
       # least its forward and its weight gradient as an XLA convolution in the step.
       step = result[platform]["train_step"]
       assert step["convolution"] >= 2 * result["conv_kernels"], (name, platform, step)
+  # "auto" with no platform named lowers to what the platform's own trace does.
+  first = lowerings["cases"][CASES[0]]
+  assert first["auto"] == {"tpu": first["tpu"], "cuda": first["cuda"]}
 
 
 @pytest.mark.slow

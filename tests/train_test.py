@@ -1,10 +1,12 @@
 """The training loop end to end, on TFDS mock data: one step of every config, exact
 resumption, clean stops, checkpoint errors, sampling, and command-line mistakes."""
 
+import contextlib
 import glob
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -60,19 +62,64 @@ def assert_trees_equal(a, b):
     np.testing.assert_array_equal(x, y)
 
 
-@pytest.fixture
-def mock_data(monkeypatch):
+@contextlib.contextmanager
+def mocked_data():
   """TFDS's mock data for every builder; the (mocked) download path is taken, as if online."""
-  monkeypatch.setattr(datasets_base, "network_available", lambda url: True)
-  with tfds.testing.mock_data(num_examples=12):
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(datasets_base, "network_available", lambda url: True)
+    with tfds.testing.mock_data(num_examples=12):
+      yield
+
+
+@pytest.fixture
+def mock_data():
+  with mocked_data():
     yield
 
 
+class Runs:
+  """One step of each config's toy run (`tiny`, over TFDS's mock data), each trained once per
+  test module in a folder of its own: the one-step test checks what it wrote, and the tests
+  that read, resume or damage a finished run work on copies of it (`copy_run`)."""
+
+  def __init__(self, root):
+    self.root, self.steps = root, {}
+
+  def get(self, name: str):
+    """The workdir of config file `name`'s run; its final step is in `steps[name]`."""
+    if name not in self.steps:
+      with mocked_data():
+        state = train.train_and_evaluate(tiny(str(REPO / "configs" / name)), str(self.root / name))
+      self.steps[name] = int(state.step)
+    return self.root / name
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+  return Runs(tmp_path_factory.mktemp("runs"))
+
+
+@pytest.fixture(scope="module")
+def dcgan_run(runs):
+  return runs.get("dcgan_mnist.py")
+
+
+@pytest.fixture(scope="module")
+def cdcgan_run(runs):
+  return runs.get("cdcgan_mnist.py")
+
+
+def copy_run(run, workdir):
+  """`run`'s files copied into `workdir`, as if it had trained there."""
+  shutil.copytree(run, workdir, dirs_exist_ok=True)
+  return workdir
+
+
 @pytest.mark.parametrize("path", CONFIGS, ids=[os.path.basename(c) for c in CONFIGS])
-def test_one_step_of_every_config(path, tmp_path, mock_data):
+def test_one_step_of_every_config(path, runs):
   config = tiny(path)
-  state = train.train_and_evaluate(config, str(tmp_path))
-  assert int(state.step) == 1
+  tmp_path = runs.get(os.path.basename(path))
+  assert runs.steps[os.path.basename(path)] == 1
   expected = ["config.json", "params.json", "metrics.jsonl", "losses.png", "checkpoints/1"]
   if config.num_grid_images:  # models that generate (not the classifier)
     expected += ["real_vs_fake.png", "samples/step_000000.png", "samples/step_000001.png"]
@@ -138,9 +185,9 @@ def test_sigterm_during_a_steps_logging_still_saves_that_step(tmp_path, mock_dat
   assert int(state.step) in (3, 4)  # this step, or the next one; never unsaved
 
 
-def test_incompatible_checkpoint_is_refused_and_kept(tmp_path, mock_data):
+def test_incompatible_checkpoint_is_refused_and_kept(tmp_path, mock_data, dcgan_run):
   path = str(REPO / "configs" / "dcgan_mnist.py")
-  train.train_and_evaluate(tiny(path, steps=1), str(tmp_path))
+  copy_run(dcgan_run, tmp_path)
   before = snapshot(tmp_path / "checkpoints")
   wider = tiny(path, steps=2)
   wider.model.ngf = 8
@@ -153,9 +200,9 @@ def test_incompatible_checkpoint_is_refused_and_kept(tmp_path, mock_data):
   assert snapshot(tmp_path / "checkpoints") == before
 
 
-def test_corrupt_checkpoint_is_a_clear_error_and_kept(tmp_path, mock_data):
+def test_corrupt_checkpoint_is_a_clear_error_and_kept(tmp_path, mock_data, dcgan_run):
   path = str(REPO / "configs" / "dcgan_mnist.py")
-  train.train_and_evaluate(tiny(path, steps=1), str(tmp_path))
+  copy_run(dcgan_run, tmp_path)
   for f in glob.glob(str(tmp_path / "checkpoints" / "1" / "**" / "*"), recursive=True):
     if os.path.isfile(f) and os.path.getsize(f) > 64:
       with open(f, "r+b") as fh:  # overwrite the middle of every data file with garbage
@@ -172,17 +219,16 @@ def snapshot(folder):
           if os.path.isfile(f)}
 
 
-def test_sample_from_checkpoint(tmp_path, mock_data):
-  path = str(REPO / "configs" / "dcgan_mnist.py")
-  train.train_and_evaluate(tiny(path, steps=1), str(tmp_path))
+def test_sample_from_checkpoint(tmp_path, dcgan_run):
+  copy_run(dcgan_run, tmp_path)
   images, labels = sample.sample(str(tmp_path), num=7, seed=0, batch_size=3)
   assert images.shape == (7, 28, 28, 1) and images.dtype == np.uint8 and labels is None
   np.testing.assert_array_equal(images, sample.sample(str(tmp_path), num=7, seed=0, batch_size=3)[0])
   assert not np.array_equal(images, sample.sample(str(tmp_path), num=7, seed=1, batch_size=3)[0])
 
 
-def test_sample_command_writes_npz_and_grid(tmp_path, mock_data):
-  train.train_and_evaluate(tiny(str(REPO / "configs" / "dcgan_mnist.py"), steps=1), str(tmp_path))
+def test_sample_command_writes_npz_and_grid(tmp_path, dcgan_run):
+  copy_run(dcgan_run, tmp_path)
   out = subprocess.run([sys.executable, "-m", "jaxgan.sample", "--workdir", str(tmp_path),
                         "--num", "5", "--out", str(tmp_path / "s.npz"),
                         "--grid", str(tmp_path / "g.png")],
@@ -193,8 +239,8 @@ def test_sample_command_writes_npz_and_grid(tmp_path, mock_data):
   assert (tmp_path / "g.png").exists()
 
 
-def test_sample_command_with_label(tmp_path, mock_data):
-  train.train_and_evaluate(tiny(str(REPO / "configs" / "cdcgan_mnist.py"), steps=1), str(tmp_path))
+def test_sample_command_with_label(tmp_path, cdcgan_run):
+  copy_run(cdcgan_run, tmp_path)
   out = subprocess.run([sys.executable, "-m", "jaxgan.sample", "--workdir", str(tmp_path),
                         "--num", "5", "--label", "3", "--out", str(tmp_path / "s.npz"),
                         "--grid", str(tmp_path / "g.png")],
