@@ -49,19 +49,23 @@ def test_strided_weight_gradient_variants_equal_jaxgans(h, k, p, batch):
       np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("check", [alternatives.all_finite(alternatives.leaf_isfinite),
-                                   alternatives.all_finite(alternatives.leaf_sum_times_zero),
-                                   alternatives.all_finite(layers_cpu.leaf_finite),
+def over_leaves(leaf_finite):
+  """A state's finiteness with each leaf read by `leaf_finite` (`alternatives.all_finite`)."""
+  return lambda tree: alternatives.all_finite(leaf_finite)(jax.tree.leaves(tree))
+
+
+@pytest.mark.parametrize("check", [over_leaves(alternatives.leaf_isfinite),
+                                   over_leaves(alternatives.leaf_sum_times_zero),
+                                   over_leaves(layers_cpu.leaf_finite),
                                    divergence._all_finite],  # the kept form, small leaves together
                          ids=["isfinite", "sum_times_zero", "times_zero", "kept"])
 def test_every_finiteness_check_finds_nan_and_infinities_and_nothing_else(check):
   big = jnp.full((4, 4, 32, 64), 3e38)  # above layers_cpu.SMALL_LEAF values: read on its own
   good = {"w": big, "b": jnp.zeros(3), "s": jnp.ones(5, jnp.bfloat16)}
-  assert bool(check(list(good.values()) if check is not divergence._all_finite else good))
+  assert bool(check(good))
   for bad in (jnp.nan, jnp.inf, -jnp.inf):
     for name, index in (("w", (3, 1, 31, 0)), ("b", 2), ("s", 0)):
-      tree = {**good, name: good[name].at[index].set(bad)}
-      assert not bool(check(list(tree.values()) if check is not divergence._all_finite else tree))
+      assert not bool(check({**good, name: good[name].at[index].set(bad)}))
   assert divergence._all_finite({"step": jnp.int32(1)}) is None
 
 

@@ -145,16 +145,15 @@ def test_every_config_traces_in_bfloat16_or_refuses_it(path, mock_data):
   batch of its (mock) data as a CPU and as an accelerator would build it (the CPU forms,
   the portable ones): what it stores stays float32; the classifiers refuse it."""
   config = tiny(path, dtype="bfloat16")
+  # Each platform's forms traced on their own: "auto" with no platform traces both, but
+  # differentiating every layer's platform choice costs more than the two traces.
   try:
-    families.create(config)
+    built = {platform: families.create(config, platform) for platform in ("cpu", "tpu")}
   except config_lib.ConfigError as e:
     assert config.family == "classifier" and "computes in float32 only" in str(e), e
     return
   batch = next(streams.create_train_iterator(config.data, config.batch_size, config.seed))
-  # Each platform's forms traced on their own: "auto" with no platform traces both, but
-  # differentiating every layer's platform choice costs more than the two traces.
-  for platform in ("cpu", "tpu"):
-    family = families.create(config, platform)
+  for platform, family in built.items():
     state = jax.eval_shape(family.init_state, jax.random.PRNGKey(0))
     new, metrics = jax.eval_shape(family.train_step, state, batch)
     stored = {jnp.dtype(x.dtype) for x in jax.tree.leaves(new)

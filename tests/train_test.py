@@ -117,18 +117,18 @@ def copy_run(run, workdir):
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[os.path.basename(c) for c in CONFIGS])
 def test_one_step_of_every_config(path, runs):
-  config = tiny(path)
-  tmp_path = runs.get(os.path.basename(path))
-  assert runs.steps[os.path.basename(path)] == 1
+  config, config_file = tiny(path), os.path.basename(path)
+  workdir = runs.get(config_file)
+  assert runs.steps[config_file] == 1
   expected = ["config.json", "params.json", "metrics.jsonl", "losses.png", "checkpoints/1"]
   if config.num_grid_images:  # models that generate (not the classifier)
     expected += ["real_vs_fake.png", "samples/step_000000.png", "samples/step_000001.png"]
   for name in expected:
-    assert (tmp_path / name).exists(), name
-  assert glob.glob(str(tmp_path / "tensorboard" / "events.out.tfevents.*"))
-  row = config_lib.load_json(str(tmp_path))  # the resolved config round-trips
+    assert (workdir / name).exists(), name
+  assert glob.glob(str(workdir / "tensorboard" / "events.out.tfevents.*"))
+  row = config_lib.load_json(str(workdir))  # the resolved config round-trips
   assert row.num_train_steps == 1 and row.data.image_size == config.data.image_size
-  metrics = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines() if l]
+  metrics = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines() if l]
   assert len(metrics) == 1 and "steps_per_sec" in metrics[0]
   assert set(families.create(config).loss_metrics) <= set(metrics[0])  # what losses.png plots
 
