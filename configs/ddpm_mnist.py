@@ -8,13 +8,16 @@
 
 T = 1000 steps of the linear schedule (beta 1e-4 .. 0.02; `--config.diffusion.schedule=cosine`
 for Nichol and Dhariwal's), the epsilon objective, Adam 2e-4 with 1000 warmup steps and
-gradient clipping at 1, EMA of the weights (decay up to 0.9995) used for sampling. The
+gradient clipping at 1, EMA of the weights (decay 0.9999, Ho et al.'s; `jaxgan.ema`) used for sampling. The
 U-Net: base width 32, ch_mult (1, 2, 2) at 28, 14 and 7 pixels, 2 residual blocks per
 level, self-attention in the middle block (7x7), dropout 0.1, 3x3 stride-2 convolutions
 downsampling (1,539,329 parameters).
-Batch 128, 20k steps (about 43 epochs): a GPU-sized default. On the README's 2-core CPU a run of 20 minutes
-reaches a fraction of that; the README section "Diffusion baseline: DDPM on MNIST" gives the
-exact overrides used there, the wall time and the numbers reached.
+Batch 128, 20k steps (about 43 epochs): sized for an accelerator. What it costs: on the
+2-core AMD EPYC VM a step takes 2.32 s (`benchmarks/steps/step_time.py --config
+configs/ddpm_mnist.py`), so the run would take about 13 hours there; it has not been timed
+on a GPU or TPU here (docs/accelerators.md has the device check). On a CPU, train
+configs/ddpm_mnist_cpu.py instead: the same U-Net at width 16, about 40 minutes on two
+cores (docs/experiments/ddpm_mnist/README.md).
 
 Samples, grids and `jaxgan.evaluate` use `config.sampling` (ancestral `ddpm` over all
 1000 steps by default) unless `--sampler`, `--steps`, `--eta` say otherwise.

@@ -4,6 +4,13 @@
       --configs configs/gan_mnist.py,configs/cgan_mnist.py,configs/cdcgan_mnist.py,configs/cgan_multiclass_mnist.py \
       --set data.manual_dir=../shared/data/mnist
 
+GANs against diffusion, the same judge and number of samples for all (the table adds the
+sampler and its seconds per 1,000 images, apart from compilation):
+
+  python -m jaxgan.compare --workdir runs/gan_vs_diffusion \
+      --configs configs/cdcgan_mnist.py,configs/cgan_multiclass_mnist.py,configs/ddpm_mnist_cpu.py,configs/ddpm_mnist_conditional_cpu.py \
+      --set data.manual_dir=../shared/data/mnist
+
 Each config trains in `<workdir>/<config name>` with `python -m jaxgan.main` (a child
 process, so one run's memory and compiled code never leak into the next), is evaluated
 with `jaxgan.evaluate`, and lands as a row of `<workdir>/results.md` and
@@ -44,6 +51,9 @@ COLUMNS = (
     ("steps", lambda r: r["steps"], "{}"),
     ("batch", lambda r: r["batch_size"], "{}"),
     ("train wall time (s)", lambda r: r["wall_seconds"], "{:.0f}"),
+    ("sampler", lambda r: sampler_name(r), "{}"),
+    # eval.json's `generation`: the generator's seconds, apart from its compilation.
+    ("s per 1,000 samples", lambda r: r.get("generation", {}).get("seconds_per_1000"), "{:.1f}"),
     ("FID", lambda r: r.get("fid"), "{:.2f}"),
     ("FID of real train images", lambda r: r.get("fid_train_reference"), "{:.2f}"),
     ("accuracy", lambda r: r.get("accuracy"), "{:.3f}"),
@@ -59,6 +69,19 @@ COLUMNS = (
     ("final D(x)", lambda r: r.get("last_metrics", {}).get("d_real"), "{:.3f}"),
     ("final D(G(z))", lambda r: r.get("last_metrics", {}).get("d_fake"), "{:.3f}"),
 )
+
+
+def sampler_name(row: dict) -> str | None:
+  """How an evaluation drew its images: a diffusion run's sampler and steps (and guidance
+  where it is conditional), a GAN's one generator pass; None before an evaluation."""
+  if "num_samples" not in row:
+    return None
+  s = row.get("sampling")
+  if not s:
+    return "one G pass"
+  name = "ancestral" if s["sampler"] == "ddpm" else "DDIM"
+  guided = f", w {s['guidance']:g}" if row.get("accuracy") is not None else ""
+  return f"{name} {s['steps']}{guided}"
 
 
 def define_flags() -> None:

@@ -18,8 +18,12 @@
     x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t) and
     sigma = eta sqrt((1 - abar_prev) / (1 - abar_t)) sqrt(1 - abar_t / abar_prev) (eq. 16);
     eta = 0 is deterministic (their DDIM), eta = 1 DDPM's posterior variance.
-  Neither clips x0_hat (the DDIM reference does not; Ho et al.'s code clips it to [-1, 1]
-  in its ancestral sampler); the final images are clipped to [-1, 1].
+  With `clip_denoised` both clip x0_hat to [-1, 1] at every step, as Ho et al.'s code does
+  in its ancestral sampler (`p_sample(..., clip_denoised=True)`): `ddpm` then takes the
+  posterior mean of q(x_{t-1} | x_t, x0_hat) (their eq. 7), which equals Algorithm 2's
+  when nothing is clipped; `ddim` re-derives eps from the clipped x0_hat (as guided-
+  diffusion's `ddim_sample`). Without it neither clips (the DDIM reference does not).
+  The final images are clipped to [-1, 1] either way.
 """
 
 import math
@@ -123,12 +127,15 @@ def padded_timesteps(sampler: str, num_timesteps: int, steps: int, starts) -> np
 
 
 def sample_loop(schedule: Schedule, eps_fn: Callable[[Array, Array], Array], x: Array,
-                rng: Array, sampler: str, seq, eta: float = 0.0, padded: bool = False) -> Array:
+                rng: Array, sampler: str, seq, eta: float = 0.0, padded: bool = False,
+                trajectory: bool = False, clip_denoised: bool = False):
   """Runs the reverse process from x (at timestep seq[0]) through `seq`; -> x_0 in [-1, 1].
 
   `eps_fn(x_t, t)` -> the predicted noise, t an int32 [N] array. With `padded`, `seq` (an
   int32 array, which may be traced) may end in -1s (`padded_timesteps`): those steps leave
-  x as it is, so that sequences of different lengths run through one compiled loop.
+  x as it is, so that sequences of different lengths run through one compiled loop. With
+  `trajectory`, -> (x_0, every x on the way: [len(seq) + 1, N, ...], the x given first, x
+  after step i at i + 1, unclipped).
   """
   seq = jnp.asarray(seq, jnp.int32)
   prev = jnp.concatenate([seq[1:], jnp.full((1,), -1, jnp.int32)])
@@ -141,20 +148,42 @@ def sample_loop(schedule: Schedule, eps_fn: Callable[[Array, Array], Array], x: 
     abar = schedule.alphas_cumprod[t]
     if sampler == "ddpm":  # Algorithm 2; t_prev == t - 1
       beta = schedule.betas[t]
-      mean = (x - beta / jnp.sqrt(1.0 - abar) * eps) / jnp.sqrt(1.0 - beta)
+      if clip_denoised:  # eq. 7's posterior mean around the clipped x0_hat
+        abar_prev = schedule.alphas_cumprod_prev[t]
+        x0 = jnp.clip((x - jnp.sqrt(1.0 - abar) * eps) / jnp.sqrt(abar), -1.0, 1.0)
+        mean = (jnp.sqrt(abar_prev) * beta * x0 + jnp.sqrt(1.0 - beta) * (1.0 - abar_prev) * x) / (
+            1.0 - abar)
+      else:
+        mean = (x - beta / jnp.sqrt(1.0 - abar) * eps) / jnp.sqrt(1.0 - beta)
       return mean + jnp.where(t > 0, jnp.sqrt(beta), 0.0) * z
     abar_prev = jnp.where(t_prev >= 0, schedule.alphas_cumprod[jnp.maximum(t_prev, 0)], 1.0)
     x0 = (x - jnp.sqrt(1.0 - abar) * eps) / jnp.sqrt(abar)
+    if clip_denoised:
+      x0 = jnp.clip(x0, -1.0, 1.0)
+      eps = (x - jnp.sqrt(abar) * x0) / jnp.sqrt(1.0 - abar)
     sigma = eta * jnp.sqrt((1.0 - abar_prev) / (1.0 - abar) * (1.0 - abar / abar_prev))
     direction = jnp.sqrt(jnp.maximum(1.0 - abar_prev - sigma ** 2, 0.0)) * eps
     return jnp.sqrt(abar_prev) * x0 + direction + sigma * z
 
   def step(x, inputs):
     t, t_prev, key = inputs
-    if not padded:
-      return update(x, t, t_prev, key), None
-    return jax.lax.cond(t >= 0, update, lambda x, *_: x, x, t, t_prev, key), None
+    if padded:
+      x = jax.lax.cond(t >= 0, update, lambda x, *_: x, x, t, t_prev, key)
+    else:
+      x = update(x, t, t_prev, key)
+    return x, (x if trajectory else None)
 
   keys = jax.random.split(rng, seq.shape[0])  # key i does not depend on the count
-  x, _ = jax.lax.scan(step, x.astype(jnp.float32), (seq, prev, keys))
+  x0 = x.astype(jnp.float32)
+  x, path = jax.lax.scan(step, x0, (seq, prev, keys))
+  if trajectory:
+    return jnp.clip(x, -1.0, 1.0), jnp.concatenate([x0[None], path])
   return jnp.clip(x, -1.0, 1.0)
+
+
+def trajectory_columns(seq, columns: int) -> tuple[np.ndarray, np.ndarray]:
+  """(indices into a trajectory of `seq`, the timestep each shows): `columns` evenly spaced
+  from x at seq[0] to x_0, x_0 shown as t = -1."""
+  seq = np.asarray(seq)
+  index = np.unique(np.round(np.linspace(0, len(seq), max(2, columns))).astype(int))
+  return index, np.concatenate([seq, [-1]])[index]

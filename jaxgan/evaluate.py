@@ -1,7 +1,8 @@
 """Evaluate a trained run: `python -m jaxgan.evaluate --workdir W [--num 10000]`.
 
-Writes `W/eval.json` and prints it. What is measured depends on the run's family, each
-family's evaluator in `EVALUATORS` (one signature: family, state, config, `EvalArgs`):
+Writes `W/eval.json` (or `--out`) and prints it. What is measured depends on the run's
+family, each family's evaluator in `EVALUATORS` (one signature: family, state, config,
+`EvalArgs`):
 
 - `gan` on MNIST (the digit metrics): `num` images are generated (conditional models:
   an equal share of each class, labels 0..9 in turn) and judged by the repo's MNIST
@@ -16,13 +17,23 @@ family's evaluator in `EVALUATORS` (one signature: family, state, config, `EvalA
     confusion rates.
 - `ddpm` (diffusion) on MNIST: the same digit metrics, the images drawn with the run's
   `config.sampling` or the sampler flags (`--sampler`, `--steps`, `--eta`,
-  `--guidance`), recorded in `sampling` with the seconds the generation took.
+  `--guidance`), recorded in `sampling`.
+- Both: `generation`, the seconds the generator took (`seconds`, and
+  `seconds_per_1000` images) apart from its compilation (`compile_seconds`), on which
+  device, and from which weights: runs that keep a moving average of them
+  (`config.ema_decay`; every diffusion run) are judged by it unless `--raw_weights`.
 - `classifier`: test-set accuracy.
 - `pix2pix`: mean L1, PSNR and SSIM of the translated eval split against the real
   targets, and triplet grids (`jaxgan.families.pix2pix.evaluate`).
 - `cyclegan`: for each direction, the share of translations a domain classifier assigns
   to the target domain and the cycle reconstruction L1, and triplet grids
   (`jaxgan.families.cyclegan.evaluate`).
+
+Samples of any generator, this repo's or not (a PyTorch run's, say), are judged by the
+same digit metrics with `--npz FILE` (`images` uint8 [N, 28, 28, 1], optional `labels`
+of the class each image was asked for): `python -m jaxgan.evaluate --npz samples.npz
+--manual_dir ../shared/data/mnist` writes `samples.eval.json` (or `--out`), and the
+confusion matrix of labelled samples beside it.
 
 Every family that makes images also gets the standard metrics (docs/standard_metrics.md):
 Inception FID, KID and precision/recall under the clean-fid protocol
@@ -72,13 +83,22 @@ def define_flags() -> None:
   flags.DEFINE_integer("steps", None, "Diffusion runs: sampling steps.")
   flags.DEFINE_float("eta", None, "Diffusion runs, ddim: 0 deterministic, 1 DDPM's variance.")
   flags.DEFINE_float("guidance", None, "Conditional diffusion runs: the guidance scale w.")
+  flags.DEFINE_bool("clip_denoised", None, "Diffusion runs: clip the estimate of x_0 to "
+                    "[-1, 1] at every step; default: the run's config.sampling.")
+  flags.DEFINE_bool("raw_weights", False, "Runs with config.ema_decay: judge the trained "
+                    "weights instead of their moving average.")
+  flags.DEFINE_string("out", None, "Where the results go (default: <workdir>/eval.json; with "
+                      "--npz, <file>.eval.json).")
+  flags.DEFINE_string("npz", None, "Judge the digits in this .npz (`images` uint8 [N, 28, 28, "
+                      "1], optional `labels`) instead of a run: samples of any generator.")
+  flags.DEFINE_string("data_dir", None, "With --npz: the TFDS data dir of MNIST.")
+  flags.DEFINE_string("manual_dir", None, "With --npz: MNIST's pre-downloaded files.")
   flags.DEFINE_list("metrics", None, f"What to report, of {', '.join(METRICS)} (own: the "
                     "family's measures; the rest: docs/standard_metrics.md). Default: own, and "
                     "fid,kid,pr when the Inception weights are at hand.")
   flags.DEFINE_string("inception_weights", None, "The FID Inception weights file "
                       "(pt_inception-2015-12-05-6726825d.pth); default: "
                       "$JAXGAN_INCEPTION_WEIGHTS, else the cache's, else downloaded there.")
-  flags.mark_flags_as_required(["workdir"])
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
 CLASSIFIER_CONFIG = CONFIGS / "mnist_classifier.py"
@@ -227,6 +247,7 @@ def standard_metrics(args: EvalArgs, names, comparisons) -> dict[str, Any]:
 def evaluate_generator(family, state, config, args: EvalArgs) -> dict[str, Any]:
   """GANs and diffusion models: `num` images from noise, judged by the digit metrics (MNIST
   runs) and the standard metrics against the training split."""
+  import jax  # pylint: disable=import-outside-toplevel
   from jaxgan import inference  # pylint: disable=import-outside-toplevel
   from jaxgan.datasets import preparation  # pylint: disable=import-outside-toplevel
   digits = wants_own(args) and (args.metrics is not None or config.data.name == "mnist")
@@ -234,12 +255,15 @@ def evaluate_generator(family, state, config, args: EvalArgs) -> dict[str, Any]:
     raise ConfigError(f"the digit metrics judge MNIST models; this run trained on "
                       f"{config.data.name} (--metrics={','.join(STANDARD_METRICS)} measures it)")
   names = standard_names(args, needed=not digits)
-  start = time.perf_counter()
-  images, labels = inference.generate(family, state, args.num, args.seed, args.batch_size)
-  result: dict[str, Any] = {"num_samples": int(args.num)}
-  if "sampling" in config:  # diffusion: how the images were drawn, and how long it took
-    result["sampling"] = {**config.sampling.to_dict(),
-                          "generate_seconds": time.perf_counter() - start}
+  timing: dict[str, float] = {}
+  images, labels = inference.generate(family, state, args.num, args.seed, args.batch_size,
+                                      timing=timing)
+  result: dict[str, Any] = {"num_samples": int(args.num), "generation": {
+      **timing, "seconds_per_1000": 1000 * timing["seconds"] / args.num,
+      "batch_size": args.batch_size, "device": jax.devices()[0].device_kind,
+      "weights": "ema" if getattr(family, "use_ema", False) else "trained"}}
+  if "sampling" in config:  # diffusion: how the images were drawn
+    result["sampling"] = config.sampling.to_dict()
   if digits:
     result.update(evaluate_digits(config, args, images, labels))
   train = lambda: preparation.load_split(config.data, "train", args.num)["image"]
@@ -381,14 +405,15 @@ def write_json(path: str, obj) -> None:
 
 def evaluate(workdir: str, num: int = 10_000, seed: int = 0, batch_size: int = 500,
              classifier_dir: str | None = None, metrics=None, inception_weights=None,
-             **sampling) -> dict[str, Any]:
-  """Evaluates the latest checkpoint of `workdir` and writes `workdir/eval.json`;
-  `metrics`: --metrics' words (None: the default); `sampling`: a diffusion run's sampler
-  settings (`inference.load_run`)."""
+             out: str | None = None, raw_weights: bool = False, **sampling) -> dict[str, Any]:
+  """Evaluates the latest checkpoint of `workdir` and writes `out` (default
+  `workdir/eval.json`); `metrics`: --metrics' words (None: the default); `raw_weights` and
+  `sampling` (a diffusion run's sampler settings): as `inference.load_run`."""
   from jaxgan.inference import load_run  # pylint: disable=import-outside-toplevel
   if num <= 0:
     raise ConfigError(f"--num must be positive, got {num}")
-  config, family, state = load_run(workdir, **sampling)
+  start = time.perf_counter()
+  config, family, state = load_run(workdir, raw_weights, **sampling)
   if config.family not in EVALUATORS:
     raise ConfigError(f"no evaluation for family {config.family!r}; there is one for "
                       f"{', '.join(sorted(EVALUATORS))}")
@@ -396,23 +421,99 @@ def evaluate(workdir: str, num: int = 10_000, seed: int = 0, batch_size: int = 5
                   classifier_dir=classifier_dir, metrics=parse_metrics(metrics),
                   inception_weights=inception_weights)
   result = EVALUATORS[config.family](family, state, config, args)
-  result = {"step": int(state.step), **result}
-  write_json(os.path.join(workdir, "eval.json"), result)
+  # The whole evaluation's wall time: restoring, generating, judging (a judge trained
+  # first on its first use included).
+  result = {"step": int(state.step), **result, "wall_seconds": time.perf_counter() - start}
+  write_json(out or os.path.join(workdir, "eval.json"), result)
+  return result
+
+
+def read_npz(path: str):
+  """(uint8 images [N, 28, 28, 1], int32 labels [N] or None) of an .npz of digits, as
+  `jaxgan.sample` writes it (`images`, optional `labels`); ConfigError naming what else
+  it holds."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  try:
+    arrays = np.load(path)
+  except (OSError, ValueError) as e:
+    raise ConfigError(f"--npz={path} is not a readable .npz file ({e})") from e
+  if "images" not in arrays.files:
+    raise ConfigError(f"--npz={path} has no array named 'images' (it has "
+                      f"{', '.join(arrays.files) or 'none'}): save the samples as "
+                      "np.savez(path, images=uint8 [N, 28, 28, 1], labels=int [N])")
+  images = arrays["images"]
+  if images.ndim == 3:
+    images = images[..., None]
+  if images.dtype != np.uint8 or images.shape[1:] != (28, 28, 1) or not len(images):
+    raise ConfigError(f"--npz={path}: images must be uint8 digits [N, 28, 28(, 1)] in 0..255, "
+                      f"got {images.dtype} {images.shape}")
+  labels = arrays["labels"].astype(np.int32) if "labels" in arrays.files else None
+  if labels is not None and labels.shape != (len(images),):
+    raise ConfigError(f"--npz={path}: labels must be one per image, got {labels.shape} for "
+                      f"{len(images)} images")
+  return images, labels
+
+
+def evaluate_npz(path: str, classifier_dir: str | None = None, out: str | None = None,
+                 data_dir: str | None = None, manual_dir: str | None = None) -> dict[str, Any]:
+  """The digit metrics of the samples in `path` (any generator's: `read_npz`), judged as a
+  run's are, and written to `out` (default: beside `path`, `<name>.eval.json`);
+  `data_dir`/`manual_dir`: where MNIST is, for the reference images and the judge."""
+  from jaxgan import config as config_lib  # pylint: disable=import-outside-toplevel
+  start = time.perf_counter()
+  images, labels = read_npz(path)
+  config = config_lib.load(str(CLASSIFIER_CONFIG))  # MNIST's data settings
+  config.data.data_dir, config.data.manual_dir = data_dir, manual_dir
+  out = out or os.path.splitext(path)[0] + ".eval.json"
+  args = EvalArgs(os.path.dirname(os.path.abspath(out)), num=len(images),
+                  classifier_dir=classifier_dir, metrics=("own",))
+  result = {"npz": os.path.abspath(path), "num_samples": len(images),
+            **evaluate_digits(config, args, images, labels),
+            "wall_seconds": time.perf_counter() - start}
+  write_json(out, result)
   return result
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  if FLAGS.npz:
+    npz_main()
+    return
+  if not FLAGS.workdir:
+    errors.exit_on_argument_problems(["--workdir is required (or --npz to judge a file of "
+                                      "samples)"])
   errors.exit_on_argument_problems(errors.argument_problems(  # before anything is loaded
       positive={"num": FLAGS.num, "batch_size": FLAGS.batch_size, "steps": FLAGS.steps},
       nonnegative={"eta": FLAGS.eta, "guidance": FLAGS.guidance},
+      output_files={"out": FLAGS.out},
       output_dirs={"workdir": FLAGS.workdir, "classifier_dir": FLAGS.classifier_dir}))
   try:
     parse_metrics(FLAGS.metrics)  # before anything is loaded
     result = evaluate(FLAGS.workdir, FLAGS.num, FLAGS.seed, FLAGS.batch_size, FLAGS.classifier_dir,
-                      FLAGS.metrics, FLAGS.inception_weights,
-                      **{k: FLAGS[k].value for k in ("sampler", "steps", "eta", "guidance")})
+                      FLAGS.metrics, FLAGS.inception_weights, FLAGS.out, FLAGS.raw_weights,
+                      **{k: FLAGS[k].value
+                         for k in ("sampler", "steps", "eta", "guidance", "clip_denoised")})
+  except (*errors.USER_ERRORS, FileNotFoundError) as e:
+    errors.exit_with(e)
+  print(json.dumps(result, indent=2))
+
+
+def npz_main() -> None:
+  """`--npz`: the samples of a file judged; the flags of a run's sampling do not apply."""
+  given = [f"--{k}" for k in ("workdir", "sampler", "steps", "eta", "guidance", "clip_denoised",
+                              "metrics")
+           if FLAGS[k].present] + (["--raw_weights"] if FLAGS.raw_weights else [])
+  if given:
+    errors.exit_on_argument_problems([f"--npz judges the samples of a file: leave out "
+                                      f"{', '.join(given)}"])
+  if not os.path.isfile(FLAGS.npz):
+    errors.exit_on_argument_problems([f"--npz={FLAGS.npz}: no such file"])
+  errors.exit_on_argument_problems(errors.argument_problems(
+      output_files={"out": FLAGS.out}, output_dirs={"classifier_dir": FLAGS.classifier_dir}))
+  try:
+    result = evaluate_npz(FLAGS.npz, FLAGS.classifier_dir, FLAGS.out, FLAGS.data_dir,
+                          FLAGS.manual_dir)
   except (*errors.USER_ERRORS, FileNotFoundError) as e:
     errors.exit_with(e)
   print(json.dumps(result, indent=2))

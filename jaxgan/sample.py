@@ -4,6 +4,7 @@
   python -m jaxgan.sample --workdir W --label 7 --num 64 --grid sevens.png   # conditional
   python -m jaxgan.sample --workdir W --sampler ddim --steps 50 --guidance 2 --num 1000  # diffusion
   python -m jaxgan.sample --workdir W --denoise denoising.png   # diffusion: the denoising view
+  python -m jaxgan.sample --workdir W --trajectory trajectory.png --num 8   # noise to samples
   python -m jaxgan.sample --workdir W --input_dir DIR --output_dir OUT   # image-to-image
   python -m jaxgan.sample --workdir W --input_dir DIR --output_dir OUT --direction BtoA  # CycleGAN
 
@@ -19,7 +20,13 @@ Diffusion runs (`ddpm` family) sample with their config's sampler unless `--samp
 otherwise; the time spent generating is printed. `--denoise PNG` draws their denoising
 view instead of samples: test digits noised to each t of `--denoise_t`, the model's
 one-step estimate of x_0, and the sampler's reverse process from there
-(`DDPM.denoising_view`).
+(`DDPM.denoising_view`); `--trajectory PNG` draws the reverse process itself, a row per
+seed from pure noise x_T to the sample, x_t at 8 evenly spaced steps of the sampler
+(`DDPM.trajectory`; the same picture as a run's `trajectory.png`, from --seed).
+
+Runs that keep a moving average of their weights (`config.ema_decay`: every diffusion
+run, GANs that ask for it) sample from the average; `--raw_weights` samples from the
+trained weights themselves.
 
 With `--input_dir`, an image-to-image run (pix2pix, CycleGAN) translates every image in
 DIR instead and writes each output into OUT under the same file name, at the model's
@@ -62,15 +69,21 @@ def define_flags() -> None:
   flags.DEFINE_float("eta", None, "Diffusion runs, ddim: 0 deterministic, 1 DDPM's variance.")
   flags.DEFINE_float("guidance", None, "Conditional diffusion runs: the classifier-free "
                      "guidance scale w of eps_u + w (eps_c - eps_u); 0 ignores the label.")
+  flags.DEFINE_bool("clip_denoised", None, "Diffusion runs: clip the estimate of x_0 to [-1, 1] "
+                    "at every step (Ho et al.'s code); default: the run's config.sampling.")
   flags.DEFINE_string("denoise", None, "Diffusion runs: write the denoising view of --num "
                       "(at most 8) test digits here instead of sampling.")
   flags.DEFINE_list("denoise_t", ["50", "200", "500", "800"], "The timesteps of --denoise.")
+  flags.DEFINE_string("trajectory", None, "Diffusion runs: write the reverse process of --num "
+                      "(at most 16) seeds here instead of sampling, a row each.")
+  flags.DEFINE_bool("raw_weights", False, "Runs with config.ema_decay: sample from the trained "
+                    "weights instead of their moving average.")
   flags.mark_flags_as_required(["workdir"])
 
 
 def sampling_flags() -> dict:
   """The diffusion sampler flags given on the command line (`inference.load_run`'s)."""
-  return {k: FLAGS[k].value for k in ("sampler", "steps", "eta", "guidance")}
+  return {k: FLAGS[k].value for k in ("sampler", "steps", "eta", "guidance", "clip_denoised")}
 
 
 def sample(workdir: str, num: int, seed: int, batch_size: int = 500, label=None, **sampling):
@@ -100,27 +113,44 @@ def denoising_view(workdir: str, path: str, num: int, ts, seed: int = 0, label=N
                                            labels), path)
 
 
+def trajectory(workdir: str, path: str, num: int, seed: int = 0, label=None,
+               **sampling) -> None:
+  """Writes the reverse process of `num` seeds (`jaxgan.train.trajectory`); conditional
+  models: labels 0, 1, ... in turn, or `label` for every row."""
+  from jaxgan import families, inference, train, visualize  # pylint: disable=import-outside-toplevel
+  _, family, state = inference.load_run(workdir, **sampling)
+  if not families.supports(family, families.DenoisingView):
+    raise ConfigError("--trajectory is for diffusion runs")
+  visualize.save_png(train.trajectory(family, state, seed, num, label), path)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   errors.exit_on_argument_problems(errors.argument_problems(  # before anything is loaded
       positive={"num": FLAGS.num, "batch_size": FLAGS.batch_size, "steps": FLAGS.steps},
       nonnegative={"label": FLAGS.label, "eta": FLAGS.eta, "guidance": FLAGS.guidance},
-      output_files={"out": None if FLAGS.input_dir or FLAGS.denoise else FLAGS.out,
-                    "grid": FLAGS.grid, "denoise": FLAGS.denoise},
+      output_files={"out": None if FLAGS.input_dir or FLAGS.denoise or FLAGS.trajectory
+                    else FLAGS.out, "grid": FLAGS.grid, "denoise": FLAGS.denoise,
+                    "trajectory": FLAGS.trajectory},
       output_dirs={"output_dir": FLAGS.output_dir}))
   if FLAGS.input_dir and not os.path.isdir(FLAGS.input_dir):
     errors.exit_on_argument_problems([f"--input_dir={FLAGS.input_dir} is not a folder"])
-  if FLAGS.denoise and (FLAGS.input_dir or FLAGS.grid):
-    errors.exit_on_argument_problems(["--denoise draws its own figure: leave out --input_dir "
-                                      "and --grid"])
+  for picture in ("denoise", "trajectory"):
+    if FLAGS[picture].value and (FLAGS.input_dir or FLAGS.grid):
+      errors.exit_on_argument_problems([f"--{picture} draws its own figure: leave out "
+                                        "--input_dir and --grid"])
+  if FLAGS.denoise and FLAGS.trajectory:
+    errors.exit_on_argument_problems(["--denoise and --trajectory are two pictures: ask for "
+                                      "one at a time"])
   import jax  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
 
   from jaxgan import families, inference, translate, visualize  # pylint: disable=import-outside-toplevel
-  if FLAGS.input_dir and any(v is not None for v in sampling_flags().values()):
-    raise app.UsageError("--sampler, --steps, --eta and --guidance are for diffusion runs, "
-                         "not --input_dir")
+  if FLAGS.input_dir and (FLAGS.raw_weights
+                         or any(v is not None for v in sampling_flags().values())):
+    raise app.UsageError("--sampler, --steps, --eta, --guidance, --clip_denoised and "
+                         "--raw_weights are for sampling from noise, not --input_dir")
   if FLAGS.direction and not FLAGS.input_dir:
     raise app.UsageError("--direction goes with --input_dir and --output_dir")
   if FLAGS.input_dir:
@@ -142,13 +172,21 @@ def main(argv):
   if FLAGS.denoise:
     try:
       denoising_view(FLAGS.workdir, FLAGS.denoise, min(FLAGS.num, 8), FLAGS.denoise_t,
-                     FLAGS.seed, FLAGS.label, **sampling_flags())
+                     FLAGS.seed, FLAGS.label, raw_weights=FLAGS.raw_weights, **sampling_flags())
     except (*errors.USER_ERRORS, FileNotFoundError, ValueError) as e:
       errors.exit_with(e)
     print(f"wrote the denoising view to {FLAGS.denoise}")
     return
+  if FLAGS.trajectory:
+    try:
+      trajectory(FLAGS.workdir, FLAGS.trajectory, min(FLAGS.num, 16), FLAGS.seed, FLAGS.label,
+                 raw_weights=FLAGS.raw_weights, **sampling_flags())
+    except (*errors.USER_ERRORS, FileNotFoundError, ValueError) as e:
+      errors.exit_with(e)
+    print(f"wrote the reverse process of {min(FLAGS.num, 16)} seeds to {FLAGS.trajectory}")
+    return
   try:
-    _, family, state = inference.load_run(FLAGS.workdir, **sampling_flags())
+    _, family, state = inference.load_run(FLAGS.workdir, FLAGS.raw_weights, **sampling_flags())
     start = time.perf_counter()
     images, labels = inference.generate(family, state, FLAGS.num, FLAGS.seed, FLAGS.batch_size,
                                         FLAGS.label)

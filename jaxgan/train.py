@@ -444,7 +444,21 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
       metrics_file.close()
   if is_lead and step == config.num_train_steps:
     _final_figures(family, fixed, fake, batch, workdir)
+  if step == config.num_train_steps and families.supports(family, families.DenoisingView):
+    # Every process computes it (the state spans them all); the lead writes it.
+    picture = trajectory(family, state, config.seed)
+    if is_lead:
+      visualize.save_png(picture, os.path.join(workdir, "trajectory.png"))
   return state
+
+
+def trajectory(family, state, seed: int, num: Optional[int] = None, label=None) -> np.ndarray:
+  """The picture of the reverse process of `num` fixed seeds (`DenoisingView.trajectory`):
+  by default one row per class for a conditional model (labels 0, 1, ... in turn, or
+  `label` in every row), else 8 rows."""
+  num = num or getattr(family, "num_classes", 0) or 8
+  inputs = jax.device_get(family.latent_inputs(jax.random.PRNGKey(seed), num, label))
+  return family.trajectory(state, inputs)[0]
 
 
 def _final_figures(family, fixed, fake, batch, workdir) -> None:

@@ -11,7 +11,8 @@ import pytest
 
 from conftest import REPO
 from train_test import assert_trees_equal, mock_data, tiny  # noqa: F401  (a fixture)
-from jaxgan import config as config_lib, diffusion, evaluate, families, inference, models, sample, train
+from jaxgan import (config as config_lib, diffusion, evaluate, families, inference, models, sample,
+                    train, visualize)
 from jaxgan.config import ConfigError
 
 UNCONDITIONAL = str(REPO / "configs" / "ddpm_mnist.py")
@@ -120,6 +121,43 @@ def test_samplers_recover_the_point_an_oracle_denoises_to(sampler, steps, eta):
   np.testing.assert_allclose(out, jnp.broadcast_to(x0, out.shape), atol=2e-3)
 
 
+def oracle(s, x0):
+  """eps(x_t, t) of a model whose estimate of x_0 is always `x0`."""
+  def eps_fn(x, t):
+    abar = s.alphas_cumprod[t][:, None, None, None]
+    return (x - jnp.sqrt(abar) * x0) / jnp.sqrt(1 - abar)
+  return eps_fn
+
+
+@pytest.mark.parametrize("sampler,steps", [("ddim", 10), ("ddpm", 1000)])
+def test_clipping_the_estimate_changes_nothing_inside_the_range(sampler, steps):
+  """With x0_hat in [-1, 1], the clipped samplers are the plain ones: for `ddpm` eq. 7's
+  posterior mean around x0_hat is Algorithm 2's mean (the same noise draws)."""
+  s = diffusion.Schedule("linear", 1000)
+  eps_fn = oracle(s, jnp.linspace(-0.9, 0.9, 16).reshape(1, 4, 4, 1))
+  seq = diffusion.timesteps(sampler, 1000, steps)
+  run = jax.jit(lambda x, k, clip: diffusion.sample_loop(s, eps_fn, x, k, sampler, seq, 1.0,
+                                                         trajectory=True, clip_denoised=clip),
+                static_argnums=2)
+  x_T = jax.random.normal(jax.random.PRNGKey(1), (2, 4, 4, 1))
+  plain, clipped = (run(x_T, jax.random.PRNGKey(2), clip)[1] for clip in (False, True))
+  np.testing.assert_allclose(clipped, plain, atol=2e-4)
+
+
+def test_clipped_ancestral_step_moves_by_the_clipped_part_of_the_estimate():
+  """x0_hat = 3 everywhere: one ancestral step from t = 500 with clipping lands
+  sqrt(abar_{t-1}) beta_t / (1 - abar_t) * (1 - 3) away from the plain step (eq. 7)."""
+  s = diffusion.Schedule("linear", 1000)
+  eps_fn = oracle(s, 3.0)
+  x_T = jax.random.normal(jax.random.PRNGKey(1), (2, 4, 4, 1))
+  steps = {clip: diffusion.sample_loop(s, eps_fn, x_T, jax.random.PRNGKey(2), "ddpm", [500, 499],
+                                       trajectory=True, clip_denoised=clip)[1][1]
+           for clip in (False, True)}
+  t = 500
+  coef = np.sqrt(float(s.alphas_cumprod[t - 1])) * float(s.betas[t]) / (1 - float(s.alphas_cumprod[t]))
+  np.testing.assert_allclose(steps[True] - steps[False], coef * (1.0 - 3.0), rtol=1e-3)
+
+
 @pytest.mark.parametrize("sampler,steps,eta", [("ddim", 10, 1.0), ("ddpm", 1000, 0.0)])
 def test_padded_timesteps_run_the_same_steps_through_one_program(sampler, steps, eta):
   """The denoising view's loop: sequences from several starts, padded with -1 to one length
@@ -172,6 +210,25 @@ DOWN_16_32 = (9 * 16 * 16 + 16) + (9 * 32 * 32 + 32)
 ])
 def test_unet_parameter_counts(kwargs, args, expected):
   assert count(models.create("ddpm_unet", **kwargs), *args) == expected
+
+
+# configs/ddpm_mnist_cpu.py's U-Net: ch 16, ch_mult (1, 2, 2), 1 residual block per level.
+CPU_PARAMS = 255_745 + DOWN_16_32
+
+
+@pytest.mark.parametrize("name,expected", [("ddpm_mnist_cpu.py", CPU_PARAMS),
+                                           ("ddpm_mnist_conditional_cpu.py", CPU_PARAMS + 11 * 64)])
+def test_one_step_of_each_cpu_config_at_its_size(name, expected):
+  """The CPU configs' own U-Nets (not `tiny`'s), one step on a batch of two digits."""
+  config = config_lib.load(str(REPO / "configs" / name))
+  family = families.create(config, "cpu")
+  state = family.init_state(jax.random.PRNGKey(0))
+  assert family.param_counts(state) == {"denoiser": expected}
+  batch = {"image": jax.random.uniform(jax.random.PRNGKey(1), (2, 28, 28, 1), minval=-1),
+           "label": jnp.array([3, 7])}
+  state, metrics = jax.jit(family.train_step)(state, batch)
+  assert int(state.step) == 1 and np.isfinite(float(metrics["loss"]))
+  assert float(metrics["ema_decay"]) == pytest.approx(0.1)  # the warmed-up decay's first value
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
@@ -238,6 +295,31 @@ def test_guided_eps_is_the_documented_combination():
   np.testing.assert_allclose(family.eps(state.ema_params, x, t, labels, 2.5),
                              eps_u + 2.5 * (eps_c - eps_u), rtol=1e-4, atol=1e-5)
   np.testing.assert_allclose(family.eps(state.ema_params, x, t, None, 2.5), eps_u, atol=1e-6)
+  # w = 0 is the unguided model: the null label's prediction, whatever the label.
+  np.testing.assert_allclose(family.eps(state.ema_params, x, t, labels, 0.0), eps_u, atol=1e-6)
+
+
+def test_trajectory_ends_in_the_sample_and_starts_in_the_noise():
+  family = conditional_family(2.0)
+  family.sampler, family.steps = "ddim", 5
+  state = perturbed_state(family)
+  inputs = family.latent_inputs(jax.random.PRNGKey(4), 3)
+  picture, ts = family.trajectory(state, inputs, columns=4)
+  # tau = 800, 600, ..., 0: columns after 0, 2, 3 and 5 of the 5 steps (x_0 shown as -1).
+  np.testing.assert_array_equal(ts, [800, 400, 200, -1])
+  tiles = picture_tiles(picture, rows=3, cols=4, size=8).astype(int)
+  samples = visualize.to_uint8(jax.jit(family.generate)(state, inputs)).astype(int)
+  assert np.abs(tiles[:, -1] - samples).max() <= 1  # the same loop, compiled apart
+  np.testing.assert_array_equal(tiles[:, 0], visualize.to_uint8(jnp.clip(inputs["x_T"], -1, 1)))
+
+
+def picture_tiles(picture, rows, cols, size):
+  """A grid's tiles back, [rows, cols, size, size, C] (`visualize.image_grid`'s padding)."""
+  pad = (picture.shape[0] - rows * size) // (rows + 1)
+  step = size + pad
+  return np.stack([np.stack([picture[pad + r * step:pad + r * step + size,
+                                     pad + c * step:pad + c * step + size]
+                             for c in range(cols)]) for r in range(rows)])
 
 
 def test_unconditional_models_take_no_label_or_guidance():
@@ -259,12 +341,6 @@ def test_labels_are_dropped_with_probability_p_uncond():
 
 # --- the loop, sampling and evaluation ---------------------------------------------------
 
-def test_ema_tracks_the_weights_with_a_warmed_up_decay():
-  from jaxgan.families.ddpm import ema_decay  # pylint: disable=import-outside-toplevel
-  np.testing.assert_allclose([float(ema_decay(0.999, jnp.array(n))) for n in (0, 10, 10_000)],
-                             [0.1, 11 / 20, 0.999], rtol=1e-6)
-
-
 def test_resume_is_exact_and_the_ema_is_checkpointed(tmp_path, mock_data):  # noqa: F811
   straight = train.train_and_evaluate(small_config(steps=3), str(tmp_path / "straight"))
   train.train_and_evaluate(small_config(steps=2), str(tmp_path / "resumed"))
@@ -274,6 +350,12 @@ def test_resume_is_exact_and_the_ema_is_checkpointed(tmp_path, mock_data):  # no
   # The EMA is its own copy of the weights, not the weights.
   assert any(np.abs(a - b).max() > 0 for a, b in zip(jax.tree.leaves(jax.device_get(straight.params)),
                                                      jax.tree.leaves(jax.device_get(straight.ema_params))))
+
+
+def png_shape(path):
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  with Image.open(path) as image:
+    return image.size[::-1]
 
 
 def test_one_step_run_then_sample_denoise_and_evaluate(tmp_path, mock_data):  # noqa: F811
@@ -289,12 +371,34 @@ def test_one_step_run_then_sample_denoise_and_evaluate(tmp_path, mock_data):  # 
   np.testing.assert_array_equal(labels, [0, 1, 2, 3, 4, 5])
   sample.denoising_view(str(run), str(tmp_path / "denoise.png"), 2, [10, 500], steps=3)
   assert (tmp_path / "denoise.png").exists()
+  # The loop's last picture (one row per class), and the command's from the raw weights.
+  # 2 DDIM steps (`tiny`): x_T, x after one step, x_0.
+  assert png_shape(run / "trajectory.png") == (2 + 10 * 30, 2 + 3 * 30)
+  sample.trajectory(str(run), str(tmp_path / "trajectory.png"), 3, seed=1, label=4,
+                    raw_weights=True)
+  assert png_shape(tmp_path / "trajectory.png") == (2 + 3 * 30, 2 + 3 * 30)
   judge = tmp_path / "judge"
   train.train_and_evaluate(tiny(str(REPO / "configs" / "mnist_classifier.py"), steps=1), str(judge))
   result = evaluate.evaluate(str(run), num=10, batch_size=10, classifier_dir=str(judge),
                              sampler="ddim", steps=2, guidance=3.0)
   assert result["num_samples"] == 10 and np.isfinite(result["fid"]) and "accuracy" in result
   assert result["sampling"]["steps"] == 2 and result["sampling"]["guidance"] == 3.0
+  generation = result["generation"]
+  assert generation["weights"] == "ema" and generation["compile_seconds"] > 0
+  assert generation["seconds_per_1000"] == pytest.approx(100 * generation["seconds"])
+  # The same images written out and judged as outside samples: the same numbers.
+  images, labels = sample.sample(str(run), 10, 0, 10, sampler="ddim", steps=2, guidance=3.0)
+  np.savez(tmp_path / "outside.npz", images=images[..., 0], labels=labels)  # [N, 28, 28] too
+  outside = evaluate.evaluate_npz(str(tmp_path / "outside.npz"), classifier_dir=str(judge))
+  assert json.loads((tmp_path / "outside.eval.json").read_text())["fid"] == outside["fid"]
+  for key in ("fid", "fid_train_reference", "accuracy", "per_class_accuracy", "confident_share"):
+    assert outside[key] == pytest.approx(result[key], rel=1e-6, abs=1e-9), key
+  np.savez(tmp_path / "floats.npz", images=images.astype(np.float32))
+  with pytest.raises(ConfigError, match="images must be uint8 digits"):
+    evaluate.evaluate_npz(str(tmp_path / "floats.npz"), classifier_dir=str(judge))
+  np.savez(tmp_path / "other.npz", x=images)
+  with pytest.raises(ConfigError, match="has no array named 'images' \\(it has x\\)"):
+    evaluate.evaluate_npz(str(tmp_path / "other.npz"), classifier_dir=str(judge))
 
 
 def test_sampler_flags_are_refused_for_gans(tmp_path, mock_data):  # noqa: F811

@@ -201,6 +201,11 @@ TOOLS = [
     ("jaxgan.sample", ["--workdir", "{tmp}", "--denoise", "d.png", "--grid", "g.png"],
      "--denoise draws its own figure"),
     ("jaxgan.evaluate", ["--workdir", "{tmp}", "--batch_size", "-1"], "--batch_size=-1 must be"),
+    ("jaxgan.evaluate", [], "--workdir is required (or --npz"),
+    ("jaxgan.evaluate", ["--npz", "{tmp}/none.npz"], "none.npz: no such file"),
+    ("jaxgan.evaluate", ["--npz", "{file}", "--workdir", "{tmp}"], "leave out --workdir"),
+    ("jaxgan.sample", ["--workdir", "{tmp}", "--trajectory", "t.png", "--denoise", "d.png"],
+     "--denoise and --trajectory are two pictures"),
     ("jaxgan.compare", ["--workdir", "{tmp}/c", "--configs", f"{DCGAN},{{bad}}"], "does not parse"),
     ("jaxgan.sweep", ["--workdir", "{tmp}/s", "--config", DCGAN, "--num", "0"], "--num=0 must"),
 ]

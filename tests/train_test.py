@@ -123,6 +123,8 @@ def test_one_step_of_every_config(path, runs):
   expected = ["config.json", "params.json", "metrics.jsonl", "losses.png", "checkpoints/1"]
   if config.num_grid_images:  # models that generate (not the classifier)
     expected += ["real_vs_fake.png", "samples/step_000000.png", "samples/step_000001.png"]
+  if config.family == "ddpm":  # the reverse process from noise, at the end of a run
+    expected += ["trajectory.png"]
   for name in expected:
     assert (workdir / name).exists(), name
   assert glob.glob(str(workdir / "tensorboard" / "events.out.tfevents.*"))
@@ -134,15 +136,22 @@ def test_one_step_of_every_config(path, runs):
 
 
 def test_resume_equals_uninterrupted(tmp_path, mock_data):
+  """With the moving average of G on (config.ema_decay): it resumes exactly too."""
   path = str(REPO / "configs" / "dcgan_mnist.py")
-  straight = train.train_and_evaluate(tiny(path, steps=4), str(tmp_path / "straight"))
-  first = train.train_and_evaluate(tiny(path, steps=2), str(tmp_path / "resumed"))
+  straight = train.train_and_evaluate(tiny(path, steps=4, ema_decay=0.9), str(tmp_path / "straight"))
+  first = train.train_and_evaluate(tiny(path, steps=2, ema_decay=0.9), str(tmp_path / "resumed"))
   assert int(first.step) == 2
-  resumed = train.train_and_evaluate(tiny(path, steps=4), str(tmp_path / "resumed"))
+  resumed = train.train_and_evaluate(tiny(path, steps=4, ema_decay=0.9), str(tmp_path / "resumed"))
   assert int(resumed.step) == 4
   assert_trees_equal(params_of(resumed), params_of(straight))
   assert_trees_equal(jax.device_get(resumed.generator.opt_state),
                      jax.device_get(straight.generator.opt_state))
+  assert_trees_equal(jax.device_get(resumed.generator_ema), jax.device_get(straight.generator_ema))
+  # The average is its own copy of G, not G.
+  average, weights = jax.device_get((resumed.generator_ema["params"], resumed.generator.params))
+  assert jax.tree.structure(average) == jax.tree.structure(weights)
+  assert all(not np.array_equal(a, w) for a, w in zip(jax.tree.leaves(average),
+                                                      jax.tree.leaves(weights)))
   steps = [int(l.split(",")[0].split(":")[1]) for l in
            (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]
   assert steps == [1, 2, 3, 4]

@@ -36,7 +36,9 @@ when it has all of its members; the loop and the tools ask `supports(family, cap
 - `Prediction` (classifier): `predict(state, images) -> (probabilities, features)`, what
   `jaxgan.evaluate`'s digit metrics read.
 - `DenoisingView` (ddpm): `denoising_view(state, images, ts, seed, labels) -> uint8 image`,
-  test images noised to each t and denoised back (`jaxgan.sample --denoise`).
+  test images noised to each t and denoised back (`jaxgan.sample --denoise`), and
+  `trajectory(state, inputs, columns) -> (uint8 image, timesteps)`, x_t from noise to
+  sample (`jaxgan.sample --trajectory`, `trajectory.png` at the end of a run).
 
 `config.family` picks the family from `FAMILIES`. `create` hands it back with every method
 traced under the config's layer implementation and precision (`jaxgan.implementation`).
@@ -101,10 +103,12 @@ class Prediction(Protocol):
 
 @runtime_checkable
 class DenoisingView(Protocol):
-  """The picture of test images noised and denoised back (a diffusion model)."""
+  """The pictures of a diffusion model: test images noised and denoised back, and the
+  reverse process from noise to samples."""
 
   def denoising_view(self, state: Any, images: Any, ts: Any, seed: int = 0,
                      labels: Any = None) -> Any: ...
+  def trajectory(self, state: Any, inputs: Any, columns: int = 8) -> tuple[Any, Any]: ...
 
 
 CAPABILITIES: dict[str, type] = {"sampling": Sampling, "noise_sampling": NoiseSampling,

@@ -4,10 +4,10 @@ The step is Ho et al.'s Algorithm 1: for a batch of x_0, draw t uniformly from 0
 eps ~ N(0, I), and take one optimizer step on L_simple = ||eps - eps_theta(x_t, t)||^2
 (`jaxgan.diffusion`). The optimizer is theirs for CIFAR10 (appendix B): Adam at 2e-4
 after a linear warmup, gradients clipped to global norm 1, and an exponential moving
-average of the weights that sampling uses (`ema_params`, part of the checkpointed state).
-Ho et al. use a fixed decay of 0.9999; the decay here is min(ema_decay, (1 + n) / (10 + n))
-after n updates (TensorFlow's `ExponentialMovingAverage` with `num_updates`), so a short
-run's average is not dominated by the initial weights.
+average of the weights that sampling uses (`ema_params`, part of the checkpointed state;
+`jaxgan.ema`): decay 0.9999 as Ho et al.'s (`config.ema_decay`), warmed up so that a
+short run's average is not dominated by the initial weights. `jaxgan.sample` and
+`jaxgan.evaluate` sample from the trained weights themselves with `--raw_weights`.
 
 Class conditioning with classifier-free guidance (Ho and Salimans 2022): the network reads
 the label through an embedding added to its time embedding (`jaxgan.models.ddpm_unet`); in
@@ -21,7 +21,8 @@ the unconditional model (the label is ignored), w = 1 the plain conditional mode
 guided. (Ho and Salimans write (1 + w') eps_c - w' eps_u: their w' is w - 1 here.)
 
 Sampling (`config.sampling`, overridable by `jaxgan.sample`/`jaxgan.evaluate` flags): the
-ancestral sampler `ddpm` over all T steps, or `ddim` with `steps` steps and `eta`.
+ancestral sampler `ddpm` over all T steps, or `ddim` with `steps` steps and `eta`; with
+`clip_denoised`, x0_hat clipped to [-1, 1] at every step (Ho et al.'s code).
 """
 
 from typing import Any
@@ -33,7 +34,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from jaxgan import config_fields as fields, diffusion, models, visualize
+from jaxgan import config_fields as fields, diffusion, ema, models, visualize
 from jaxgan.models import ddpm_unet
 from jaxgan.errors import ConfigError
 from jaxgan.families.gan import count_params
@@ -58,13 +59,17 @@ def config_sections(config: ml_collections.ConfigDict) -> None:
   config.diffusion.num_timesteps = 1000
   config.diffusion.schedule = "linear"  # jaxgan.diffusion.SCHEDULES
   config.diffusion.p_uncond = 0.1       # conditional models: label dropped in training
-  config.diffusion.ema_decay = 0.9995   # the most the warmed-up EMA decay reaches
+
+  # The decay of the weights' moving average that sampling uses (jaxgan.ema: the most
+  # the warmed-up decay reaches); Ho et al.'s 0.9999.
+  config.ema_decay = 0.9999
 
   config.sampling = ml_collections.ConfigDict()
   config.sampling.sampler = "ddpm"      # ancestral (all T steps) or "ddim"
   config.sampling.steps = 1000
   config.sampling.eta = 0.0             # ddim only: 0 deterministic, 1 DDPM's variance
   config.sampling.guidance = 1.0        # conditional models: eps_u + w (eps_c - eps_u)
+  config.sampling.clip_denoised = False  # clip x0_hat to [-1, 1] at every step (jaxgan.diffusion)
 
   config.optimizer.learning_rate = 2e-4  # Ho et al., appendix B
   config.optimizer.b1 = 0.9
@@ -77,12 +82,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
   """ConfigError for values of the ddpm family's sections that no run can use (the
   diffusion's and the sampler's are checked where the family is built)."""
   fields.nonnegative(config, "model.num_classes")
-  fields.fraction(config, "model.dropout")
+  fields.fraction(config, "model.dropout", "ema_decay")
 
 
 def upgrade(config: dict) -> None:
-  """Runs saved before these fields existed: unconditional, and their U-Net pooled."""
-  fields.fill(config, {"model.num_classes": 0, "model.downsample": "avg_pool"})
+  """Runs saved before these fields existed: unconditional, their U-Net pooled, and the EMA's
+  decay where it was (`diffusion.ema_decay`, 0.9995 by default)."""
+  fields.fill(config, {"model.num_classes": 0, "model.downsample": "avg_pool",
+                       "sampling.clip_denoised": False})
+  if "ema_decay" not in config:
+    config["ema_decay"] = config.get("diffusion", {}).pop("ema_decay", 0.9995)
 
 
 @flax.struct.dataclass
@@ -103,12 +112,6 @@ def optimizer(config) -> optax.GradientTransformation:
                      optax.adam(rate, b1=o.b1, b2=o.b2))
 
 
-def ema_decay(max_decay: float, num_updates: Array) -> Array:
-  """min(max_decay, (1 + n) / (10 + n)) (TF's ExponentialMovingAverage with num_updates)."""
-  n = num_updates.astype(jnp.float32)
-  return jnp.minimum(max_decay, (1.0 + n) / (10.0 + n))
-
-
 class DDPM:
   """Trains `config.model.denoiser` (eps_theta) with the epsilon objective."""
 
@@ -121,11 +124,11 @@ class DDPM:
     self.schedule = diffusion.Schedule(d.schedule, d.num_timesteps)
     if not 0 <= d.p_uncond < 1:
       raise ConfigError(f"config.diffusion.p_uncond must be in [0, 1), got {d.p_uncond}")
-    if not 0 <= d.ema_decay < 1:
-      raise ConfigError(f"config.diffusion.ema_decay must be in [0, 1), got {d.ema_decay}")
     self.p_uncond = d.p_uncond if self.num_classes else 0.0
-    self.max_ema_decay = d.ema_decay
+    self.max_ema_decay = config.ema_decay
+    self.use_ema = True  # sampling reads ema_params (`jaxgan.inference.load_run` may unset it)
     self.sampler, self.steps, self.eta, self.guidance = s.sampler, s.steps, s.eta, s.guidance
+    self.clip_denoised = bool(s.clip_denoised)
     diffusion.timesteps(self.sampler, d.num_timesteps, self.steps)  # checks sampler and steps
     if not 0 <= self.eta <= 1:
       raise ConfigError(f"the DDIM eta must be in [0, 1], got {self.eta}")
@@ -177,10 +180,15 @@ class DDPM:
     loss, grads = jax.value_and_grad(loss_fn)(state.params)
     updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    decay = ema_decay(self.max_ema_decay, state.step)
-    ema = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, state.ema_params, params)
+    decay = ema.decay(self.max_ema_decay, state.step)
+    ema_params = ema.update(state.ema_params, params, decay)
     metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), "ema_decay": decay}
-    return DDPMState(state.step + 1, rng, params, ema, opt_state), metrics
+    return DDPMState(state.step + 1, rng, params, ema_params, opt_state), metrics
+
+  def sampling_params(self, state: DDPMState):
+    """The weights sampling uses: their moving average, or with `use_ema` unset the
+    trained weights themselves."""
+    return state.ema_params if self.use_ema else state.params
 
   def eps(self, params, x_t: Array, t: Array, labels=None, guidance: float = 1.0) -> Array:
     """The predicted noise; conditional models with `labels`: the guided combination
@@ -214,9 +222,31 @@ class DDPM:
     """Samples with the EMA weights and `config.sampling`'s sampler, steps, eta, guidance."""
     seq = diffusion.timesteps(self.sampler, self.schedule.num_timesteps, self.steps)
     labels = inputs.get("label")
-    eps_fn = lambda x, t: self.eps(state.ema_params, x, t, labels, self.guidance)  # noqa: E731
+    eps_fn = lambda x, t: self.eps(self.sampling_params(state), x, t, labels,  # noqa: E731
+                                   self.guidance)
     return diffusion.sample_loop(self.schedule, eps_fn, inputs["x_T"], inputs["rng"],
-                                 self.sampler, seq, self.eta)
+                                 self.sampler, seq, self.eta,
+                                 clip_denoised=self.clip_denoised)
+
+  def trajectory(self, state: DDPMState, inputs: dict[str, Array], columns: int = 8):
+    """(a uint8 picture, the timesteps of its columns): the sampler's reverse process of
+    each of `inputs` (`latent_inputs`) as a row, x_t at `columns` evenly spaced steps from
+    pure noise x_T to the sample x_0 (the last column, shown as t = -1)."""
+    seq = diffusion.timesteps(self.sampler, self.schedule.num_timesteps, self.steps)
+    index, ts = diffusion.trajectory_columns(seq, columns)
+    labels = inputs.get("label")
+
+    def run(state, inputs):
+      eps_fn = lambda x, t: self.eps(self.sampling_params(state), x, t, labels,  # noqa: E731
+                                     self.guidance)
+      _, path = diffusion.sample_loop(self.schedule, eps_fn, inputs["x_T"], inputs["rng"],
+                                      self.sampler, seq, self.eta, trajectory=True,
+                                      clip_denoised=self.clip_denoised)
+      return jnp.clip(path[index], -1.0, 1.0)
+
+    tiles = np.asarray(jax.jit(run)(state, inputs))  # [columns, N, H, W, C]
+    tiles = tiles.transpose(1, 0, 2, 3, 4).reshape(-1, *tiles.shape[2:])
+    return visualize.image_grid(tiles, ncol=len(index)), ts
 
   def denoise(self, state: DDPMState, images: Array, seq: Array, rng: Array, labels=None):
     """The denoising view of one t = seq[0]: (x_t, the one-step estimate x0_hat(x_t), the
@@ -227,10 +257,12 @@ class DDPM:
     t_vec = jnp.full((n,), seq[0], jnp.int32)
     x_t = diffusion.q_sample(self.schedule, images, t_vec,
                              jax.random.normal(noise_rng, images.shape))
-    eps_fn = lambda x, tt: self.eps(state.ema_params, x, tt, labels, self.guidance)  # noqa: E731
+    eps_fn = lambda x, tt: self.eps(self.sampling_params(state), x, tt, labels,  # noqa: E731
+                                    self.guidance)
     x0_hat = jnp.clip(diffusion.predict_x0(self.schedule, x_t, t_vec, eps_fn(x_t, t_vec)), -1, 1)
     return x_t, x0_hat, diffusion.sample_loop(self.schedule, eps_fn, x_t, sampler_rng,
-                                              self.sampler, seq, self.eta, padded=True)
+                                              self.sampler, seq, self.eta, padded=True,
+                                              clip_denoised=self.clip_denoised)
 
   def denoising_view(self, state: DDPMState, images: np.ndarray, ts, seed: int = 0,
                      labels=None) -> np.ndarray:

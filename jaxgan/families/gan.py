@@ -24,6 +24,13 @@ receives it, and D scores the image against that same label (D reads the label w
 the image), while real images come with their dataset labels. With the `multiclass`
 loss D takes no label and has K + 1 outputs instead: real images are trained to their
 class, generated ones to "fake", and G to the class it was asked for.
+
+With `config.ema_decay` > 0 the state also holds an exponential moving average of G
+(`jaxgan.ema`), updated after each G step: of its weights and of its BatchNorm running
+statistics (themselves running means of the live G's activations, averaged over the same
+window so that the statistics roughly follow the averaged weights). Sample grids,
+`jaxgan.sample` and `jaxgan.evaluate` then draw from the average (`--raw_weights`: from G
+itself). Off by default: DCGAN has no averaging.
 """
 
 from typing import Any
@@ -35,7 +42,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from jaxgan import augment, config_fields as fields, losses, models, visualize
+from jaxgan import augment, config_fields as fields, ema, losses, models, visualize
 from jaxgan.errors import ConfigError
 from jaxgan.models.conditioning import class_rows, with_labels
 
@@ -78,11 +85,15 @@ def config_sections(config: ml_collections.ConfigDict) -> None:
   config.data.holdout = 0
   config.overfit_every_steps = 0
 
+  # > 0: also keep a moving average of G with this decay (jaxgan.ema), which samples use.
+  config.ema_decay = 0.0
+
 
 def validate(config: ml_collections.ConfigDict) -> None:
   """ConfigError for values of the gan family's sections that no run can use."""
   fields.positive(config, "model.latent_dim", "model.ngf", "model.ndf")
   fields.nonnegative(config, "model.num_classes", "data.holdout", "overfit_every_steps")
+  fields.fraction(config, "ema_decay")
   fields.one_of(config, "augment.kind", AUGMENT_KINDS)
   if fields.get(config, "loss.name") is not None:
     losses.check_name(config.loss.name)
@@ -94,7 +105,7 @@ def upgrade(config: dict) -> None:
   """Runs saved before these fields existed trained without them."""
   fields.fill(config, {"model.num_classes": 0, "model.remat": False, "augment.kind": "none",
                        "augment.policy": "color,translation,cutout",
-                       "augment.color_jitter": False})
+                       "augment.color_jitter": False, "ema_decay": 0.0})
 
 
 @flax.struct.dataclass
@@ -111,6 +122,8 @@ class GANState:
   rng: Array
   generator: Network
   discriminator: Network
+  # The moving average of G, {"params", "batch_stats"}; None without config.ema_decay.
+  generator_ema: Any = None
 
 
 def adam(opt_config) -> optax.GradientTransformation:
@@ -156,6 +169,8 @@ class GAN:
                            image_size=config.data.image_size, ndf=m.ndf,
                            num_classes=self.num_classes if self.d_reads_label else 0,
                            num_outputs=self.num_classes + 1 if multiclass else 1)
+    self.ema_decay = config.ema_decay
+    self.use_ema = self.ema_decay > 0  # samples from the average (`load_run` may unset it)
     self.g_tx = adam(config.optimizer)
     self.d_tx = adam(config.optimizer)
     # DiffAugment's T, or None: the policy is checked here, before anything compiles.
@@ -175,10 +190,16 @@ class GAN:
     labels = jnp.zeros((1,), jnp.int32) if self.num_classes else None
     z = jnp.zeros((1, self.latent_dim))
     images = jnp.zeros((1, *self.image_shape))
-    return GANState(step=jnp.zeros((), jnp.int32), rng=rng,
-                    generator=self._init_network(self.g, self.g_tx, g_rng, z, labels),
+    generator = self._init_network(self.g, self.g_tx, g_rng, z, labels)
+    return GANState(step=jnp.zeros((), jnp.int32), rng=rng, generator=generator,
                     discriminator=self._init_network(self.d, self.d_tx, d_rng, images,
-                                                     labels if self.d_reads_label else None))
+                                                     labels if self.d_reads_label else None),
+                    generator_ema=self._averaged(generator) if self.ema_decay else None)
+
+  @staticmethod
+  def _averaged(network: Network) -> dict:
+    """What the moving average of G covers: its weights and BatchNorm statistics."""
+    return {"params": network.params, "batch_stats": network.batch_stats}
 
   def _apply_d(self, params, batch_stats, images, labels, rng):
     logits, updates = self.d.apply({"params": params, "batch_stats": batch_stats}, images,
@@ -245,7 +266,12 @@ class GAN:
     if self.loss == "multiclass":  # how well D tells the digits of real images apart
       metrics["d_class_accuracy"] = jnp.mean(
           jnp.argmax(real_logits[:, :self.num_classes], -1) == real_labels)
-    new_state = GANState(step=state.step + 1, rng=rng, generator=g, discriminator=d)
+    generator_ema = None
+    if self.ema_decay:
+      decay = ema.decay(self.ema_decay, state.step)
+      generator_ema = ema.update(state.generator_ema, self._averaged(g), decay)
+    new_state = GANState(step=state.step + 1, rng=rng, generator=g, discriminator=d,
+                         generator_ema=generator_ema)
     return new_state, metrics
 
   def discriminator_scores(self, state: GANState, batch: dict[str, Array]) -> Array:
@@ -276,9 +302,9 @@ class GAN:
     return {"z": z, "label": labels}
 
   def generate(self, state: GANState, inputs: dict[str, Array]) -> Array:
-    g = state.generator
-    return self.g.apply({"params": g.params, "batch_stats": g.batch_stats}, inputs["z"],
-                        inputs.get("label"), train=False)
+    """G's images, from the moving average of G where the run keeps one (`use_ema`)."""
+    g = state.generator_ema if self.use_ema else self._averaged(state.generator)
+    return self.g.apply(g, inputs["z"], inputs.get("label"), train=False)
 
   def grid(self, inputs, images) -> np.ndarray:
     """The images tiled; conditional models: a row per class (`fixed_inputs`' layout)."""
