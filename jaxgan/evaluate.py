@@ -63,7 +63,7 @@ from typing import Any, Callable
 from absl import app, flags
 
 import jaxgan  # noqa: F401  (sets CPU XLA flags before JAX starts its backend)
-from jaxgan import errors
+from jaxgan import errors, sampling_flags
 from jaxgan.errors import ConfigError
 
 FLAGS = flags.FLAGS
@@ -78,15 +78,8 @@ def define_flags() -> None:
   flags.DEFINE_integer("batch_size", 500, "Images per call.")
   flags.DEFINE_string("classifier_dir", None, "Workdir of the judging classifier: MNIST's for "
                       "digit metrics, the domain classifier for CycleGAN (see above).")
-  flags.DEFINE_enum("sampler", None, ["ddpm", "ddim"], "Diffusion runs: the sampler (default: "
-                    "the run's config.sampling).")
-  flags.DEFINE_integer("steps", None, "Diffusion runs: sampling steps.")
-  flags.DEFINE_float("eta", None, "Diffusion runs, ddim: 0 deterministic, 1 DDPM's variance.")
-  flags.DEFINE_float("guidance", None, "Conditional diffusion runs: the guidance scale w.")
-  flags.DEFINE_bool("clip_denoised", None, "Diffusion runs: clip the estimate of x_0 to "
-                    "[-1, 1] at every step; default: the run's config.sampling.")
-  flags.DEFINE_bool("raw_weights", False, "Runs with config.ema_decay: judge the trained "
-                    "weights instead of their moving average.")
+  sampling_flags.define()
+  flags.adopt_module_key_flags(sampling_flags)  # --help lists them
   flags.DEFINE_string("out", None, "Where the results go (default: <workdir>/eval.json; with "
                       "--npz, <file>.eval.json).")
   flags.DEFINE_string("npz", None, "Judge the digits in this .npz (`images` uint8 [N, 28, 28, "
@@ -492,8 +485,7 @@ def main(argv):
     parse_metrics(FLAGS.metrics)  # before anything is loaded
     result = evaluate(FLAGS.workdir, FLAGS.num, FLAGS.seed, FLAGS.batch_size, FLAGS.classifier_dir,
                       FLAGS.metrics, FLAGS.inception_weights, FLAGS.out, FLAGS.raw_weights,
-                      **{k: FLAGS[k].value
-                         for k in ("sampler", "steps", "eta", "guidance", "clip_denoised")})
+                      **sampling_flags.given())
   except (*errors.USER_ERRORS, FileNotFoundError) as e:
     errors.exit_with(e)
   print(json.dumps(result, indent=2))
@@ -501,8 +493,7 @@ def main(argv):
 
 def npz_main() -> None:
   """`--npz`: the samples of a file judged; the flags of a run's sampling do not apply."""
-  given = [f"--{k}" for k in ("workdir", "sampler", "steps", "eta", "guidance", "clip_denoised",
-                              "metrics")
+  given = [f"--{k}" for k in ("workdir", *sampling_flags.SAMPLING, "metrics")
            if FLAGS[k].present] + (["--raw_weights"] if FLAGS.raw_weights else [])
   if given:
     errors.exit_on_argument_problems([f"--npz judges the samples of a file: leave out "

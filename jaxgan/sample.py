@@ -41,7 +41,7 @@ import time
 from absl import app, flags
 
 import jaxgan  # noqa: F401  (sets CPU XLA flags before JAX starts its backend)
-from jaxgan import errors
+from jaxgan import errors, sampling_flags
 from jaxgan.errors import ConfigError
 
 FLAGS = flags.FLAGS
@@ -63,27 +63,14 @@ def define_flags() -> None:
                       "names.")
   flags.DEFINE_enum("direction", None, ["AtoB", "BtoA"], "With --input_dir, CycleGAN runs: "
                     "translate A -> B with G_A (the default) or B -> A with G_B.")
-  flags.DEFINE_enum("sampler", None, ["ddpm", "ddim"], "Diffusion runs: ancestral sampling "
-                    "over all T steps (ddpm) or DDIM; default: the run's config.sampling.")
-  flags.DEFINE_integer("steps", None, "Diffusion runs: sampling steps (ddim: any of 1..T).")
-  flags.DEFINE_float("eta", None, "Diffusion runs, ddim: 0 deterministic, 1 DDPM's variance.")
-  flags.DEFINE_float("guidance", None, "Conditional diffusion runs: the classifier-free "
-                     "guidance scale w of eps_u + w (eps_c - eps_u); 0 ignores the label.")
-  flags.DEFINE_bool("clip_denoised", None, "Diffusion runs: clip the estimate of x_0 to [-1, 1] "
-                    "at every step (Ho et al.'s code); default: the run's config.sampling.")
+  sampling_flags.define()
+  flags.adopt_module_key_flags(sampling_flags)  # --help lists them
   flags.DEFINE_string("denoise", None, "Diffusion runs: write the denoising view of --num "
                       "(at most 8) test digits here instead of sampling.")
   flags.DEFINE_list("denoise_t", ["50", "200", "500", "800"], "The timesteps of --denoise.")
   flags.DEFINE_string("trajectory", None, "Diffusion runs: write the reverse process of --num "
                       "(at most 16) seeds here instead of sampling, a row each.")
-  flags.DEFINE_bool("raw_weights", False, "Runs with config.ema_decay: sample from the trained "
-                    "weights instead of their moving average.")
   flags.mark_flags_as_required(["workdir"])
-
-
-def sampling_flags() -> dict:
-  """The diffusion sampler flags given on the command line (`inference.load_run`'s)."""
-  return {k: FLAGS[k].value for k in ("sampler", "steps", "eta", "guidance", "clip_denoised")}
 
 
 def sample(workdir: str, num: int, seed: int, batch_size: int = 500, label=None, **sampling):
@@ -147,8 +134,8 @@ def main(argv):
   import numpy as np  # pylint: disable=import-outside-toplevel
 
   from jaxgan import families, inference, translate, visualize  # pylint: disable=import-outside-toplevel
-  if FLAGS.input_dir and (FLAGS.raw_weights
-                         or any(v is not None for v in sampling_flags().values())):
+  sampling = sampling_flags.given()
+  if FLAGS.input_dir and (FLAGS.raw_weights or any(v is not None for v in sampling.values())):
     raise app.UsageError("--sampler, --steps, --eta, --guidance, --clip_denoised and "
                          "--raw_weights are for sampling from noise, not --input_dir")
   if FLAGS.direction and not FLAGS.input_dir:
@@ -172,7 +159,7 @@ def main(argv):
   if FLAGS.denoise:
     try:
       denoising_view(FLAGS.workdir, FLAGS.denoise, min(FLAGS.num, 8), FLAGS.denoise_t,
-                     FLAGS.seed, FLAGS.label, raw_weights=FLAGS.raw_weights, **sampling_flags())
+                     FLAGS.seed, FLAGS.label, raw_weights=FLAGS.raw_weights, **sampling)
     except (*errors.USER_ERRORS, FileNotFoundError, ValueError) as e:
       errors.exit_with(e)
     print(f"wrote the denoising view to {FLAGS.denoise}")
@@ -180,13 +167,13 @@ def main(argv):
   if FLAGS.trajectory:
     try:
       trajectory(FLAGS.workdir, FLAGS.trajectory, min(FLAGS.num, 16), FLAGS.seed, FLAGS.label,
-                 raw_weights=FLAGS.raw_weights, **sampling_flags())
+                 raw_weights=FLAGS.raw_weights, **sampling)
     except (*errors.USER_ERRORS, FileNotFoundError, ValueError) as e:
       errors.exit_with(e)
     print(f"wrote the reverse process of {min(FLAGS.num, 16)} seeds to {FLAGS.trajectory}")
     return
   try:
-    _, family, state = inference.load_run(FLAGS.workdir, FLAGS.raw_weights, **sampling_flags())
+    _, family, state = inference.load_run(FLAGS.workdir, FLAGS.raw_weights, **sampling)
     start = time.perf_counter()
     images, labels = inference.generate(family, state, FLAGS.num, FLAGS.seed, FLAGS.batch_size,
                                         FLAGS.label)
