@@ -172,9 +172,10 @@ def train_and_evaluate(config_path: str, run_dir: str, name: str, overrides: lis
             if evaluate_run else {})
   config = config_lib.load_json(run_dir)
   wall = _read_json(os.path.join(run_dir, "wall_time.json")) or {"seconds": float("nan")}
-  return {"name": name, "steps": config.num_train_steps, "batch_size": config.batch_size,
-          "wall_seconds": wall["seconds"], "run_dir": run_dir,
-          "last_metrics": _last_metrics(run_dir), **done}
+  # The run's own fields last: an evaluation's keys never stand in for them.
+  return {**done, "name": name, "steps": config.num_train_steps,
+          "batch_size": config.batch_size, "wall_seconds": wall["seconds"], "run_dir": run_dir,
+          "last_metrics": _last_metrics(run_dir)}
 
 
 def _cell(row, read, fmt) -> str:

@@ -416,7 +416,7 @@ def evaluate(workdir: str, num: int = 10_000, seed: int = 0, batch_size: int = 5
   result = EVALUATORS[config.family](family, state, config, args)
   # The whole evaluation's wall time: restoring, generating, judging (a judge trained
   # first on its first use included).
-  result = {"step": int(state.step), **result, "wall_seconds": time.perf_counter() - start}
+  result = {"step": int(state.step), **result, "evaluate_seconds": time.perf_counter() - start}
   write_json(out or os.path.join(workdir, "eval.json"), result)
   return result
 
@@ -462,7 +462,7 @@ def evaluate_npz(path: str, classifier_dir: str | None = None, out: str | None =
                   classifier_dir=classifier_dir, metrics=("own",))
   result = {"npz": os.path.abspath(path), "num_samples": len(images),
             **evaluate_digits(config, args, images, labels),
-            "wall_seconds": time.perf_counter() - start}
+            "evaluate_seconds": time.perf_counter() - start}
   write_json(out, result)
   return result
 

@@ -11,7 +11,11 @@ def fake_run(run_dir, steps, evaluated_step, num=100):
   (run_dir / "eval.json").write_text(json.dumps(
       {"step": evaluated_step, "num_samples": num, "fid": 3.14159, "fid_train_reference": 0.5,
        "class_entropy_bits": 3.3, "confident_share": 0.9, "accuracy": 0.875,
-       "pair_confusion": {"3_vs_7": {"3->7": 0.01, "7->3": 0.02, "both": 0.015}}}))
+       "pair_confusion": {"3_vs_7": {"3->7": 0.01, "7->3": 0.02, "both": 0.015}},
+       "generation": {"seconds_per_1000": 12.34},
+       # An evaluation's own wall time (as eval.json files of 0cc8093 name it) never
+       # stands in for the training's.
+       "wall_seconds": 999.0}))
   (run_dir / "wall_time.json").write_text(json.dumps({"sessions": [60, 3.5], "seconds": 63.5}))
 
 
@@ -30,8 +34,20 @@ def test_finished_runs_are_not_trained_again_and_unfinished_ones_are(tmp_path, m
           for name in ("done", "partial")]
   assert trained == evaluated == [str(tmp_path / "partial")]
   table = compare.write_results(rows, str(tmp_path))
-  assert "| done | 10 | 64 | 64 | 3.14 | 0.50 | 0.875 | 0.010 | 0.020 | - | - | 3.300 | 0.900 |" in table
-  assert (tmp_path / "results.csv").read_text().splitlines()[1].startswith("done,10,64,64,3.14")
+  assert ("| done | 10 | 64 | 64 | one G pass | 12.3 | 3.14 | 0.50 | 0.875 | 0.010 | 0.020 | - | - "
+          "| 3.300 | 0.900 |") in table
+  assert (tmp_path / "results.csv").read_text().splitlines()[1].startswith(
+      "done,10,64,64,one G pass,12.3,3.14")
+
+
+def test_the_sampler_column_names_how_the_images_were_drawn():
+  assert compare.sampler_name({}) is None  # not evaluated
+  assert compare.sampler_name({"num_samples": 10}) == "one G pass"
+  ddim = {"sampler": "ddim", "steps": 50, "guidance": 2.0}
+  assert compare.sampler_name({"num_samples": 10, "sampling": ddim}) == "DDIM 50"
+  assert compare.sampler_name({"num_samples": 10, "sampling": ddim, "accuracy": 0.9}) == "DDIM 50, w 2"
+  ancestral = {"sampler": "ddpm", "steps": 1000, "guidance": 1.0}
+  assert compare.sampler_name({"num_samples": 10, "sampling": ancestral}) == "ancestral 1000"
 
 
 def test_without_evaluation_runs_compare_by_losses_and_grids_at_chosen_steps(tmp_path,
