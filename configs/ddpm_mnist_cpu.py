@@ -1,4 +1,4 @@
-"""DDPM on MNIST sized for a 2-core CPU: Ho et al.'s U-Net at width 16, trained in 40 minutes.
+"""DDPM on MNIST sized for a 2-core CPU: Ho et al.'s U-Net at width 16, trained in 33 minutes.
 
   python -m jaxgan.main --config configs/ddpm_mnist_cpu.py --workdir runs/ddpm_mnist_cpu \
       --config.data.manual_dir=../shared/data/mnist

@@ -390,6 +390,16 @@ EVALUATORS: dict[str, Evaluator] = {
 }
 
 
+# What an evaluation measures of the machine rather than of the model: the same model
+# judged twice gives the same result without these.
+TIMINGS = ("evaluate_seconds", "generation")
+
+
+def judged(result: dict[str, Any]) -> dict[str, Any]:
+  """`result` without its `TIMINGS`."""
+  return {k: v for k, v in result.items() if k not in TIMINGS}
+
+
 def write_json(path: str, obj) -> None:
   with open(path, "w") as f:
     json.dump(obj, f, indent=2)

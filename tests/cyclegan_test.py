@@ -315,7 +315,8 @@ def test_train_evaluate_and_translate_a_folder(tiny_folders, tmp_path, monkeypat
     assert 0 <= scores["classifier_accuracy_on_real"] <= 1
     assert (workdir / f"triplets_{direction}.png").exists()
   assert 0 <= result["classifier"]["accuracy"] <= 1
-  assert evaluate.evaluate(str(workdir), classifier_dir=str(judge)) == result
+  assert evaluate.judged(evaluate.evaluate(str(workdir), classifier_dir=str(judge))) == \
+      evaluate.judged(result)
 
   photos, out = tmp_path / "photos", tmp_path / "out"
   write_images(photos, 2, side=50, seed=9)

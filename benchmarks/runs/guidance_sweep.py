@@ -34,7 +34,7 @@ COLUMNS = (
 )
 
 
-def judged(workdir: str, out: str, w: float, num: int, classifier_dir) -> dict:
+def evaluation_at(workdir: str, out: str, w: float, num: int, classifier_dir) -> dict:
   """The evaluation of `workdir` at guidance `w`: read from `out` when done, else run."""
   path = os.path.join(out, f"guidance_w{w:g}.eval.json")
   if os.path.exists(path):
@@ -82,7 +82,7 @@ def main():
   os.makedirs(args.out, exist_ok=True)
   rows = []
   for w in (float(x) for x in args.weights.split(",")):
-    result = judged(args.workdir, args.out, w, args.num, args.classifier_dir)
+    result = evaluation_at(args.workdir, args.out, w, args.num, args.classifier_dir)
     rows.append({"guidance": w, **result})
   table = compare.markdown_table(rows, COLUMNS)
   with open(os.path.join(args.out, "guidance.md"), "w") as f:
