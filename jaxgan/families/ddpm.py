@@ -218,15 +218,23 @@ class DDPM:
     inputs["x_T"], inputs["label"] = class_rows(inputs["x_T"], self.num_classes, cols)
     return inputs
 
+  def guided_eps(self, state: DDPMState, labels=None):
+    """eps_fn(x_t, t) of the sampling weights (`sampling_params`) at the configured
+    guidance, for `diffusion.sample_loop`."""
+    params = self.sampling_params(state)
+    return lambda x, t: self.eps(params, x, t, labels, self.guidance)
+
+  def reverse(self, state: DDPMState, x: Array, rng: Array, seq, labels=None, **loop):
+    """`diffusion.sample_loop` from x through `seq` with the configured sampler, eta and
+    clipping; `loop`: its `padded` and `trajectory`."""
+    return diffusion.sample_loop(self.schedule, self.guided_eps(state, labels), x, rng,
+                                 self.sampler, seq, self.eta, clip_denoised=self.clip_denoised,
+                                 **loop)
+
   def generate(self, state: DDPMState, inputs: dict[str, Array]) -> Array:
     """Samples with the EMA weights and `config.sampling`'s sampler, steps, eta, guidance."""
     seq = diffusion.timesteps(self.sampler, self.schedule.num_timesteps, self.steps)
-    labels = inputs.get("label")
-    eps_fn = lambda x, t: self.eps(self.sampling_params(state), x, t, labels,  # noqa: E731
-                                   self.guidance)
-    return diffusion.sample_loop(self.schedule, eps_fn, inputs["x_T"], inputs["rng"],
-                                 self.sampler, seq, self.eta,
-                                 clip_denoised=self.clip_denoised)
+    return self.reverse(state, inputs["x_T"], inputs["rng"], seq, inputs.get("label"))
 
   def trajectory(self, state: DDPMState, inputs: dict[str, Array], columns: int = 8):
     """(a uint8 picture, the timesteps of its columns): the sampler's reverse process of
@@ -234,14 +242,10 @@ class DDPM:
     pure noise x_T to the sample x_0 (the last column, shown as t = -1)."""
     seq = diffusion.timesteps(self.sampler, self.schedule.num_timesteps, self.steps)
     index, ts = diffusion.trajectory_columns(seq, columns)
-    labels = inputs.get("label")
 
     def run(state, inputs):
-      eps_fn = lambda x, t: self.eps(self.sampling_params(state), x, t, labels,  # noqa: E731
-                                     self.guidance)
-      _, path = diffusion.sample_loop(self.schedule, eps_fn, inputs["x_T"], inputs["rng"],
-                                      self.sampler, seq, self.eta, trajectory=True,
-                                      clip_denoised=self.clip_denoised)
+      _, path = self.reverse(state, inputs["x_T"], inputs["rng"], seq, inputs.get("label"),
+                             trajectory=True)
       return jnp.clip(path[index], -1.0, 1.0)
 
     tiles = np.asarray(jax.jit(run)(state, inputs))  # [columns, N, H, W, C]
@@ -257,12 +261,9 @@ class DDPM:
     t_vec = jnp.full((n,), seq[0], jnp.int32)
     x_t = diffusion.q_sample(self.schedule, images, t_vec,
                              jax.random.normal(noise_rng, images.shape))
-    eps_fn = lambda x, tt: self.eps(self.sampling_params(state), x, tt, labels,  # noqa: E731
-                                    self.guidance)
-    x0_hat = jnp.clip(diffusion.predict_x0(self.schedule, x_t, t_vec, eps_fn(x_t, t_vec)), -1, 1)
-    return x_t, x0_hat, diffusion.sample_loop(self.schedule, eps_fn, x_t, sampler_rng,
-                                              self.sampler, seq, self.eta, padded=True,
-                                              clip_denoised=self.clip_denoised)
+    eps = self.guided_eps(state, labels)(x_t, t_vec)
+    x0_hat = jnp.clip(diffusion.predict_x0(self.schedule, x_t, t_vec, eps), -1, 1)
+    return x_t, x0_hat, self.reverse(state, x_t, sampler_rng, seq, labels, padded=True)
 
   def denoising_view(self, state: DDPMState, images: np.ndarray, ts, seed: int = 0,
                      labels=None) -> np.ndarray:
