@@ -51,6 +51,12 @@ def base_config() -> ml_collections.ConfigDict:
   c.sample_every_steps = 500    # fixed-noise grid to samples/ and TensorBoard
   c.num_grid_images = 64
   c.keep_checkpoints = 3
+  # Training steps per call of the jitted step (jaxgan.train.compile_train_steps: a
+  # lax.scan over that many batches). 1 (the default) suits a CPU; a GPU or TPU whose
+  # step takes about a millisecond wastes less on the host's work per call with more
+  # (docs/performance.md, "the whole run"). The logging, grid and checkpoint cadences
+  # must be multiples of it. Not an architecture field: the steps are the same.
+  c.steps_per_call = 1
   # The networks' compute dtype, one of DTYPES: "bfloat16" is mixed precision (the
   # networks compute in bfloat16; parameters, optimizer states, normalisation statistics
   # and losses stay float32). Not an architecture field: a run may switch it on resume.
@@ -142,6 +148,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
                   "sample_every_steps", "keep_checkpoints", "data.image_size", "data.channels",
                   "optimizer.learning_rate", "divergence.lr_factor")
   fields.nonnegative(config, "num_grid_images", "divergence.max_rollbacks", "data.shuffle_buffer")
+  _check_steps_per_call(config)
   fields.fraction(config, "optimizer.b1", "optimizer.b2")
   fields.one_of(config, "dtype", DTYPES)
   fields.one_of(config, "implementation", implementation.IMPLEMENTATIONS)
@@ -162,6 +169,23 @@ def validate(config: ml_collections.ConfigDict) -> None:
   family_module(config.family).validate(config)
 
 
+CADENCES = ("log_every_steps", "sample_every_steps", "checkpoint_every_steps",
+            "overfit_every_steps")
+
+
+def _check_steps_per_call(config) -> None:
+  """steps_per_call >= 1, and every cadence a multiple of it: a call of several steps
+  ends at each step where the loop logs, draws or saves."""
+  fields.positive(config, "steps_per_call")
+  k = config.get("steps_per_call") or 1
+  for name in CADENCES:
+    every = config.get(name)
+    if every and every % k:
+      raise ConfigError(f"config.{name}={every} is not a multiple of config.steps_per_call={k}: "
+                        "the loop logs, draws and saves between calls; make it one (or set "
+                        "steps_per_call to a divisor of it)")
+
+
 def _check_foreign_sections(config) -> None:
   """A ConfigError for a section that another family reads and this one would silently
   ignore; only `augment` is switched on by a value (its kind)."""
@@ -178,7 +202,8 @@ def _check_foreign_sections(config) -> None:
 def upgrade(config: dict) -> dict:
   """A run's saved config (JSON data) with the fields added since it was saved, set to what
   such runs ran with: the common ones here, the family's in its module's `upgrade`."""
-  fields.fill(config, {"dtype": "float32", "implementation": "auto", "precision": "highest"})
+  fields.fill(config, {"dtype": "float32", "implementation": "auto", "precision": "highest",
+                       "steps_per_call": 1})
   if config.get("family") in families.FAMILIES:  # else families.create names the mistake
     family_module(config["family"]).upgrade(config)
   return config

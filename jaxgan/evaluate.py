@@ -480,6 +480,8 @@ def evaluate_npz(path: str, classifier_dir: str | None = None, out: str | None =
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from jaxgan import compilation_cache  # pylint: disable=import-outside-toplevel
+  compilation_cache.enable()
   if FLAGS.npz:
     npz_main()
     return

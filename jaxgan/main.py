@@ -167,6 +167,8 @@ def main(argv):
   # tracebacks go to its error.log.
   traces = errors.TracebackLog.install()
   import jax  # pylint: disable=import-outside-toplevel
+  from jaxgan import compilation_cache  # pylint: disable=import-outside-toplevel
+  compilation_cache.enable()
   settings = {name: FLAGS[name].value for name, *_ in DISTRIBUTED_SETTINGS}
   given = [name for name, value in settings.items() if value is not None]
   if given and not FLAGS.distributed:  # else the run would silently train alone

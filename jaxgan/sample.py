@@ -114,6 +114,8 @@ def trajectory(workdir: str, path: str, num: int, seed: int = 0, label=None,
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from jaxgan import compilation_cache  # pylint: disable=import-outside-toplevel
+  compilation_cache.enable()
   errors.exit_on_argument_problems(errors.argument_problems(  # before anything is loaded
       positive={"num": FLAGS.num, "batch_size": FLAGS.batch_size, "steps": FLAGS.steps},
       nonnegative={"label": FLAGS.label, "eta": FLAGS.eta, "guidance": FLAGS.guidance},

@@ -14,13 +14,15 @@ statistics) are over the global batch. The same code runs on one CPU, eight GPUs
 TPU pod after `jax.distributed.initialize()`, each process feeding its own rows.
 """
 
+import collections
 import dataclasses
+import itertools
 import json
 import os
 import signal
 import sys
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import jax
 import ml_collections
@@ -61,6 +63,70 @@ def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array
   return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in batch.items()}
 
 
+def stacked_sharding(mesh: Mesh) -> NamedSharding:
+  """Of k batches stacked on a leading axis (`compile_train_steps`' input): each sharded
+  along the data axis."""
+  return NamedSharding(mesh, P(None, DATA_AXIS))
+
+
+def shard_batches(batches: list[dict[str, np.ndarray]], mesh: Mesh) -> dict[str, jax.Array]:
+  """This process's rows of k consecutive batches -> global arrays [k, B, ...], each batch
+  sharded over the mesh's data axis."""
+  sharding = stacked_sharding(mesh)
+  return {k: jax.make_array_from_process_local_data(sharding, np.stack([b[k] for b in batches]))
+          for k in batches[0]}
+
+
+def call_sizes(start_step: int, num_steps: int, steps_per_call: int) -> Iterator[int]:
+  """The steps each call of the loop takes from `start_step` to `num_steps`:
+  `steps_per_call` from every multiple of it that has that many steps left, else 1 (after
+  a resume at another step, and at the end). So the calls of a run and of the same run
+  stopped and resumed at a checkpoint end at the same steps, and every multiple of
+  `steps_per_call` ends a call."""
+  step = start_step
+  while step < num_steps:
+    n = steps_per_call if step % steps_per_call == 0 and step + steps_per_call <= num_steps else 1
+    yield n
+    step += n
+
+
+# Calls whose input is on the device before the loop asks for it: the host reads and
+# transfers the next batches while the device runs the current step (the Flax examples'
+# `prefetch_to_device`, whose size 2 this is).
+PREFETCH = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Call:
+  """One call's input: its `steps`, the sharded `batch` (batches stacked when steps > 1)
+  and the last host batch (the real images of the final figures)."""
+  steps: int
+  batch: dict[str, jax.Array]
+  host: dict[str, np.ndarray]
+
+
+def device_calls(data: Iterator[dict[str, np.ndarray]], mesh: Mesh, sizes: Iterable[int],
+                 ahead: int = PREFETCH) -> Iterator[Call]:
+  """The calls of `sizes`, their batches read from `data` and put on the mesh `ahead`
+  calls before they are needed. Reads only what the calls use: nothing beyond the run's
+  last step, so where `data` stands after a stop does not matter (a resumed run makes a
+  new stream at its checkpoint's step)."""
+  sizes = iter(sizes)
+  queue = collections.deque()
+
+  def put(count):
+    for n in itertools.islice(sizes, count):
+      host = [next(data) for _ in range(n)]
+      queue.append(Call(n, shard_batch(host[0], mesh) if n == 1 else shard_batches(host, mesh),
+                        host[-1]))
+
+  put(ahead)
+  while queue:
+    call = queue.popleft()
+    yield call
+    put(1)  # after the step was dispatched: the host works while the device runs it
+
+
 def compile_train_step(family: families.Family, mesh: Mesh, donate: bool = True):
   """The family's step, jitted: batch sharded, state replicated and donated (its buffers
   reused for the new state; `donate=False` only to measure what that saves).
@@ -75,6 +141,37 @@ def compile_train_step(family: families.Family, mesh: Mesh, donate: bool = True)
   return jax.jit(families.traced_as_family(family, step),
                  in_shardings=(replicated(mesh), batch_sharding(mesh)),
                  out_shardings=(replicated(mesh),) * 3, donate_argnums=0 if donate else ())
+
+
+def compile_train_steps(family: families.Family, mesh: Mesh, donate: bool = True):
+  """Several steps in one call: `compile_train_step`'s step under `lax.scan` over k batches
+  stacked on a leading axis (`shard_batches`), for devices whose steps are shorter than the
+  host's work per call (`config.steps_per_call`). Returns the state after the k steps, and
+  each step's metrics and finiteness flags stacked [k, ...]: the loop logs and checks them
+  per step, as it does those of single steps. k is the leading size of the batch."""
+  def steps(state, batches):
+    def one(state, batch):
+      state, metrics = family.train_step(state, batch)
+      return state, (metrics, divergence.finite_flags(state, metrics))
+
+    state, (metrics, finite) = jax.lax.scan(one, state, batches)
+    return state, metrics, finite
+
+  return jax.jit(families.traced_as_family(family, steps),
+                 in_shardings=(replicated(mesh), stacked_sharding(mesh)),
+                 out_shardings=(replicated(mesh),) * 3, donate_argnums=0 if donate else ())
+
+
+def per_step(fetched: list[tuple[int, Any]]) -> list[Any]:
+  """[(steps, tree), ...] fetched from calls -> one tree per step (a call of k > 1 steps
+  gave trees of leaves [k, ...])."""
+  out = []
+  for n, tree in fetched:
+    if n == 1:
+      out.append(tree)
+    else:
+      out.extend(jax.tree.map(lambda x, i=i: x[i], tree) for i in range(n))
+  return out
 
 
 def create_train_state(family: families.Family, config, mesh: Mesh):
@@ -282,11 +379,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   # Missing data stops the run now, not after the state and the step have compiled. In a
   # multi-host job process 0 prepares first: on a shared file system the others then find
   # the dataset prepared instead of writing the same files at the same time.
+  clock = Clock()
   if is_lead:
     preparation.prepare_dataset(config.data)
   workdir_lib.sync_processes("jaxgan_prepare_dataset")
   if not is_lead:
     preparation.prepare_dataset(config.data)
+  clock.lap("data_preparation")
   with workdir_lib.claim(workdir, config.to_dict(), start_over, lead=is_lead,
                          upgrade=config_lib.upgrade):
     if on_claimed is not None:
@@ -298,21 +397,55 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                                   workdir_lib.STORAGE_ERRNOS):
       while True:
         try:
-          return _train(divergence.with_rollbacks(config, workdir), workdir, mesh, ckpts)
+          return _train(divergence.with_rollbacks(config, workdir), workdir, mesh, ckpts, clock)
         except divergence.Diverged as diverged:
+          clock = Clock()  # the next attempt's timings are its own
           divergence.roll_back_or_stop(diverged, config, workdir, ckpts.latest_step(), is_lead)
 
 
+class Clock:
+  """Wall seconds of the run's parts (`timings.json`): start-up, split into what it does,
+  then the loop and the end."""
+
+  def __init__(self):
+    self.seconds: dict[str, float] = {}
+    self._last = time.perf_counter()
+
+  def lap(self, part: str) -> None:
+    """Charges the time since the last lap to `part`."""
+    now = time.perf_counter()
+    self.seconds[part] = self.seconds.get(part, 0.0) + now - self._last
+    self._last = now
+
+  def charge(self, part: str, seconds: float) -> None:
+    """Charges `seconds` just spent to `part` instead of to the next lap."""
+    self.seconds[part] = self.seconds.get(part, 0.0) + seconds
+    self._last += seconds
+
+
+# Start-up's parts, in the order the loop does them (timings.json's "startup").
+STARTUP_PARTS = ("data_preparation", "state", "restore", "input_pipeline", "compilation",
+                 "first_grid")
+
+
 def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
-           ckpts: checkpoint.Checkpoints) -> Any:
+           ckpts: checkpoint.Checkpoints, clock: Optional[Clock] = None) -> Any:
   """From the latest checkpoint (or the start) to `config.num_train_steps`, a signal, or
-  `divergence.Diverged` at the first step found NaN or infinite (nothing of it saved)."""
+  `divergence.Diverged` at the first step found NaN or infinite (nothing of it saved).
+
+  `clock` has timed the data's preparation; the rest of start-up, the loop and the end
+  are timed here and written to `timings.json` (this session's: a resumed run rewrites
+  it)."""
+  clock = clock or Clock()
   is_lead = jax.process_index() == 0
   platform = mesh_platform(mesh)
   family = families.create(config, platform)
   state = create_train_state(family, config, mesh)
+  jax.block_until_ready(state)
+  clock.lap("state")
   state = ckpts.restore(state) or state  # CheckpointError stops here, before any write
   start_step = int(jax.device_get(state.step))
+  clock.lap("restore")
   if is_lead:
     config_lib.save_json(config, os.path.join(workdir, workdir_lib.CONFIG_FILE))
     workdir_lib.write_json(os.path.join(workdir, "params.json"), family.param_counts(state))
@@ -322,7 +455,25 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
 
   data = streams.create_train_iterator(config.data, config.batch_size, config.seed, start_step,
                                        augment_config=config.get("augment"))
-  train_step = compile_train_step(family, mesh)
+  k = config.get("steps_per_call", 1)
+  calls = device_calls(data, mesh, call_sizes(start_step, config.num_train_steps, k))
+  first = next(calls, None)  # the input's start-up: the pipeline built, the first batches read
+  clock.lap("input_pipeline")
+  # Compiled ahead of time, once per call size, so that compilation is timed apart.
+  jitted = {1: compile_train_step(family, mesh)}
+  if k > 1:
+    jitted[k] = compile_train_steps(family, mesh)
+  compiled = {}
+
+  def step_function(call):
+    if call.steps not in compiled:
+      start = time.perf_counter()
+      compiled[call.steps] = jitted[call.steps].lower(state, call.batch).compile()
+      clock.charge("compilation", time.perf_counter() - start)
+    return compiled[call.steps]
+
+  if first is not None:
+    step_function(first)
   grids = config.num_grid_images > 0
   if grids and not families.supports(family, families.Sampling):
     raise config_lib.ConfigError(f"the {config.family} family draws no sample grids: "
@@ -343,8 +494,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
     _truncate_metrics(os.path.join(workdir, "metrics.jsonl"), start_step)
     metrics_file = open(os.path.join(workdir, "metrics.jsonl"), "a")
   progress = Progress(start_step, config.num_train_steps, is_lead)
-  # The metrics and the finiteness flags of the steps since they were last read, and the
-  # last grid's images.
+  # The metrics and the finiteness flags of the calls since they were last read, as
+  # (steps, tree), and the last grid's images.
   pending, unchecked, fake = [], [], None
 
   def training_metrics(step, scalars):
@@ -352,7 +503,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
     del step, scalars
     nonlocal pending
     means = {k: float(np.mean(v)) for k, v in
-             jax.tree.map(lambda *xs: np.stack(xs), *jax.device_get(pending)).items()}
+             jax.tree.map(lambda *xs: np.stack(xs), *per_step(jax.device_get(pending))).items()}
     pending = []
     return means
 
@@ -394,20 +545,26 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
              Periodic("checkpoint", config.checkpoint_every_steps, save)]
 
   step, batch, single_process = start_step, None, jax.process_count() == 1
+  loop_steps = 0
   try:
     with StopRequest() as stop:
       if start_step == 0:
         write_grid(0)
-      for step in range(start_step + 1, config.num_train_steps + 1):
-        batch = next(data)
-        state, metrics, finite = train_step(state, shard_batch(batch, mesh))
-        pending.append(metrics)
-        unchecked.append(finite)
+      clock.lap("first_grid")
+      for call in itertools.chain([first] if first is not None else [], calls):
+        state, metrics, finite = step_function(call)(state, call.batch)
+        step += call.steps
+        loop_steps += call.steps
+        batch = call.host
+        pending.append((call.steps, metrics))
+        unchecked.append((call.steps, finite))
         progress.update(step)
-        # The request is read once per step: a signal that arrives later in this step (while
+        # The request is read once per call: a signal that arrives later in this step (while
         # it logs) is acted on at the next one, so that a stop always follows a save. With
         # several processes the job decides together, at the steps where an action that
         # waits for the device is due anyway: no step waits for the host only for this.
+        # (A call of several steps ends at every step where an action is due:
+        # config.validate makes the cadences multiples of steps_per_call.)
         stopping = None
         if single_process:
           stopping = stop.signal_name
@@ -417,8 +574,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
         due_measures = [a for a in measures if a.due(step, last)]
         due_outputs = [a for a in outputs if a.due(step, last)]
         if any(a.syncs for a in due_measures + due_outputs):  # the loop waits here anyway
-          diverged = divergence.first_nonfinite(jax.device_get(unchecked),
-                                                step - len(unchecked) + 1)
+          flags = per_step(jax.device_get(unchecked))
+          diverged = divergence.first_nonfinite(flags, step - len(flags) + 1)
           if diverged:
             raise diverged
           unchecked = []
@@ -442,6 +599,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
     writer.flush()
     if is_lead:
       metrics_file.close()
+  clock.lap("loop")
   if is_lead and step == config.num_train_steps:
     _final_figures(family, fixed, fake, batch, workdir)
   if step == config.num_train_steps and families.supports(family, families.DenoisingView):
@@ -449,7 +607,31 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
     picture = trajectory(family, state, config.seed)
     if is_lead:
       visualize.save_png(picture, os.path.join(workdir, "trajectory.png"))
+  clock.lap("final_figures")
+  if is_lead:
+    _write_timings(workdir, clock, start_step, loop_steps, k)
   return state
+
+
+def _write_timings(workdir: str, clock: Clock, start_step: int, loop_steps: int,
+                   steps_per_call: int) -> None:
+  """timings.json: this session's start-up by part, its loop (every step from the first
+  call's dispatch to the last checkpoint written, with the logging, grids and checkpoints
+  between) and its end (final figures)."""
+  seconds = clock.seconds
+  startup = {part: round(seconds.get(part, 0.0), 4) for part in STARTUP_PARTS}
+  loop = seconds.get("loop", 0.0)
+  timings = {"startup": {**startup, "total": round(sum(startup.values()), 4)},
+             "loop": {"first_step": start_step + 1, "steps": loop_steps,
+                      "steps_per_call": steps_per_call, "seconds": round(loop, 4),
+                      "steps_per_sec": round(loop_steps / loop, 4) if loop > 0 else None},
+             "final_figures": round(seconds.get("final_figures", 0.0), 4)}
+  workdir_lib.write_json(os.path.join(workdir, TIMINGS_FILE), timings)
+  logging.info("start-up %.1f s (%s); %d steps in %.1f s", timings["startup"]["total"],
+               ", ".join(f"{k} {v:.1f} s" for k, v in startup.items()), loop_steps, loop)
+
+
+TIMINGS_FILE = "timings.json"
 
 
 def trajectory(family, state, seed: int, num: Optional[int] = None, label=None) -> np.ndarray:

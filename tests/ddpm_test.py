@@ -14,6 +14,7 @@ from train_test import assert_trees_equal, mock_data, tiny  # noqa: F401  (a fix
 from jaxgan import (config as config_lib, diffusion, evaluate, families, inference, models, sample,
                     train, visualize)
 from jaxgan.config import ConfigError
+from jaxgan.families import ddpm
 
 UNCONDITIONAL = str(REPO / "configs" / "ddpm_mnist.py")
 CONDITIONAL = str(REPO / "configs" / "ddpm_mnist_conditional.py")
@@ -406,3 +407,25 @@ def test_sampler_flags_are_refused_for_gans(tmp_path, mock_data):  # noqa: F811
   train.train_and_evaluate(tiny(str(REPO / "configs" / "gan_mnist.py")), str(run))
   with pytest.raises(ConfigError, match="--steps: only diffusion runs have a sampler"):
     inference.load_run(str(run), steps=50)
+
+
+def test_learning_rate_warms_up_then_stays_or_decays_to_zero():
+  """Ho et al.'s constant rate after the linear warmup by default; `optimizer.decay=cosine`
+  halves it mid-run and ends at zero on the last step."""
+  config = config_lib.load(str(REPO / "configs" / "ddpm_mnist_cpu.py"))
+  constant = ddpm.learning_rate(config)
+  peak, warmup, steps = (config.optimizer.learning_rate, config.optimizer.warmup_steps,
+                         config.num_train_steps)
+  np.testing.assert_allclose([constant(0), constant(warmup // 2), constant(warmup),
+                              constant(steps)], [0, peak / 2, peak, peak], rtol=1e-6)
+  config.optimizer.decay = "cosine"
+  cosine = ddpm.learning_rate(config)
+  middle = warmup + (steps - warmup) // 2
+  np.testing.assert_allclose([cosine(warmup // 2), cosine(warmup), cosine(middle)],
+                             [peak / 2, peak, peak / 2], rtol=1e-5)
+  assert 0 <= float(cosine(steps - 1)) < peak * 1e-6 and float(cosine(steps)) == 0
+  config.optimizer.decay = "linear"
+  with pytest.raises(ConfigError, match="optimizer.decay must be one of constant, cosine"):
+    config_lib.validate(config)
+  old = {"family": "ddpm", "optimizer": {"learning_rate": 2e-4}}
+  assert config_lib.upgrade(old)["optimizer"]["decay"] == "constant"

@@ -75,6 +75,7 @@ def config_sections(config: ml_collections.ConfigDict) -> None:
   config.optimizer.b1 = 0.9
   config.optimizer.b2 = 0.999
   config.optimizer.warmup_steps = 1000   # Ho et al.: 5000 on CIFAR10 (800k steps)
+  config.optimizer.decay = "constant"    # after warmup (Ho et al.); "cosine": to 0 at the last step
   config.optimizer.grad_clip = 1.0
 
 
@@ -83,13 +84,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
   diffusion's and the sampler's are checked where the family is built)."""
   fields.nonnegative(config, "model.num_classes")
   fields.fraction(config, "model.dropout", "ema_decay")
+  fields.one_of(config, "optimizer.decay", LR_DECAYS)
 
 
 def upgrade(config: dict) -> None:
   """Runs saved before these fields existed: unconditional, their U-Net pooled, and the EMA's
   decay where it was (`diffusion.ema_decay`, 0.9995 by default)."""
   fields.fill(config, {"model.num_classes": 0, "model.downsample": "avg_pool",
-                       "sampling.clip_denoised": False})
+                       "sampling.clip_denoised": False, "optimizer.decay": "constant"})
   if "ema_decay" not in config:
     config["ema_decay"] = config.get("diffusion", {}).pop("ema_decay", 0.9995)
 
@@ -103,13 +105,29 @@ class DDPMState:
   opt_state: Any
 
 
+# What the rate does after the warmup: Ho et al. keep it constant; "cosine" takes it to 0
+# at config.num_train_steps (half a cosine), for runs too short for the average alone to
+# smooth out the last updates' noise.
+LR_DECAYS = ("constant", "cosine")
+
+
+def learning_rate(config) -> optax.Schedule:
+  """The rate after `count` updates: linear warmup from 0 over `optimizer.warmup_steps`,
+  then `optimizer.decay`."""
+  o = config.optimizer
+  if o.decay == "cosine":
+    return optax.warmup_cosine_decay_schedule(
+        0.0, o.learning_rate, o.warmup_steps, max(config.num_train_steps, o.warmup_steps + 1))
+  if o.warmup_steps:
+    return optax.linear_schedule(0.0, o.learning_rate, o.warmup_steps)
+  return optax.constant_schedule(o.learning_rate)
+
+
 def optimizer(config) -> optax.GradientTransformation:
   """Ho et al. (appendix B): Adam, linear warmup, global-norm clipping at 1."""
   o = config.optimizer
-  rate = optax.linear_schedule(0.0, o.learning_rate, o.warmup_steps) if o.warmup_steps else (
-      o.learning_rate)
   return optax.chain(optax.clip_by_global_norm(o.grad_clip),
-                     optax.adam(rate, b1=o.b1, b2=o.b2))
+                     optax.adam(learning_rate(config), b1=o.b1, b2=o.b2))
 
 
 class DDPM:

@@ -1,0 +1,216 @@
+"""The whole training run against its bare step, every family, and the PyTorch reference's
+run of the same recipe, side by side.
+
+  .venv/bin/python benchmarks/whole_run.py [--case dcgan_mnist,classifier,pix2pix128,
+      cyclegan64,ddpm_cpu] [--steps N] [--bare_steps 20] [--overhead_steps 1000,3000]
+      [--torch_steps N] [--out benchmarks/results/whole_run_cpu.json]
+
+For each case (a config of configs/ on the local copy of its data, `CASES`):
+- the real loop: `python -m jaxgan.main` in a child process, `--steps` steps (default:
+  the config's largest cadence, at most 500) with logging, grids and checkpoints at the
+  config's own cadence (every run also draws and saves at its last step), a fresh
+  workdir and an empty compilation cache ("cold"); then the same command to 10 steps in
+  another workdir with the cache the first left ("warm"). Each run's `timings.json`
+  (`jaxgan.train`) gives its start-up split into data preparation, the state, restore,
+  the input pipeline's first batches, compilation, and the first grid; its loop time
+  (first step to the last checkpoint written, everything periodic included) and steps/s.
+  The child's wall time adds the process's start (imports) and the final figures.
+- the bare step in this process: the same config's jitted step (benchmarks/harness.py
+  `JaxStep`, as the loop builds it) on one fixed synthetic batch, `--bare_steps` calls
+  dispatched back to back and waited for once, before and after the loop;
+  `fraction_of_bare` = loop steps/s / bare steps/s (the mean of the two bare timings).
+
+Per-step host overhead: DCGAN MNIST at width 4 and batch 8 (a step of about a
+millisecond on this CPU, so that the loop's own work shows): the loop at two lengths
+(`--overhead_steps`), with its cadences beyond the run ("per step": only what every step
+does, the run's end cancels in the difference) and at the config's own (log 50, grid
+250, checkpoint 500: the periodic work amortised), each at 1 and 10 steps per call;
+overhead = (loop seconds at the longer - at the shorter) / (step difference) - the bare
+step's seconds. The bound: a device step of d seconds behind h seconds of host work that
+does not overlap it runs at d / (d + h) of its speed, so d = 1 ms runs at >= 90% while
+h <= 111 microseconds (the host's work can overlap the device's: asynchronous dispatch
+and the two calls prefetched; the bound assumes it does not).
+
+PyTorch: benchmarks/reference/dcgan_mnist_torch.py (the tutorial's loop on the same nets,
+the same MNIST files through a DataLoader, the same logging, grid and checkpoint cadence)
+to `--torch_steps` (default: DCGAN MNIST's --steps) in a child process, beside jaxgan's
+DCGAN MNIST run: steps/s of each loop, start-up, and end-to-end wall seconds. Run it alone
+on the machine: the cases run one after another, and each ratio is of two timings taken
+minutes apart.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/
+import harness  # noqa: E402  (jaxgan's CPU XLA flags before JAX starts)
+import jax  # noqa: E402
+
+MNIST = (f"data.manual_dir={harness.DATA}/mnist",)
+CASES = {
+    "dcgan_mnist": harness.CASES["dcgan_mnist"],
+    "classifier": harness.Case("configs/mnist_classifier.py", (), MNIST,
+                               "the MNIST classifier (the judge), batch 64"),
+    "pix2pix128": harness.CASES["pix2pix128"],
+    "cyclegan64": harness.CASES["cyclegan64"],
+    "ddpm_cpu": harness.Case("configs/ddpm_mnist_cpu.py", (), MNIST,
+                             "DDPM, the CPU-sized U-Net, batch 64, DDIM-50 grids"),
+}
+# The overhead case: DCGAN MNIST at width 4, batch 8.
+TINY = ("model.ngf=4", "model.ndf=4", "batch_size=8")
+CADENCES = ("log_every_steps", "sample_every_steps", "checkpoint_every_steps")
+MAX_STEPS = 500
+WARM_STEPS = 10
+
+
+def loop_run(case: harness.Case, steps: int, workdir: str, cache: str, extra=()) -> dict:
+  """`jaxgan.main` of the case to `steps` in `workdir`; its timings.json, wall seconds."""
+  overrides = [f"num_train_steps={steps}", *case.overrides, *(case.data or ()), *extra]
+  command = [sys.executable, "-m", "jaxgan.main", f"--config={case.config}",
+             f"--workdir={workdir}", *[f"--config.{o}" for o in overrides]]
+  env = {**os.environ, "JAXGAN_COMPILATION_CACHE": cache}
+  start = time.perf_counter()
+  result = subprocess.run(command, cwd=harness.REPO, env=env, capture_output=True, text=True,
+                          check=False)
+  wall = time.perf_counter() - start
+  if result.returncode:
+    raise SystemExit(f"error: {' '.join(command)} failed:\n{result.stderr[-2000:]}")
+  with open(os.path.join(workdir, "timings.json")) as f:
+    return {"wall_seconds": round(wall, 3), **json.load(f)}
+
+
+def bare_seconds(config, steps: int) -> float:
+  """Seconds per step of the jitted step, `steps` calls dispatched back to back."""
+  step = harness.JaxStep(config, harness.synthetic_batch(config))
+  for _ in range(2):
+    step()
+  state = step.state
+  start = time.perf_counter()
+  for _ in range(steps):
+    state, metrics, _ = step.compiled(state, step.batch)
+  jax.block_until_ready((state, metrics))
+  return (time.perf_counter() - start) / steps
+
+
+def default_steps(config) -> int:
+  return min(MAX_STEPS, max(config[c] for c in CADENCES))
+
+
+def measure_case(name: str, case: harness.Case, steps: int | None, bare_steps: int,
+                 scratch: str) -> dict:
+  config = harness.load_config(case.config, case.overrides + (case.data or ()))
+  steps = steps or default_steps(config)
+  cache = os.path.join(scratch, f"{name}_cache")
+  bare_before = bare_seconds(config, bare_steps)
+  cold = loop_run(case, steps, os.path.join(scratch, f"{name}_cold"), cache)
+  warm = loop_run(case, WARM_STEPS, os.path.join(scratch, f"{name}_warm"), cache)
+  bare_after = bare_seconds(config, bare_steps)
+  bare = (bare_before + bare_after) / 2
+  rate = cold["loop"]["steps_per_sec"]
+  row = {"note": case.note, "config": case.config, "steps": steps,
+         "cadence": {c: config[c] for c in CADENCES},
+         "bare_seconds_per_step": {"before": round(bare_before, 5), "after": round(bare_after, 5)},
+         "bare_steps_per_sec": round(1 / bare, 4),
+         "loop_steps_per_sec": rate, "fraction_of_bare": round(rate * bare, 4),
+         "cold": cold, "warm": warm}
+  print(f"{name}: loop {rate:.3f} steps/s, bare {1 / bare:.3f} steps/s "
+        f"({rate * bare:.1%}); start-up cold {cold['startup']['total']:.1f} s, warm "
+        f"{warm['startup']['total']:.1f} s", flush=True)
+  return row
+
+
+def overhead(lengths: list[int], bare_steps: int, scratch: str) -> dict:
+  """Per-step host overhead of the loop on the tiny DCGAN (module docstring)."""
+  case = harness.CASES["dcgan_mnist"]
+  tiny = harness.Case(case.config, case.overrides + TINY, case.data, "DCGAN MNIST, width 4, batch 8")
+  config = harness.load_config(tiny.config, tiny.overrides + tiny.data)
+  bare = bare_seconds(config, max(bare_steps, 500))
+  short, long_ = lengths
+  out = {"bare_seconds_per_step": round(bare, 7), "lengths": lengths}
+  cache = os.path.join(scratch, "tiny_cache")
+  for k in (1, 10):
+    for cadence_name, cadence in (("per_step", [f"{c}={long_}" for c in CADENCES]),
+                                  ("default_cadence", [])):
+      extra = [f"steps_per_call={k}", *cadence]
+      runs = [loop_run(tiny, n, os.path.join(scratch, f"tiny_{k}_{cadence_name}_{n}"), cache,
+                       extra)["loop"] for n in lengths]
+      per_step = (runs[1]["seconds"] - runs[0]["seconds"]) / (long_ - short)
+      host = per_step - bare
+      out[f"{cadence_name}_k{k}"] = {
+          "loop_seconds": [r["seconds"] for r in runs], "seconds_per_step": round(per_step, 7),
+          "host_overhead_us": round(1e6 * host, 1),
+          "fraction_of_a_1ms_step": round(1e-3 / (1e-3 + max(host, 0.0)), 4)}
+      print(f"overhead, {cadence_name}, {k} steps per call: {1e6 * host:.0f} us per step",
+            flush=True)
+  return out
+
+
+def torch_reference(steps: int, scratch: str) -> dict:
+  workdir = os.path.join(scratch, "torch_dcgan_mnist")
+  command = [sys.executable, os.path.join(harness.REPO, "benchmarks", "reference",
+                                          "dcgan_mnist_torch.py"),
+             f"--workdir={workdir}", f"--data={harness.DATA}/mnist", f"--steps={steps}"]
+  start = time.perf_counter()
+  result = subprocess.run(command, capture_output=True, text=True, check=False)
+  wall = time.perf_counter() - start
+  if result.returncode:
+    raise SystemExit(f"error: {' '.join(command)} failed:\n{result.stderr[-2000:]}")
+  with open(os.path.join(workdir, "timings.json")) as f:
+    return {"wall_seconds": round(wall, 3), **json.load(f)}
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--case", default=",".join(CASES))
+  parser.add_argument("--steps", type=int, default=None)
+  parser.add_argument("--bare_steps", type=int, default=20)
+  parser.add_argument("--overhead_steps", default="1000,3000")
+  parser.add_argument("--torch_steps", type=int, default=None,
+                      help="default: DCGAN MNIST's steps; 0: no PyTorch run")
+  parser.add_argument("--out", default=None)
+  args = parser.parse_args()
+  names = [n for n in args.case.split(",") if n]
+  unknown = [n for n in names if n not in CASES]
+  if unknown:
+    raise SystemExit(f"error: unknown --case {unknown[0]}; known: {', '.join(CASES)}")
+  lengths = [int(n) for n in args.overhead_steps.split(",") if n]
+  if len(lengths) not in (0, 2) or (lengths and lengths[0] >= lengths[1]):
+    raise SystemExit("error: --overhead_steps takes two lengths, shorter first (or nothing)")
+  result = {"machine": harness.machine_info(), "cases": {}}
+  scratch = tempfile.mkdtemp(prefix="whole_run_")
+  try:
+    for name in names:
+      result["cases"][name] = measure_case(name, CASES[name], args.steps, args.bare_steps,
+                                           scratch)
+    if lengths:
+      result["host_overhead"] = overhead(lengths, args.bare_steps, scratch)
+    if "dcgan_mnist" in result["cases"] and args.torch_steps != 0:
+      jax_row = result["cases"]["dcgan_mnist"]
+      reference = torch_reference(args.torch_steps or jax_row["steps"], scratch)
+      result["torch_dcgan_mnist"] = reference
+      result["dcgan_mnist_vs_torch"] = {
+          "loop_ratio": round(jax_row["loop_steps_per_sec"] / reference["loop"]["steps_per_sec"], 4),
+          "wall_ratio": round(reference["wall_seconds"] / jax_row["cold"]["wall_seconds"], 4),
+          "note": "> 1: jaxgan faster (loop: steps/s; wall: end to end, start-up included, "
+                  "jaxgan's with a cold compilation cache)"}
+      print(f"DCGAN MNIST loop: jaxgan {jax_row['loop_steps_per_sec']:.3f}, PyTorch "
+            f"{reference['loop']['steps_per_sec']:.3f} steps/s", flush=True)
+  finally:
+    shutil.rmtree(scratch, ignore_errors=True)
+  result["machine"]["load_average_end"] = os.getloadavg()
+  text = json.dumps(result, indent=2)
+  if args.out:
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+      f.write(text + "\n")
+  print(text)
+
+
+if __name__ == "__main__":
+  main()

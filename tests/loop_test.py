@@ -1,0 +1,158 @@
+"""The loop's input and calls: device prefetch, several steps per call (`lax.scan`) with
+per-step logging and exact resume, and the start-up timings every run writes."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from conftest import REPO
+from jaxgan import config as config_lib, divergence, train
+from jaxgan.errors import ConfigError
+from train_test import assert_trees_equal, mocked_data, params_of, tiny
+
+DCGAN = str(REPO / "configs" / "dcgan_mnist.py")
+
+
+@pytest.fixture
+def mock_data():
+  with mocked_data():
+    yield
+
+
+@pytest.mark.parametrize("start,end,k,sizes", [
+    (0, 7, 1, [1] * 7),
+    (0, 7, 3, [3, 3, 1]),
+    (0, 6, 3, [3, 3]),
+    (4, 10, 3, [1, 1, 3, 1]),   # resumed at 4: single steps to 6, then calls from multiples of 3
+    (9, 9, 2, []),
+])
+def test_call_sizes(start, end, k, sizes):
+  got = list(train.call_sizes(start, end, k))
+  assert got == sizes and start + sum(got) == end
+  # Every multiple of k on the way ends a call.
+  ends = np.cumsum([start] + got)
+  assert all(m in ends for m in range(start, end + 1) if m % k == 0 and m > start)
+
+
+def test_device_calls_read_ahead_and_no_further():
+  """Two calls are on the device before the loop asks for the first; then each call the loop
+  takes reads one more; nothing past the run's last step is read."""
+  mesh = train.make_mesh()
+  read = []
+
+  def data():
+    for i in range(100):
+      read.append(i)
+      yield {"image": np.full((2, 1), i, np.float32)}
+
+  calls = train.device_calls(data(), mesh, [2, 2, 1])
+  first = next(calls)
+  assert read == [0, 1, 2, 3]  # the calls of 2 and 2 steps
+  assert first.steps == 2 and first.batch["image"].shape == (2, 2, 1)
+  np.testing.assert_array_equal(np.asarray(first.batch["image"])[:, 0, 0], [0, 1])
+  np.testing.assert_array_equal(first.host["image"][0], [1])  # the call's last host batch
+  second = next(calls)
+  assert read == [0, 1, 2, 3, 4] and second.steps == 2
+  third = next(calls)
+  assert third.steps == 1 and third.batch["image"].shape == (2, 1)  # a single step: unstacked
+  assert next(calls, None) is None and read == [0, 1, 2, 3, 4]
+
+
+def test_steps_per_call_trains_the_same_steps(tmp_path, mock_data):
+  """k steps under lax.scan are the same k steps: the same parameters (to float rounding:
+  XLA compiles the loop's body apart), and metrics.jsonl logs every step's mean as before."""
+  single = train.train_and_evaluate(tiny(DCGAN, steps=4), str(tmp_path / "single"))
+  scanned = train.train_and_evaluate(tiny(DCGAN, steps=4, steps_per_call=2, log_every_steps=2,
+                                          checkpoint_every_steps=2, sample_every_steps=2),
+                                     str(tmp_path / "scanned"))
+  for a, b in zip(jax.tree.leaves(params_of(single)), jax.tree.leaves(params_of(scanned))):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+  rows = [json.loads(l) for l in (tmp_path / "scanned" / "metrics.jsonl").read_text().splitlines()]
+  singles = {r["step"]: r for r in map(json.loads, (tmp_path / "single" / "metrics.jsonl")
+                                       .read_text().splitlines())}
+  assert [r["step"] for r in rows] == [2, 4]
+  for row in rows:  # the mean of the two steps' losses, as single steps logged them
+    for name in ("d_loss", "g_loss"):
+      expected = (singles[row["step"] - 1][name] + singles[row["step"]][name]) / 2
+      np.testing.assert_allclose(row[name], expected, rtol=1e-4)
+  timings = json.loads((tmp_path / "scanned" / "timings.json").read_text())
+  assert timings["loop"]["steps"] == 4 and timings["loop"]["steps_per_call"] == 2
+
+
+def test_steps_per_call_resumes_exactly(tmp_path, mock_data):
+  over = dict(steps_per_call=2, log_every_steps=2, checkpoint_every_steps=2, sample_every_steps=2)
+  straight = train.train_and_evaluate(tiny(DCGAN, steps=6, **over), str(tmp_path / "straight"))
+  train.train_and_evaluate(tiny(DCGAN, steps=2, **over), str(tmp_path / "resumed"))
+  resumed = train.train_and_evaluate(tiny(DCGAN, steps=6, **over), str(tmp_path / "resumed"))
+  assert_trees_equal(params_of(resumed), params_of(straight))
+  assert_trees_equal(jax.device_get(resumed.generator.opt_state),
+                     jax.device_get(straight.generator.opt_state))
+
+
+def test_a_nonfinite_step_inside_a_call_is_named(tmp_path, mock_data, monkeypatch):
+  """The finiteness flags come back per step: the divergence guard names the step inside a
+  call of several, not the call's last."""
+  real = divergence.finite_flags
+
+  def bad_from_step_3(state, metrics):
+    flags = real(state, metrics)
+    return {**flags, "d_loss": flags["d_loss"] & (state.step < 3)}
+
+  monkeypatch.setattr(divergence, "finite_flags", bad_from_step_3)
+  config = tiny(DCGAN, steps=4, steps_per_call=4, log_every_steps=4, checkpoint_every_steps=4,
+                sample_every_steps=4)
+  with pytest.raises(divergence.DivergenceError, match="diverged at step 3: d_loss"):
+    train.train_and_evaluate(config, str(tmp_path))
+
+
+def test_timings_name_every_part_of_startup(tmp_path, mock_data):
+  train.train_and_evaluate(tiny(DCGAN, steps=2), str(tmp_path))
+  timings = json.loads((tmp_path / train.TIMINGS_FILE).read_text())
+  startup = timings["startup"]
+  assert set(train.STARTUP_PARTS) <= set(startup)
+  assert all(v >= 0 for v in startup.values())
+  assert startup["compilation"] > 0 and startup["state"] > 0
+  assert startup["total"] == pytest.approx(sum(startup[p] for p in train.STARTUP_PARTS), abs=1e-3)
+  assert timings["loop"]["steps"] == 2 and timings["loop"]["seconds"] > 0
+
+
+def test_cadences_must_be_multiples_of_steps_per_call():
+  config = config_lib.load(DCGAN)
+  config.steps_per_call = 4
+  config.log_every_steps, config.sample_every_steps, config.checkpoint_every_steps = 8, 250, 8
+  with pytest.raises(ConfigError, match="sample_every_steps=250 is not a multiple of "
+                                        "config.steps_per_call=4"):
+    config_lib.validate(config)
+  config.sample_every_steps = 8
+  config_lib.validate(config)
+  config.steps_per_call = 0
+  with pytest.raises(ConfigError, match="steps_per_call must be positive"):
+    config_lib.validate(config)
+
+
+def _cache_run(tmp_path, value):
+  """A tiny compilation in a fresh process with JAXGAN_COMPILATION_CACHE=value; returns
+  the folder the cache says it uses and the entries in tmp_path/cache."""
+  import os
+  import subprocess
+  import sys
+  code = ("from jaxgan import compilation_cache\nimport jax, jax.numpy as jnp\n"
+          "print(compilation_cache.enable())\njax.jit(lambda x: jnp.sin(x) * 2)(jnp.ones(3))\n")
+  env = {**os.environ, "JAXGAN_COMPILATION_CACHE": value,
+         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+  env.pop("JAX_COMPILATION_CACHE_DIR", None)
+  out = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True,
+                       text=True, check=True).stdout.strip().splitlines()[-1]
+  cache = tmp_path / "cache"
+  return out, sorted(p.name for p in cache.iterdir()) if cache.exists() else []
+
+
+def test_compilation_cache_writes_where_asked_and_can_be_turned_off(tmp_path):
+  where, entries = _cache_run(tmp_path, str(tmp_path / "cache"))
+  assert where == str(tmp_path / "cache") and any(e.startswith("jit_") for e in entries)
+  where, _ = _cache_run(tmp_path, "")
+  assert where == "None"
+  from jaxgan import compilation_cache
+  assert compilation_cache.default_dir().endswith(("jaxgan/compilation"))
