@@ -3,7 +3,7 @@ run of the same recipe, side by side.
 
   .venv/bin/python benchmarks/whole_run.py [--case dcgan_mnist,classifier,pix2pix128,
       cyclegan64,ddpm_cpu] [--steps N] [--bare_steps 20] [--overhead_steps 1000,3000]
-      [--torch_steps N] [--out benchmarks/results/whole_run_cpu.json]
+      [--torch_steps N] [--out benchmarks/results/whole_run_cpu.json [--update]]
 
 For each case (a config of configs/ on the local copy of its data, `CASES`):
 - the real loop: `python -m jaxgan.main` in a child process, `--steps` steps (default:
@@ -26,7 +26,7 @@ millisecond on this CPU, so that the loop's own work shows): the loop at two len
 does, the run's end cancels in the difference) and at the config's own (log 50, grid
 250, checkpoint 500: the periodic work amortised), each at 1 and 10 steps per call;
 overhead = (loop seconds at the longer - at the shorter) / (step difference) - the bare
-step's seconds. The bound: a device step of d seconds behind h seconds of host work that
+step's seconds (of one step per call, or of the scanned program of 10, timed the same way). The bound: a device step of d seconds behind h seconds of host work that
 does not overlap it runs at d / (d + h) of its speed, so d = 1 ms runs at >= 90% while
 h <= 111 microseconds (the host's work can overlap the device's: asynchronous dispatch
 and the two calls prefetched; the bound assumes it does not).
@@ -51,6 +51,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/
 import harness  # noqa: E402  (jaxgan's CPU XLA flags before JAX starts)
 import jax  # noqa: E402
+
+from jaxgan import families, train  # noqa: E402
 
 MNIST = (f"data.manual_dir={harness.DATA}/mnist",)
 CASES = {
@@ -98,6 +100,24 @@ def bare_seconds(config, steps: int) -> float:
   return (time.perf_counter() - start) / steps
 
 
+def bare_scanned_seconds(config, k: int, calls: int) -> float:
+  """Seconds per step of `k` steps per call (`train.compile_train_steps`), `calls` calls
+  dispatched back to back on one fixed batch repeated k times."""
+  mesh = train.make_mesh()
+  family = families.create(config, train.mesh_platform(mesh))
+  state = train.create_train_state(family, config, mesh)
+  batches = train.shard_batches([harness.synthetic_batch(config)] * k, mesh)
+  run = train.compile_train_steps(family, mesh).lower(state, batches).compile()
+  for _ in range(2):
+    state, metrics, _ = run(state, batches)
+  jax.block_until_ready(state)
+  start = time.perf_counter()
+  for _ in range(calls):
+    state, metrics, _ = run(state, batches)
+  jax.block_until_ready((state, metrics))
+  return (time.perf_counter() - start) / (calls * k)
+
+
 def default_steps(config) -> int:
   return min(MAX_STEPS, max(config[c] for c in CADENCES))
 
@@ -130,11 +150,13 @@ def overhead(lengths: list[int], bare_steps: int, scratch: str) -> dict:
   case = harness.CASES["dcgan_mnist"]
   tiny = harness.Case(case.config, case.overrides + TINY, case.data, "DCGAN MNIST, width 4, batch 8")
   config = harness.load_config(tiny.config, tiny.overrides + tiny.data)
-  bare = bare_seconds(config, max(bare_steps, 500))
   short, long_ = lengths
-  out = {"bare_seconds_per_step": round(bare, 7), "lengths": lengths}
+  bares = {1: bare_seconds(config, max(bare_steps, 500)),
+           10: bare_scanned_seconds(config, 10, max(bare_steps, 500) // 10)}
+  out = {"bare_seconds_per_step": {f"k{k}": round(b, 7) for k, b in bares.items()},
+         "lengths": lengths}
   cache = os.path.join(scratch, "tiny_cache")
-  for k in (1, 10):
+  for k, bare in bares.items():
     for cadence_name, cadence in (("per_step", [f"{c}={long_}" for c in CADENCES]),
                                   ("default_cadence", [])):
       extra = [f"steps_per_call={k}", *cadence]
@@ -174,6 +196,8 @@ def main():
   parser.add_argument("--torch_steps", type=int, default=None,
                       help="default: DCGAN MNIST's steps; 0: no PyTorch run")
   parser.add_argument("--out", default=None)
+  parser.add_argument("--update", action="store_true",
+                      help="replace only what this run measured in --out's JSON")
   args = parser.parse_args()
   names = [n for n in args.case.split(",") if n]
   unknown = [n for n in names if n not in CASES]
@@ -204,6 +228,14 @@ def main():
   finally:
     shutil.rmtree(scratch, ignore_errors=True)
   result["machine"]["load_average_end"] = os.getloadavg()
+  if args.update and args.out and os.path.exists(args.out):
+    with open(args.out) as f:
+      earlier = json.load(f)
+    measured = [k for k in result if k != "machine" and result[k]]
+    for key in measured:  # each part keeps the machine facts of the run that measured it
+      earlier[key] = result[key]
+      earlier.setdefault("updates", {})[key] = result["machine"]
+    result = earlier
   text = json.dumps(result, indent=2)
   if args.out:
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

@@ -250,6 +250,11 @@ def write_losses(rows: list[dict], out_path: str, names=("d_loss", "g_loss")) ->
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
   from jaxgan import visualize  # pylint: disable=import-outside-toplevel
 
+  # A run folder holding only its results (config, eval and wall time, as copied from
+  # elsewhere) has no curves to draw.
+  rows = [r for r in rows if os.path.exists(os.path.join(r["run_dir"], "metrics.jsonl"))]
+  if not rows:
+    return
   fig, axes = plt.subplots(1, len(rows), figsize=(6 * len(rows), 4), squeeze=False)
   for ax, row in zip(axes[0], rows):
     visualize.curve_axes(ax, os.path.join(row["run_dir"], "metrics.jsonl"), names,

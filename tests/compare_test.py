@@ -83,3 +83,19 @@ def test_without_evaluation_runs_compare_by_losses_and_grids_at_chosen_steps(tmp
   assert Image.open(tmp_path / "losses.png").size == (1200, 400)  # one 6 x 4 inch panel per run
   with pytest.raises(SystemExit, match="has no grid step_000003.png"):
     compare.write_grids(rows, str(tmp_path / "grids.png"), steps=["3"])
+
+
+def test_losses_skip_a_run_folder_without_curves(tmp_path):
+  """A finished run copied in as its results only (config, eval, wall time) has no
+  metrics.jsonl: the table takes it, the loss figure draws the others."""
+  with_curves, results_only = tmp_path / "a", tmp_path / "b"
+  with_curves.mkdir()
+  results_only.mkdir()
+  (with_curves / "metrics.jsonl").write_text(
+      "".join(json.dumps({"step": s, "d_loss": 1.0, "g_loss": 2.0}) + "\n" for s in (1, 2)))
+  rows = [{"name": "a", "batch_size": 4, "run_dir": str(with_curves)},
+          {"name": "b", "batch_size": 4, "run_dir": str(results_only)}]
+  compare.write_losses(rows, str(tmp_path / "losses.png"))
+  assert (tmp_path / "losses.png").exists()
+  compare.write_losses(rows[1:], str(tmp_path / "none.png"))
+  assert not (tmp_path / "none.png").exists()
