@@ -1,5 +1,6 @@
 """The DCGAN MNIST recipe in PyTorch: the reference that jaxgan's run is timed and judged
-against (benchmarks/whole_run.py times it; docs/experiments/parity/README.md judges it).
+against (benchmarks/whole_run.py times it; with --samples its images are judged by
+`jaxgan.evaluate --npz`, the same classifier as jaxgan's runs).
 
   .venv/bin/python benchmarks/reference/dcgan_mnist_torch.py --workdir runs/torch_dcgan \
       --data ../shared/data/mnist [--steps 2343] [--seed 0] [--samples 10000]
