@@ -87,17 +87,23 @@ def loop_run(case: harness.Case, steps: int, workdir: str, cache: str, extra=())
     return {"wall_seconds": round(wall, 3), **json.load(f)}
 
 
+def back_to_back(run, state, batch, calls: int) -> float:
+  """Seconds per call of `run(state, batch) -> (state, metrics, finite)`: two calls to warm
+  up, then `calls` dispatched back to back and waited for once."""
+  for _ in range(2):
+    state, metrics, _ = run(state, batch)
+  jax.block_until_ready(state)
+  start = time.perf_counter()
+  for _ in range(calls):
+    state, metrics, _ = run(state, batch)
+  jax.block_until_ready((state, metrics))
+  return (time.perf_counter() - start) / calls
+
+
 def bare_seconds(config, steps: int) -> float:
   """Seconds per step of the jitted step, `steps` calls dispatched back to back."""
   step = harness.JaxStep(config, harness.synthetic_batch(config))
-  for _ in range(2):
-    step()
-  state = step.state
-  start = time.perf_counter()
-  for _ in range(steps):
-    state, metrics, _ = step.compiled(state, step.batch)
-  jax.block_until_ready((state, metrics))
-  return (time.perf_counter() - start) / steps
+  return back_to_back(step.compiled, step.state, step.batch, steps)
 
 
 def bare_scanned_seconds(config, k: int, calls: int) -> float:
@@ -108,14 +114,7 @@ def bare_scanned_seconds(config, k: int, calls: int) -> float:
   state = train.create_train_state(family, config, mesh)
   batches = train.shard_batches([harness.synthetic_batch(config)] * k, mesh)
   run = train.compile_train_steps(family, mesh).lower(state, batches).compile()
-  for _ in range(2):
-    state, metrics, _ = run(state, batches)
-  jax.block_until_ready(state)
-  start = time.perf_counter()
-  for _ in range(calls):
-    state, metrics, _ = run(state, batches)
-  jax.block_until_ready((state, metrics))
-  return (time.perf_counter() - start) / (calls * k)
+  return back_to_back(run, state, batches, calls) / k
 
 
 def default_steps(config) -> int:

@@ -127,6 +127,25 @@ def device_calls(data: Iterator[dict[str, np.ndarray]], mesh: Mesh, sizes: Itera
     put(1)  # after the step was dispatched: the host works while the device runs it
 
 
+def _step_with_flags(family: families.Family):
+  """One step of the family and the finiteness flags of its new state and metrics:
+  (state, batch) -> (state, metrics, finite)."""
+  def step(state, batch):
+    state, metrics = family.train_step(state, batch)
+    return state, metrics, divergence.finite_flags(state, metrics)
+
+  return step
+
+
+def _jit_step(family: families.Family, fn, mesh: Mesh, input_sharding: NamedSharding,
+              donate: bool):
+  """`fn` jitted as the loop runs it: state replicated and donated, the input sharded by
+  `input_sharding`, everything returned replicated."""
+  return jax.jit(families.traced_as_family(family, fn),
+                 in_shardings=(replicated(mesh), input_sharding),
+                 out_shardings=(replicated(mesh),) * 3, donate_argnums=0 if donate else ())
+
+
 def compile_train_step(family: families.Family, mesh: Mesh, donate: bool = True):
   """The family's step, jitted: batch sharded, state replicated and donated (its buffers
   reused for the new state; `donate=False` only to measure what that saves).
@@ -134,13 +153,7 @@ def compile_train_step(family: families.Family, mesh: Mesh, donate: bool = True)
   Returns (state, metrics, finite): `finite` is `divergence.finite_flags` of the new state
   and the metrics, computed on the device with the step.
   """
-  def step(state, batch):
-    state, metrics = family.train_step(state, batch)
-    return state, metrics, divergence.finite_flags(state, metrics)
-
-  return jax.jit(families.traced_as_family(family, step),
-                 in_shardings=(replicated(mesh), batch_sharding(mesh)),
-                 out_shardings=(replicated(mesh),) * 3, donate_argnums=0 if donate else ())
+  return _jit_step(family, _step_with_flags(family), mesh, batch_sharding(mesh), donate)
 
 
 def compile_train_steps(family: families.Family, mesh: Mesh, donate: bool = True):
@@ -149,17 +162,17 @@ def compile_train_steps(family: families.Family, mesh: Mesh, donate: bool = True
   host's work per call (`config.steps_per_call`). Returns the state after the k steps, and
   each step's metrics and finiteness flags stacked [k, ...]: the loop logs and checks them
   per step, as it does those of single steps. k is the leading size of the batch."""
+  step = _step_with_flags(family)
+
   def steps(state, batches):
     def one(state, batch):
-      state, metrics = family.train_step(state, batch)
-      return state, (metrics, divergence.finite_flags(state, metrics))
+      state, metrics, finite = step(state, batch)
+      return state, (metrics, finite)
 
     state, (metrics, finite) = jax.lax.scan(one, state, batches)
     return state, metrics, finite
 
-  return jax.jit(families.traced_as_family(family, steps),
-                 in_shardings=(replicated(mesh), stacked_sharding(mesh)),
-                 out_shardings=(replicated(mesh),) * 3, donate_argnums=0 if donate else ())
+  return _jit_step(family, steps, mesh, stacked_sharding(mesh), donate)
 
 
 def per_step(fetched: list[tuple[int, Any]]) -> list[Any]:
@@ -545,7 +558,6 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
              Periodic("checkpoint", config.checkpoint_every_steps, save)]
 
   step, batch, single_process = start_step, None, jax.process_count() == 1
-  loop_steps = 0
   try:
     with StopRequest() as stop:
       if start_step == 0:
@@ -554,7 +566,6 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
       for call in itertools.chain([first] if first is not None else [], calls):
         state, metrics, finite = step_function(call)(state, call.batch)
         step += call.steps
-        loop_steps += call.steps
         batch = call.host
         pending.append((call.steps, metrics))
         unchecked.append((call.steps, finite))
@@ -609,7 +620,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
       visualize.save_png(picture, os.path.join(workdir, "trajectory.png"))
   clock.lap("final_figures")
   if is_lead:
-    _write_timings(workdir, clock, start_step, loop_steps, k)
+    _write_timings(workdir, clock, start_step, step - start_step, k)
   return state
 
 

@@ -10,15 +10,9 @@ import pytest
 from conftest import REPO
 from jaxgan import config as config_lib, divergence, train
 from jaxgan.errors import ConfigError
-from train_test import assert_trees_equal, mocked_data, params_of, tiny
+from train_test import assert_trees_equal, mock_data, params_of, tiny  # noqa: F401  (a fixture)
 
 DCGAN = str(REPO / "configs" / "dcgan_mnist.py")
-
-
-@pytest.fixture
-def mock_data():
-  with mocked_data():
-    yield
 
 
 @pytest.mark.parametrize("start,end,k,sizes", [
