@@ -30,8 +30,7 @@ import statistics
 import subprocess
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/
 import harness  # noqa: E402  (jaxgan's CPU XLA flags before JAX starts)
 
 import numpy as np  # noqa: E402
@@ -39,7 +38,7 @@ import numpy as np  # noqa: E402
 from jaxgan import evaluate, visualize  # noqa: E402
 
 SIDES = ("jaxgan", "pytorch")
-TORCH_SCRIPT = os.path.join(REPO, "benchmarks", "reference", "dcgan_mnist_torch.py")
+TORCH_SCRIPT = os.path.join(harness.REPO, "benchmarks", "reference", "dcgan_mnist_torch.py")
 
 
 def recipe_steps(epochs: int) -> int:
@@ -61,7 +60,7 @@ def trained(workdir: str, steps: int) -> bool:
 def run(cmd: list[str], log: str) -> None:
   """Runs `cmd` from the repository root with its output added to `log`."""
   with open(log, "a") as f:  # a resumed run adds to its log
-    code = subprocess.run(cmd, cwd=REPO, stdout=f, stderr=subprocess.STDOUT, check=False).returncode
+    code = subprocess.run(cmd, cwd=harness.REPO, stdout=f, stderr=subprocess.STDOUT, check=False).returncode
   if code:
     raise SystemExit(f"error: {' '.join(cmd[:4])} ... exited with {code}; see {log}")
 
@@ -112,13 +111,17 @@ def wall(workdir: str) -> dict:
           "steps_per_sec": t["loop"]["steps_per_sec"]}
 
 
-def row(eval_path: str, workdir: str, seed: int) -> dict:
+def judged_row(target: list[str], eval_path: str, workdir: str, seed: int, args) -> dict:
+  """The run's figures: `jaxgan.evaluate` of `target` into `eval_path` unless it is there,
+  and the run's wall times."""
+  if not done(eval_path):
+    judge(target, eval_path, args)
   with open(eval_path) as f:
     result = json.load(f)
   return {"seed": seed, "fid": result["fid"], "confident_share": result["confident_share"],
           "class_entropy_bits": result["class_entropy_bits"],
           "fid_train_reference": result["fid_train_reference"],
-          "num_samples": result.get("num_samples", result.get("timing", {}).get("num")),
+          "num_samples": result["num_samples"],
           **wall(workdir)}
 
 
@@ -148,35 +151,32 @@ def main():
   args = parser.parse_args()
   args.data = os.path.abspath(args.data)
   os.makedirs(args.root, exist_ok=True)
+  steps = recipe_steps(args.epochs)
   sides = {"jaxgan": [], "jaxgan_ema": [], "pytorch": []}
   for seed in args.seeds:
     jax_dir = os.path.abspath(os.path.join(args.root, f"jax_s{seed}"))
-    if "jaxgan" in args.sides and not trained(jax_dir, recipe_steps(args.epochs)):
+    if "jaxgan" in args.sides and not trained(jax_dir, steps):
       print(f"jaxgan seed {seed}: training", flush=True)
       train_jaxgan(jax_dir, args, seed)
-    raw = os.path.join(jax_dir, "eval_raw.json")
-    if trained(jax_dir, recipe_steps(args.epochs)):
-      if not done(raw):
-        judge(["--workdir", jax_dir] + (["--raw_weights"] if args.ema_decay else []), raw, args)
-      sides["jaxgan"].append(row(raw, jax_dir, seed))
-      ema = os.path.join(jax_dir, "eval_ema.json")
+    if trained(jax_dir, steps):
+      raw = ["--raw_weights"] if args.ema_decay else []
+      sides["jaxgan"].append(judged_row(["--workdir", jax_dir, *raw],
+                                        os.path.join(jax_dir, "eval_raw.json"), jax_dir, seed, args))
       if args.ema_decay:
-        if not done(ema):
-          judge(["--workdir", jax_dir], ema, args)
-        sides["jaxgan_ema"].append(row(ema, jax_dir, seed))
+        sides["jaxgan_ema"].append(judged_row(["--workdir", jax_dir],
+                                              os.path.join(jax_dir, "eval_ema.json"), jax_dir,
+                                              seed, args))
     torch_dir = os.path.abspath(os.path.join(args.root, f"torch_s{seed}"))
     finished = done(os.path.join(torch_dir, "timings.json"))  # written at its end only
     if "pytorch" in args.sides and not finished:
       print(f"pytorch seed {seed}: training", flush=True)
       train_torch(torch_dir, args, seed)
       finished = True
-    judged = os.path.join(torch_dir, "eval.json")
     if finished:
-      if not done(judged):
-        judge(["--npz", os.path.join(torch_dir, "samples.npz"), f"--manual_dir={args.data}"],
-              judged, args)
-      sides["pytorch"].append(row(judged, torch_dir, seed))
-    judged_grids(jax_dir, torch_dir, recipe_steps(args.epochs), raw=bool(args.ema_decay))
+      sides["pytorch"].append(judged_row(
+          ["--npz", os.path.join(torch_dir, "samples.npz"), f"--manual_dir={args.data}"],
+          os.path.join(torch_dir, "eval.json"), torch_dir, seed, args))
+    judged_grids(jax_dir, torch_dir, steps, raw=bool(args.ema_decay))
     print(f"seed {seed}: " + ", ".join(f"{name} FID {rows[-1]['fid']:.2f}"
                                         for name, rows in sides.items()
                                         if rows and rows[-1]["seed"] == seed), flush=True)
@@ -186,7 +186,7 @@ def main():
     judge_accuracy = json.load(f)["test_accuracy"]
   result = {
       "recipe": {"config": "configs/dcgan_mnist.py", "epochs": args.epochs,
-                 "steps": recipe_steps(args.epochs), "batch_size": 128,
+                 "steps": steps, "batch_size": 128,
                  "ema_decay": args.ema_decay or None},
       "judge": {"folder": judge_dir, "test_accuracy": judge_accuracy,
                 "samples_per_run": args.samples},
