@@ -20,16 +20,26 @@ For each case (a config of configs/ on the local copy of its data, `CASES`):
   dispatched back to back and waited for once, before and after the loop;
   `fraction_of_bare` = loop steps/s / bare steps/s (the mean of the two bare timings).
 
-Per-step host overhead: DCGAN MNIST at width 4 and batch 8 (a step of about a
-millisecond on this CPU, so that the loop's own work shows): the loop at two lengths
+Per-step host overhead: DCGAN MNIST at width 4 and batch 8 (a step of a few milliseconds
+on this CPU, so that the loop's own work shows): the loop at two lengths
 (`--overhead_steps`), with its cadences beyond the run ("per step": only what every step
 does, the run's end cancels in the difference) and at the config's own (log 50, grid
-250, checkpoint 500: the periodic work amortised), each at 1 and 10 steps per call;
-overhead = (loop seconds at the longer - at the shorter) / (step difference) - the bare
-step's seconds (of one step per call, or of the scanned program of 10, timed the same way). The bound: a device step of d seconds behind h seconds of host work that
-does not overlap it runs at d / (d + h) of its speed, so d = 1 ms runs at >= 90% while
-h <= 111 microseconds (the host's work can overlap the device's: asynchronous dispatch
-and the two calls prefetched; the bound assumes it does not).
+250, checkpoint 500: the periodic work amortised), each at 1 and 10 steps per call. Two
+measures of the host's work h per step, each a difference of the two lengths over the
+step difference:
+- `host_overhead_us`: the loop's wall seconds minus the bare step's (of one step per call,
+  or of the scanned program of 10, timed the same way). On a CPU this counts everything
+  that shares the cores with the step: the input pipeline's threads too, which on a GPU or
+  TPU host run on cores of their own. An upper bound here.
+- `loop_thread_us`: the CPU seconds of the loop's thread (`timings.json`'s
+  `loop.thread_seconds`, `time.thread_time`): dispatch, reading and converting the input,
+  the transfers and the loop's bookkeeping. The step's computation runs on XLA's threads
+  and the input's preparation on tf.data's, so neither counts, and a wait for the device
+  sleeps. This is the work that stands between two dispatches on any device.
+The bound: a device step of d seconds behind h seconds of host work that does not overlap
+it runs at d / (d + h) of its speed, so d = 1 ms runs at >= 90% while h <= 111
+microseconds (the host's work can overlap the device's: asynchronous dispatch and the two
+calls prefetched; the bound assumes it does not).
 
 PyTorch: benchmarks/reference/dcgan_mnist_torch.py (the tutorial's loop on the same nets,
 the same MNIST files through a DataLoader, the same logging, grid and checkpoint cadence)
@@ -51,6 +61,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/
 import harness  # noqa: E402  (jaxgan's CPU XLA flags before JAX starts)
 import jax  # noqa: E402
+import numpy as np  # noqa: E402
 
 from jaxgan import families, train  # noqa: E402
 
@@ -112,7 +123,8 @@ def bare_scanned_seconds(config, k: int, calls: int) -> float:
   mesh = train.make_mesh()
   family = families.create(config, train.mesh_platform(mesh))
   state = train.create_train_state(family, config, mesh)
-  batches = train.shard_batches([harness.synthetic_batch(config)] * k, mesh)
+  batches = train.shard_batches({key: np.stack([v] * k) for key, v in
+                                 harness.synthetic_batch(config).items()}, mesh)
   run = train.compile_train_steps(family, mesh).lower(state, batches).compile()
   return back_to_back(run, state, batches, calls) / k
 
@@ -144,6 +156,11 @@ def measure_case(name: str, case: harness.Case, steps: int | None, bare_steps: i
   return row
 
 
+def fraction_of_a_1ms_step(host_seconds: float) -> float:
+  """The bound d / (d + h) at d = 1 ms (module docstring)."""
+  return round(1e-3 / (1e-3 + max(host_seconds, 0.0)), 4)
+
+
 def overhead(lengths: list[int], bare_steps: int, scratch: str) -> dict:
   """Per-step host overhead of the loop on the tiny DCGAN (module docstring)."""
   case = harness.CASES["dcgan_mnist"]
@@ -163,12 +180,16 @@ def overhead(lengths: list[int], bare_steps: int, scratch: str) -> dict:
                        extra)["loop"] for n in lengths]
       per_step = (runs[1]["seconds"] - runs[0]["seconds"]) / (long_ - short)
       host = per_step - bare
+      thread = (runs[1]["thread_seconds"] - runs[0]["thread_seconds"]) / (long_ - short)
       out[f"{cadence_name}_k{k}"] = {
           "loop_seconds": [r["seconds"] for r in runs], "seconds_per_step": round(per_step, 7),
           "host_overhead_us": round(1e6 * host, 1),
-          "fraction_of_a_1ms_step": round(1e-3 / (1e-3 + max(host, 0.0)), 4)}
-      print(f"overhead, {cadence_name}, {k} steps per call: {1e6 * host:.0f} us per step",
-            flush=True)
+          "fraction_of_a_1ms_step": fraction_of_a_1ms_step(host),
+          "loop_thread_seconds": [r["thread_seconds"] for r in runs],
+          "loop_thread_us": round(1e6 * thread, 1),
+          "fraction_of_a_1ms_step_by_thread": fraction_of_a_1ms_step(thread)}
+      print(f"overhead, {cadence_name}, {k} steps per call: {1e6 * host:.0f} us per step "
+            f"over the bare step, {1e6 * thread:.0f} us of the loop thread's CPU", flush=True)
   return out
 
 

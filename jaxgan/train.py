@@ -15,6 +15,7 @@ TPU pod after `jax.distributed.initialize()`, each process feeding its own rows.
 """
 
 import collections
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -69,12 +70,11 @@ def stacked_sharding(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P(None, DATA_AXIS))
 
 
-def shard_batches(batches: list[dict[str, np.ndarray]], mesh: Mesh) -> dict[str, jax.Array]:
-  """This process's rows of k consecutive batches -> global arrays [k, B, ...], each batch
-  sharded over the mesh's data axis."""
+def shard_batches(batches: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
+  """This process's rows of k consecutive batches, stacked [k, B/P, ...] -> global arrays
+  [k, B, ...], each batch sharded over the mesh's data axis."""
   sharding = stacked_sharding(mesh)
-  return {k: jax.make_array_from_process_local_data(sharding, np.stack([b[k] for b in batches]))
-          for k in batches[0]}
+  return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in batches.items()}
 
 
 def call_sizes(start_step: int, num_steps: int, steps_per_call: int) -> Iterator[int]:
@@ -105,20 +105,59 @@ class Call:
   host: dict[str, np.ndarray]
 
 
+def batch_reader(data: Iterator[dict[str, np.ndarray]], group: int = 1,
+                 skip: int = 0) -> Callable[[int], dict[str, np.ndarray]]:
+  """`read(n)`: the next n batches of `data`, one batch [B, ...] for n = 1, else stacked
+  [n, B, ...].
+
+  `data` yields single batches (`group` 1) or groups of `group` consecutive batches stacked
+  (`streams.create_train_iterator(..., group=)`), of which the first `skip` batches are
+  dropped. A read of a whole group is the group itself: one element of the stream per call
+  and no copy, where single batches cost a conversion each and a stack per call. The loop
+  starts its groups at a multiple of `steps_per_call` (`skip` the steps before its start),
+  so that every call of that many steps is a whole group."""
+  if group == 1:
+    def read_single(n):
+      batches = [next(data) for _ in range(n)]
+      return batches[0] if n == 1 else {k: np.stack([b[k] for b in batches]) for k in batches[0]}
+    return read_single
+
+  chunk, used, skip_next = None, group, skip  # `used` rows of `chunk` read
+
+  def read(n):
+    nonlocal chunk, used, skip_next
+    parts, left = [], n
+    while left:
+      if used == group:
+        chunk, used, skip_next = next(data), skip_next, 0
+      m = min(left, group - used)
+      parts.append({k: v[used:used + m] for k, v in chunk.items()})
+      used, left = used + m, left - m
+    rows = parts[0] if len(parts) == 1 else {
+        k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return {k: v[0] for k, v in rows.items()} if n == 1 else rows
+
+  return read
+
+
 def device_calls(data: Iterator[dict[str, np.ndarray]], mesh: Mesh, sizes: Iterable[int],
-                 ahead: int = PREFETCH) -> Iterator[Call]:
-  """The calls of `sizes`, their batches read from `data` and put on the mesh `ahead`
-  calls before they are needed. Reads only what the calls use: nothing beyond the run's
-  last step, so where `data` stands after a stop does not matter (a resumed run makes a
-  new stream at its checkpoint's step)."""
+                 ahead: int = PREFETCH, group: int = 1, skip: int = 0) -> Iterator[Call]:
+  """The calls of `sizes`, their batches read from `data` (`batch_reader(data, group,
+  skip)`) and put on the mesh `ahead` calls before they are needed. Reads only what the
+  calls use (with groups: up to the end of the group that holds the run's last step), so
+  where `data` stands after a stop does not matter (a resumed run makes a new stream at
+  its checkpoint's step)."""
   sizes = iter(sizes)
+  read = batch_reader(data, group, skip)
   queue = collections.deque()
 
   def put(count):
     for n in itertools.islice(sizes, count):
-      host = [next(data) for _ in range(n)]
-      queue.append(Call(n, shard_batch(host[0], mesh) if n == 1 else shard_batches(host, mesh),
-                        host[-1]))
+      rows = read(n)
+      if n == 1:
+        queue.append(Call(1, shard_batch(rows, mesh), rows))
+      else:
+        queue.append(Call(n, shard_batches(rows, mesh), {k: v[-1] for k, v in rows.items()}))
 
   put(ahead)
   while queue:
@@ -418,22 +457,33 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
 class Clock:
   """Wall seconds of the run's parts (`timings.json`): start-up, split into what it does,
-  then the loop and the end."""
+  then the loop and the end; and the CPU seconds of this thread in each (`thread_seconds`):
+  the host's own work, which the device's computation and the input pipeline's threads do
+  not count in."""
 
   def __init__(self):
     self.seconds: dict[str, float] = {}
-    self._last = time.perf_counter()
+    self.thread_seconds: dict[str, float] = {}
+    self._last = (time.perf_counter(), time.thread_time())
 
   def lap(self, part: str) -> None:
     """Charges the time since the last lap to `part`."""
-    now = time.perf_counter()
-    self.seconds[part] = self.seconds.get(part, 0.0) + now - self._last
+    now = (time.perf_counter(), time.thread_time())
+    self._add(part, now[0] - self._last[0], now[1] - self._last[1])
     self._last = now
 
-  def charge(self, part: str, seconds: float) -> None:
-    """Charges `seconds` just spent to `part` instead of to the next lap."""
-    self.seconds[part] = self.seconds.get(part, 0.0) + seconds
-    self._last += seconds
+  @contextlib.contextmanager
+  def apart(self, part: str):
+    """Charges the time spent inside to `part` instead of to the next lap."""
+    start = (time.perf_counter(), time.thread_time())
+    yield
+    wall, thread = time.perf_counter() - start[0], time.thread_time() - start[1]
+    self._add(part, wall, thread)
+    self._last = (self._last[0] + wall, self._last[1] + thread)
+
+  def _add(self, part: str, wall: float, thread: float) -> None:
+    self.seconds[part] = self.seconds.get(part, 0.0) + wall
+    self.thread_seconds[part] = self.thread_seconds.get(part, 0.0) + thread
 
 
 # Start-up's parts, in the order the loop does them (timings.json's "startup").
@@ -466,10 +516,13 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
                jax.process_count(), mesh.size, platform,
                "resuming" if start_step else "starting", start_step)
 
-  data = streams.create_train_iterator(config.data, config.batch_size, config.seed, start_step,
-                                       augment_config=config.get("augment"))
   k = config.get("steps_per_call", 1)
-  calls = device_calls(data, mesh, call_sizes(start_step, config.num_train_steps, k))
+  skip = start_step % k  # the input's groups of k batches start at multiples of k
+  data = streams.create_train_iterator(config.data, config.batch_size, config.seed,
+                                       start_step - skip, augment_config=config.get("augment"),
+                                       group=k)
+  calls = device_calls(data, mesh, call_sizes(start_step, config.num_train_steps, k), group=k,
+                       skip=skip)
   first = next(calls, None)  # the input's start-up: the pipeline built, the first batches read
   clock.lap("input_pipeline")
   # Compiled ahead of time, once per call size, so that compilation is timed apart.
@@ -480,9 +533,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
 
   def step_function(call):
     if call.steps not in compiled:
-      start = time.perf_counter()
-      compiled[call.steps] = jitted[call.steps].lower(state, call.batch).compile()
-      clock.charge("compilation", time.perf_counter() - start)
+      with clock.apart("compilation"):
+        compiled[call.steps] = jitted[call.steps].lower(state, call.batch).compile()
     return compiled[call.steps]
 
   if first is not None:
@@ -635,7 +687,8 @@ def _write_timings(workdir: str, clock: Clock, start_step: int, loop_steps: int,
   timings = {"startup": {**startup, "total": round(sum(startup.values()), 4)},
              "loop": {"first_step": start_step + 1, "steps": loop_steps,
                       "steps_per_call": steps_per_call, "seconds": round(loop, 4),
-                      "steps_per_sec": round(loop_steps / loop, 4) if loop > 0 else None},
+                      "steps_per_sec": round(loop_steps / loop, 4) if loop > 0 else None,
+                      "thread_seconds": round(clock.thread_seconds.get("loop", 0.0), 4)},
              "final_figures": round(seconds.get("final_figures", 0.0), 4)}
   workdir_lib.write_json(os.path.join(workdir, TIMINGS_FILE), timings)
   logging.info("start-up %.1f s (%s); %d steps in %.1f s", timings["startup"]["total"],

@@ -92,6 +92,15 @@ def test_resume_mid_stream_equals_uninterrupted(mock_data, cached):
       np.testing.assert_array_equal(a["label"], b["label"])
 
 
+def test_groups_are_consecutive_batches(mock_data):
+  straight = take(streams.create_train_iterator(data_config(), 4, seed=3, start_step=2), 6)
+  groups = take(streams.create_train_iterator(data_config(), 4, seed=3, start_step=2, group=3), 2)
+  assert groups[0]["image"].shape == (3, 4, 28, 28, 1) and groups[0]["label"].shape == (3, 4)
+  for key in ("image", "label"):
+    np.testing.assert_array_equal(np.concatenate([g[key] for g in groups]),
+                                  np.stack([b[key] for b in straight]))
+
+
 def test_caching_does_not_change_the_stream(mock_data, monkeypatch):
   with_cache = images(take(streams.create_train_iterator(data_config(), 4, seed=1), 5))
   monkeypatch.setattr(streams, "CACHE_BYTES", 0)

@@ -81,11 +81,17 @@ def _check_channels(stream: tf.data.Dataset, data_config) -> None:
 def create_train_iterator(data_config, global_batch_size: int, seed: int,
                           start_step: int = 0, process_index: int | None = None,
                           process_count: int | None = None,
-                          augment_config=None) -> Iterator[dict[str, np.ndarray]]:
+                          augment_config=None,
+                          group: int = 1) -> Iterator[dict[str, np.ndarray]]:
   """Endless batches {'image': float32 [B/P, S, S, C] in [-1, 1], 'label': int32 [B/P]}
   (paired datasets: 'input' and 'target' instead of 'image'; unpaired ones: 'A' and 'B'
   and no label). `augment_config` (`config.augment`): kind `deluxe` augments the images
   of single-image datasets (module docstring); other kinds happen in the step.
+
+  `group` > 1 yields `group` consecutive batches stacked on a leading axis ([group, B/P,
+  ...]; the same batches in the same order) for a loop of several steps per call: one
+  element per call instead of one per step, since each element costs the host's Python
+  thread its own conversion (`train.device_calls`).
 
   B is the global batch, P the number of processes; each process reads its own shard.
   Batch k of `start_step=s` equals batch s + k of `start_step=0`. `process_index` and
@@ -114,6 +120,8 @@ def create_train_iterator(data_config, global_batch_size: int, seed: int,
                              processes, deluxe_config)
   stream = stream.batch(local_batch, drop_remainder=True).map(transforms.to_float)
   _check_channels(stream, data_config)
+  if group > 1:
+    stream = stream.batch(group, drop_remainder=True)
   options = tf.data.Options()
   options.deterministic = True
   stream = stream.with_options(options).prefetch(tf.data.AUTOTUNE)
