@@ -5,6 +5,7 @@ No PyTorch here (benchmarks/steps/train_step.py holds the PyTorch side), so that
 `step_time.py`, `profile_step.py` and `step_memory.py` run without torch installed.
 """
 
+import ast
 import datetime
 import os
 import platform
@@ -83,7 +84,8 @@ CASES = {
 
 
 def override(config, assignment: str) -> None:
-  """config[key] = value for 'key.sub=value', the value parsed as the current one's type."""
+  """config[key] = value for 'key.sub=value', the value parsed as the current one's type
+  (a tuple or list from a Python literal: `model.ch_mult=(1,2)` or `1,2`)."""
   key, value = assignment.split("=", 1)
   node = config
   *parents, leaf = key.split(".")
@@ -94,6 +96,12 @@ def override(config, assignment: str) -> None:
     node[leaf] = value.lower() in ("1", "true")
   elif current is None:
     node[leaf] = value
+  elif isinstance(current, (tuple, list)):
+    try:
+      parsed = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+      raise SystemExit(f"error: {key}={value}: give a Python tuple such as {tuple(current)}")
+    node[leaf] = type(current)(parsed if isinstance(parsed, (tuple, list)) else (parsed,))
   else:
     node[leaf] = type(current)(value)
 

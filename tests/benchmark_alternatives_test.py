@@ -104,3 +104,15 @@ def test_keep_freed_memory_is_off_unless_asked(monkeypatch):
   assert harness.keep_freed_memory() is False
   monkeypatch.setenv("BENCH_KEEP_FREED_MEMORY", "0")
   assert harness.keep_freed_memory() is False
+
+
+def test_benchmark_overrides_parse_tuples():
+  """`--set model.ch_mult=(1,2)` in the benchmark scripts gives the tuple (1, 2), not the
+  characters of the text."""
+  import harness  # pylint: disable=import-outside-toplevel
+  config = harness.load_config("configs/ddpm_mnist_cpu.py", ("model.ch_mult=(1,2)",))
+  assert tuple(config.model.ch_mult) == (1, 2)
+  config = harness.load_config("configs/ddpm_mnist_cpu.py", ("model.ch_mult=1,2,2", "seed=3"))
+  assert tuple(config.model.ch_mult) == (1, 2, 2) and config.seed == 3
+  with pytest.raises(SystemExit, match="give a Python tuple"):
+    harness.override(config, "model.ch_mult=(1,")
