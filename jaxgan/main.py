@@ -11,10 +11,14 @@ warnings and errors; the libraries' INFO logs go to `<workdir>/train.log`.
 import os
 import sys
 
+# TensorFlow's C++ INFO lines (its CPU features, say) bypass Python's logging: keep them off
+# the terminal.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-import jaxgan  # noqa: F401  (CPU XLA flags, TF's C++ log level: before JAX or TF start)
+import jaxgan  # noqa: F401  (sets CPU XLA flags before JAX starts its backend)
 
 FLAGS = flags.FLAGS
 
