@@ -16,6 +16,11 @@ is judged twice: with its trained weights (`eval_raw.json`, the parity row) and 
 average (`eval_ema.json`, what the option is worth). The reference's samples come from G in
 evaluation mode, as `jaxgan.evaluate` draws jaxgan's (`samples.npz`, judged with `--npz`).
 
+`--also_at 8500 9000` judges both sides of every finished run at those earlier checkpoints
+too (jaxgan keeps its last three; the reference saves every 500 steps), trained weights
+only: a run's last step is one draw of a curve that moves from checkpoint to checkpoint,
+and a gap between the sides that holds at every checkpoint is not that noise.
+
 A run or a judgement whose output is already under --root is not redone, so the script
 picks up after an interruption. Wall times are each run's own `timings.json`: start-up and
 the loop (the loop logs, draws grids and saves checkpoints at the same cadence on both
@@ -125,6 +130,35 @@ def judged_row(target: list[str], eval_path: str, workdir: str, seed: int, args)
           **wall(workdir)}
 
 
+def judged_at(step: int, jax_dir: str, torch_dir: str, seed: int, args) -> dict:
+  """Both sides of one seed judged at an earlier checkpoint `step` (`--also_at`): jaxgan's
+  trained weights through a folder that holds only that checkpoint (and the run's config),
+  the reference's G from its `<step>.pt` (`--sample_from`). {} where a side lacks it."""
+  rows = {}
+  checkpoint = os.path.join(jax_dir, "checkpoints", str(step))
+  if os.path.isdir(checkpoint):
+    view = f"{jax_dir}_at{step}"
+    os.makedirs(os.path.join(view, "checkpoints"), exist_ok=True)
+    for name, target in (("config.json", os.path.join(jax_dir, "config.json")),
+                         (os.path.join("checkpoints", str(step)), checkpoint)):
+      if not os.path.lexists(os.path.join(view, name)):
+        os.symlink(target, os.path.join(view, name))
+    raw = ["--raw_weights"] if args.ema_decay else []
+    rows["jaxgan"] = judged_row(["--workdir", view, *raw], os.path.join(view, "eval_raw.json"),
+                                jax_dir, seed, args)
+  pt = os.path.join(torch_dir, "checkpoints", f"{step}.pt")
+  if os.path.exists(pt):
+    view = f"{torch_dir}_at{step}"
+    npz = os.path.join(view, "samples.npz")
+    if not done(npz):
+      run([sys.executable, TORCH_SCRIPT, "--workdir", view, "--data", args.data,
+           "--seed", str(seed), "--samples", str(args.samples), "--sample_from", pt],
+          view + ".log")
+    rows["pytorch"] = judged_row(["--npz", npz, f"--manual_dir={args.data}"],
+                                 os.path.join(view, "eval.json"), torch_dir, seed, args)
+  return rows
+
+
 def spread(rows: list[dict]) -> dict:
   """Mean, sample standard deviation, min and max of FID and confident share."""
   out = {}
@@ -147,12 +181,16 @@ def main():
   parser.add_argument("--sides", nargs="+", choices=SIDES, default=list(SIDES),
                       help="train and judge only these (the other's runs, where present, "
                       "are still summarised)")
+  parser.add_argument("--also_at", type=int, nargs="*", default=[],
+                      help="earlier checkpoints (steps) of every finished run to judge too, "
+                           "on both sides: the end of a run is one draw of a noisy curve")
   parser.add_argument("--out", required=True)
   args = parser.parse_args()
   args.data = os.path.abspath(args.data)
   os.makedirs(args.root, exist_ok=True)
   steps = recipe_steps(args.epochs)
   sides = {"jaxgan": [], "jaxgan_ema": [], "pytorch": []}
+  at_steps = {}  # --also_at: {step: {side: rows}}
   for seed in args.seeds:
     jax_dir = os.path.abspath(os.path.join(args.root, f"jax_s{seed}"))
     if "jaxgan" in args.sides and not trained(jax_dir, steps):
@@ -176,6 +214,9 @@ def main():
       sides["pytorch"].append(judged_row(
           ["--npz", os.path.join(torch_dir, "samples.npz"), f"--manual_dir={args.data}"],
           os.path.join(torch_dir, "eval.json"), torch_dir, seed, args))
+    for step in args.also_at:
+      for name, row in judged_at(step, jax_dir, torch_dir, seed, args).items():
+        at_steps.setdefault(str(step), {}).setdefault(name, []).append(row)
     judged_grids(jax_dir, torch_dir, steps, raw=bool(args.ema_decay))
     print(f"seed {seed}: " + ", ".join(f"{name} FID {rows[-1]['fid']:.2f}"
                                         for name, rows in sides.items()
@@ -192,6 +233,9 @@ def main():
                 "samples_per_run": args.samples},
       "runs": sides,
       "summary": {k: spread(v) for k, v in sides.items()},
+      "also_at": {step: {name: {"runs": rows, "summary": spread(rows)}
+                         for name, rows in by_side.items()}
+                  for step, by_side in at_steps.items()},
       "machine": harness.machine_info(),
   }
   os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
@@ -208,6 +252,10 @@ def main():
     print(f"{name:>11}: FID {s['fid']['mean']:.2f} +- {s['fid']['std']:.2f} "
           f"[{s['fid']['min']:.2f}, {s['fid']['max']:.2f}], confident share "
           f"{s['confident_share']['mean']:.3f} +- {s['confident_share']['std']:.3f}")
+  for step, by_side in result["also_at"].items():
+    print(f"at step {step}: " + ", ".join(
+        f"{name} FID {v['summary']['fid']['mean']:.2f} +- {v['summary']['fid']['std']:.2f}"
+        for name, v in by_side.items()))
   print(f"wrote {args.out}")
 
 

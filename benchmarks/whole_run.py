@@ -33,13 +33,16 @@ step difference:
   TPU host run on cores of their own. An upper bound here.
 - `loop_thread_us`: the CPU seconds of the loop's thread (`timings.json`'s
   `loop.thread_seconds`, `time.thread_time`): dispatch, reading and converting the input,
-  the transfers and the loop's bookkeeping. The step's computation runs on XLA's threads
-  and the input's preparation on tf.data's, so neither counts, and a wait for the device
-  sleeps. This is the work that stands between two dispatches on any device.
-The bound: a device step of d seconds behind h seconds of host work that does not overlap
+  the transfers and the loop's bookkeeping; the input's preparation runs on tf.data's
+  threads and a wait sleeps, so neither counts. XLA:CPU also runs part of each program on
+  the calling thread, so on a CPU this is an upper bound on the host's work; beside it,
+  `bare_thread_us_per_step` (the bare step's calling-thread CPU, calls back to back) and
+  `call_of_nothing_thread_us` (a call of a program that computes nothing on the same state
+  and batch: the dispatch by itself).
+The bounds: a device step of d seconds behind h seconds of host work that does not overlap
 it runs at d / (d + h) of its speed, so d = 1 ms runs at >= 90% while h <= 111
-microseconds (the host's work can overlap the device's: asynchronous dispatch and the two
-calls prefetched; the bound assumes it does not).
+microseconds. Where the host's work overlaps the device's (asynchronous dispatch, the two
+calls prefetched) a step takes max(d, h), and d = 1 ms runs at full speed while h < 1 ms.
 
 PyTorch: benchmarks/reference/dcgan_mnist_torch.py (the tutorial's loop on the same nets,
 the same MNIST files through a DataLoader, the same logging, grid and checkpoint cadence)
@@ -98,35 +101,50 @@ def loop_run(case: harness.Case, steps: int, workdir: str, cache: str, extra=())
     return {"wall_seconds": round(wall, 3), **json.load(f)}
 
 
-def back_to_back(run, state, batch, calls: int) -> float:
-  """Seconds per call of `run(state, batch) -> (state, metrics, finite)`: two calls to warm
-  up, then `calls` dispatched back to back and waited for once."""
+def back_to_back(run, state, batch, calls: int) -> tuple[float, float]:
+  """Seconds per call of `run(state, batch) -> (state, metrics, finite)`, and the CPU
+  seconds of this (the calling) thread per call: two calls to warm up, then `calls`
+  dispatched back to back and waited for once."""
   for _ in range(2):
     state, metrics, _ = run(state, batch)
   jax.block_until_ready(state)
-  start = time.perf_counter()
+  start, thread = time.perf_counter(), time.thread_time()
   for _ in range(calls):
     state, metrics, _ = run(state, batch)
   jax.block_until_ready((state, metrics))
-  return (time.perf_counter() - start) / calls
+  return (time.perf_counter() - start) / calls, (time.thread_time() - thread) / calls
 
 
 def bare_seconds(config, steps: int) -> float:
   """Seconds per step of the jitted step, `steps` calls dispatched back to back."""
-  step = harness.JaxStep(config, harness.synthetic_batch(config))
-  return back_to_back(step.compiled, step.state, step.batch, steps)
+  return bare_timings(config, 1, steps)[0]
 
 
-def bare_scanned_seconds(config, k: int, calls: int) -> float:
-  """Seconds per step of `k` steps per call (`train.compile_train_steps`), `calls` calls
-  dispatched back to back on one fixed batch repeated k times."""
+def bare_timings(config, k: int, calls: int, nothing: bool = False) -> tuple[float, float]:
+  """Seconds and calling-thread CPU seconds per step of `k` steps per call (k = 1: the
+  loop's jitted step; k > 1: `train.compile_train_steps` on one fixed batch repeated k
+  times), `calls` calls dispatched back to back. `nothing`: a program that takes the same
+  state and batch and gives the state back, computing nothing: what a call costs the
+  calling thread by itself."""
+  if k == 1 and not nothing:
+    step = harness.JaxStep(config, harness.synthetic_batch(config))
+    wall, thread = back_to_back(step.compiled, step.state, step.batch, calls)
+    return wall, thread
   mesh = train.make_mesh()
   family = families.create(config, train.mesh_platform(mesh))
   state = train.create_train_state(family, config, mesh)
-  batches = train.shard_batches({key: np.stack([v] * k) for key, v in
-                                 harness.synthetic_batch(config).items()}, mesh)
-  run = train.compile_train_steps(family, mesh).lower(state, batches).compile()
-  return back_to_back(run, state, batches, calls) / k
+  batch = harness.synthetic_batch(config)
+  if k == 1:
+    batches = train.shard_batch(batch, mesh)
+  else:
+    batches = train.shard_batches({key: np.stack([v] * k) for key, v in batch.items()}, mesh)
+  if nothing:
+    program = jax.jit(lambda state, batch: (state, {}, {}), donate_argnums=0)
+  else:
+    program = train.compile_train_steps(family, mesh)
+  run = program.lower(state, batches).compile()
+  wall, thread = back_to_back(run, state, batches, calls)
+  return wall / k, thread / k
 
 
 def default_steps(config) -> int:
@@ -167,9 +185,12 @@ def overhead(lengths: list[int], bare_steps: int, scratch: str) -> dict:
   tiny = harness.Case(case.config, case.overrides + TINY, case.data, "DCGAN MNIST, width 4, batch 8")
   config = harness.load_config(tiny.config, tiny.overrides + tiny.data)
   short, long_ = lengths
-  bares = {1: bare_seconds(config, max(bare_steps, 500)),
-           10: bare_scanned_seconds(config, 10, max(bare_steps, 500) // 10)}
+  calls = max(bare_steps, 500)
+  timed = {1: bare_timings(config, 1, calls), 10: bare_timings(config, 10, calls // 10)}
+  bares = {k: wall for k, (wall, _) in timed.items()}
   out = {"bare_seconds_per_step": {f"k{k}": round(b, 7) for k, b in bares.items()},
+         "bare_thread_us_per_step": {f"k{k}": round(1e6 * t, 1) for k, (_, t) in timed.items()},
+         "call_of_nothing_thread_us": round(1e6 * bare_timings(config, 1, calls, True)[1], 1),
          "lengths": lengths}
   cache = os.path.join(scratch, "tiny_cache")
   for k, bare in bares.items():

@@ -71,6 +71,20 @@ def grid_png(images: torch.Tensor, path: str, ncol: int = 8) -> None:
   Image.fromarray(canvas).save(path)
 
 
+def draw_samples(g, args) -> None:
+  """`args.samples` images of G (`args.sample_mode`) into <workdir>/samples.npz (`images`:
+  uint8 [N, 28, 28, 1])."""
+  g.train(args.sample_mode == "train")
+  out = []
+  with torch.no_grad():
+    for i in range(0, args.samples, 500):
+      n = min(500, args.samples - i)
+      x = g(torch.randn(n, torch_dcgan.SPECS["mnist"].nz, 1, 1))
+      out.append(((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy())
+  np.savez_compressed(os.path.join(args.workdir, "samples.npz"),
+                      images=np.concatenate(out).transpose(0, 2, 3, 1))
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--workdir", required=True)
@@ -84,7 +98,18 @@ def main():
   parser.add_argument("--samples", type=int, default=0, help="images for samples.npz at the end")
   parser.add_argument("--sample_mode", choices=("eval", "train"), default="eval")
   parser.add_argument("--threads", type=int, default=os.cpu_count())
+  parser.add_argument("--sample_from", default=None,
+                      help="a checkpoint (.pt) of an earlier run: no training, only --samples "
+                           "images from its G into <workdir>/samples.npz (noise seeded by --seed)")
   args = parser.parse_args()
+  if args.sample_from:
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    g, _ = torch_dcgan.build("mnist")
+    g.load_state_dict(torch.load(args.sample_from)["G"])
+    os.makedirs(args.workdir, exist_ok=True)
+    draw_samples(g, args)
+    return
   if not os.path.isfile(os.path.join(args.data, TRAIN_IMAGES)):
     raise SystemExit(f"error: --data={args.data} has no {TRAIN_IMAGES} (the MNIST IDX files)")
   torch.set_num_threads(args.threads)
@@ -137,15 +162,7 @@ def main():
 
   sample_start = time.perf_counter()
   if args.samples:
-    g.train(args.sample_mode == "train")
-    out = []
-    with torch.no_grad():
-      for i in range(0, args.samples, 500):
-        n = min(500, args.samples - i)
-        x = g(torch.randn(n, spec.nz, 1, 1))
-        out.append(((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy())
-    np.savez_compressed(os.path.join(args.workdir, "samples.npz"),
-                        images=np.concatenate(out).transpose(0, 2, 3, 1))
+    draw_samples(g, args)
   times["sampling"] = time.perf_counter() - sample_start
   with open(os.path.join(args.workdir, "timings.json"), "w") as f:
     json.dump({"startup": {"data": round(times["data"], 4), "nets": round(times["nets"], 4),
