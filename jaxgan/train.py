@@ -458,8 +458,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 class Clock:
   """Wall seconds of the run's parts (`timings.json`): start-up, split into what it does,
   then the loop and the end; and the CPU seconds of this thread in each (`thread_seconds`):
-  the host's own work, which the device's computation and the input pipeline's threads do
-  not count in."""
+  the host's own work, without the input pipeline's threads or the time spent waiting (on
+  XLA:CPU it also holds the part of each program that runs on the calling thread)."""
 
   def __init__(self):
     self.seconds: dict[str, float] = {}
