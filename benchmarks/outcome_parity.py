@@ -130,6 +130,23 @@ def judged_row(target: list[str], eval_path: str, workdir: str, seed: int, args)
           **wall(workdir)}
 
 
+def judged_jaxgan(workdir: str, run_dir: str, seed: int, args, ema: bool = False) -> dict:
+  """A jaxgan run judged from `workdir` (the run folder, or a view of one of its
+  checkpoints): its trained weights into `eval_raw.json`, or with `ema` its moving average
+  into `eval_ema.json`; wall times from `run_dir`."""
+  raw = ["--raw_weights"] if args.ema_decay and not ema else []
+  return judged_row(["--workdir", workdir, *raw],
+                    os.path.join(workdir, "eval_ema.json" if ema else "eval_raw.json"),
+                    run_dir, seed, args)
+
+
+def judged_torch(folder: str, run_dir: str, seed: int, args) -> dict:
+  """The reference's `<folder>/samples.npz` judged into `<folder>/eval.json`; wall times
+  from `run_dir`."""
+  return judged_row(["--npz", os.path.join(folder, "samples.npz"), f"--manual_dir={args.data}"],
+                    os.path.join(folder, "eval.json"), run_dir, seed, args)
+
+
 def judged_at(step: int, jax_dir: str, torch_dir: str, seed: int, args) -> dict:
   """Both sides of one seed judged at an earlier checkpoint `step` (`--also_at`): jaxgan's
   trained weights through a folder that holds only that checkpoint (and the run's config),
@@ -143,19 +160,15 @@ def judged_at(step: int, jax_dir: str, torch_dir: str, seed: int, args) -> dict:
                          (os.path.join("checkpoints", str(step)), checkpoint)):
       if not os.path.lexists(os.path.join(view, name)):
         os.symlink(target, os.path.join(view, name))
-    raw = ["--raw_weights"] if args.ema_decay else []
-    rows["jaxgan"] = judged_row(["--workdir", view, *raw], os.path.join(view, "eval_raw.json"),
-                                jax_dir, seed, args)
+    rows["jaxgan"] = judged_jaxgan(view, jax_dir, seed, args)
   pt = os.path.join(torch_dir, "checkpoints", f"{step}.pt")
   if os.path.exists(pt):
     view = f"{torch_dir}_at{step}"
-    npz = os.path.join(view, "samples.npz")
-    if not done(npz):
+    if not done(os.path.join(view, "samples.npz")):
       run([sys.executable, TORCH_SCRIPT, "--workdir", view, "--data", args.data,
            "--seed", str(seed), "--samples", str(args.samples), "--sample_from", pt],
           view + ".log")
-    rows["pytorch"] = judged_row(["--npz", npz, f"--manual_dir={args.data}"],
-                                 os.path.join(view, "eval.json"), torch_dir, seed, args)
+    rows["pytorch"] = judged_torch(view, torch_dir, seed, args)
   return rows
 
 
@@ -197,13 +210,9 @@ def main():
       print(f"jaxgan seed {seed}: training", flush=True)
       train_jaxgan(jax_dir, args, seed)
     if trained(jax_dir, steps):
-      raw = ["--raw_weights"] if args.ema_decay else []
-      sides["jaxgan"].append(judged_row(["--workdir", jax_dir, *raw],
-                                        os.path.join(jax_dir, "eval_raw.json"), jax_dir, seed, args))
+      sides["jaxgan"].append(judged_jaxgan(jax_dir, jax_dir, seed, args))
       if args.ema_decay:
-        sides["jaxgan_ema"].append(judged_row(["--workdir", jax_dir],
-                                              os.path.join(jax_dir, "eval_ema.json"), jax_dir,
-                                              seed, args))
+        sides["jaxgan_ema"].append(judged_jaxgan(jax_dir, jax_dir, seed, args, ema=True))
     torch_dir = os.path.abspath(os.path.join(args.root, f"torch_s{seed}"))
     finished = done(os.path.join(torch_dir, "timings.json"))  # written at its end only
     if "pytorch" in args.sides and not finished:
@@ -211,9 +220,7 @@ def main():
       train_torch(torch_dir, args, seed)
       finished = True
     if finished:
-      sides["pytorch"].append(judged_row(
-          ["--npz", os.path.join(torch_dir, "samples.npz"), f"--manual_dir={args.data}"],
-          os.path.join(torch_dir, "eval.json"), torch_dir, seed, args))
+      sides["pytorch"].append(judged_torch(torch_dir, torch_dir, seed, args))
     for step in args.also_at:
       for name, row in judged_at(step, jax_dir, torch_dir, seed, args).items():
         at_steps.setdefault(str(step), {}).setdefault(name, []).append(row)

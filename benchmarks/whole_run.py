@@ -128,8 +128,7 @@ def bare_timings(config, k: int, calls: int, nothing: bool = False) -> tuple[flo
   calling thread by itself."""
   if k == 1 and not nothing:
     step = harness.JaxStep(config, harness.synthetic_batch(config))
-    wall, thread = back_to_back(step.compiled, step.state, step.batch, calls)
-    return wall, thread
+    return back_to_back(step.compiled, step.state, step.batch, calls)
   mesh = train.make_mesh()
   family = families.create(config, train.mesh_platform(mesh))
   state = train.create_train_state(family, config, mesh)
