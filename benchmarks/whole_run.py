@@ -32,9 +32,9 @@ step difference:
   that shares the cores with the step: the input pipeline's threads too, which on a GPU or
   TPU host run on cores of their own. An upper bound here.
 - `loop_thread_us`: the CPU seconds of the loop's thread (`timings.json`'s
-  `loop.thread_seconds`, `time.thread_time`): dispatch, reading and converting the input,
-  the transfers and the loop's bookkeeping; the input's preparation runs on tf.data's
-  threads and a wait sleeps, so neither counts. XLA:CPU also runs part of each program on
+  `loop.thread_seconds`, `time.thread_time`): dispatch and the loop's bookkeeping; the
+  input is read, converted and transferred on its own thread (`train.device_calls`) and
+  prepared on tf.data's, and a wait sleeps, so none of these counts. XLA:CPU also runs part of each program on
   the calling thread, so on a CPU this is an upper bound on the host's work; beside it,
   `bare_thread_us_per_step` (the bare step's calling-thread CPU, calls back to back) and
   `call_of_nothing_thread_us` (a call of a program that computes nothing on the same state
@@ -271,8 +271,11 @@ def main():
   if args.update and args.out and os.path.exists(args.out):
     with open(args.out) as f:
       earlier = json.load(f)
-    measured = [k for k in result if k != "machine" and result[k]]
-    for key in measured:  # each part keeps the machine facts of the run that measured it
+    # Each part (each case on its own) keeps the machine facts of the run that measured it.
+    for name, row in result.pop("cases").items():
+      earlier.setdefault("cases", {})[name] = row
+      earlier.setdefault("updates", {})[f"cases.{name}"] = result["machine"]
+    for key in [k for k in result if k != "machine" and result[k]]:
       earlier[key] = result[key]
       earlier.setdefault("updates", {})[key] = result["machine"]
     result = earlier

@@ -14,14 +14,15 @@ statistics) are over the global batch. The same code runs on one CPU, eight GPUs
 TPU pod after `jax.distributed.initialize()`, each process feeding its own rows.
 """
 
-import collections
 import contextlib
 import dataclasses
 import itertools
 import json
 import os
+import queue
 import signal
 import sys
+import threading
 import time
 from typing import Any, Callable, Iterable, Iterator, Optional
 
@@ -90,9 +91,9 @@ def call_sizes(start_step: int, num_steps: int, steps_per_call: int) -> Iterator
     step += n
 
 
-# Calls whose input is on the device before the loop asks for it: the host reads and
-# transfers the next batches while the device runs the current step (the Flax examples'
-# `prefetch_to_device`, whose size 2 this is).
+# Calls whose input waits on the device before the loop asks for it: a thread of their own
+# reads and transfers them while the loop's thread dispatches the steps (the Flax examples'
+# `prefetch_to_device` size 2, on big_vision's input thread).
 PREFETCH = 2
 
 
@@ -143,27 +144,60 @@ def batch_reader(data: Iterator[dict[str, np.ndarray]], group: int = 1,
 def device_calls(data: Iterator[dict[str, np.ndarray]], mesh: Mesh, sizes: Iterable[int],
                  ahead: int = PREFETCH, group: int = 1, skip: int = 0) -> Iterator[Call]:
   """The calls of `sizes`, their batches read from `data` (`batch_reader(data, group,
-  skip)`) and put on the mesh `ahead` calls before they are needed. Reads only what the
-  calls use (with groups: up to the end of the group that holds the run's last step), so
-  where `data` stands after a stop does not matter (a resumed run makes a new stream at
-  its checkpoint's step)."""
-  sizes = iter(sizes)
+  skip)`) and put on the mesh by a thread of their own (`in_background`), up to `ahead`
+  calls before the loop takes them: the loop's thread only dispatches, so the host's
+  reading, converting and transferring overlap the steps even where each call of the
+  loop is short. Reads only what the calls use (with groups: up to the end of the group
+  that holds the run's last step), so where `data` stands after a stop does not matter (a
+  resumed run makes a new stream at its checkpoint's step)."""
   read = batch_reader(data, group, skip)
-  queue = collections.deque()
 
-  def put(count):
-    for n in itertools.islice(sizes, count):
-      rows = read(n)
-      if n == 1:
-        queue.append(Call(1, shard_batch(rows, mesh), rows))
-      else:
-        queue.append(Call(n, shard_batches(rows, mesh), {k: v[-1] for k, v in rows.items()}))
+  def call(n):
+    rows = read(n)
+    if n == 1:
+      return Call(1, shard_batch(rows, mesh), rows)
+    return Call(n, shard_batches(rows, mesh), {k: v[-1] for k, v in rows.items()})
 
-  put(ahead)
-  while queue:
-    call = queue.popleft()
-    yield call
-    put(1)  # after the step was dispatched: the host works while the device runs it
+  return in_background(map(call, sizes), ahead)
+
+
+def in_background(items: Iterator[Any], ahead: int) -> Iterator[Any]:
+  """`items`, produced by a daemon thread up to `ahead` items before they are taken (one
+  more may be in the making). An exception of the producer is raised where the item it
+  was making would have been taken; closing the generator (or dropping it) stops the
+  producer at its next item. The thread starts at the first item taken."""
+  queue_ = queue.Queue(maxsize=ahead)
+  stop = threading.Event()
+
+  def offer(entry) -> bool:
+    while not stop.is_set():
+      try:
+        queue_.put(entry, timeout=0.1)
+        return True
+      except queue.Full:
+        pass
+    return False
+
+  def produce():
+    try:
+      for item in items:
+        if not offer((True, item)):
+          return
+      offer((False, None))
+    except BaseException as error:  # pylint: disable=broad-except  (raised in the taker)
+      offer((False, error))
+
+  threading.Thread(target=produce, name="jaxgan-input", daemon=True).start()
+  try:
+    while True:
+      more, value = queue_.get()
+      if not more:
+        if value is not None:
+          raise value
+        return
+      yield value
+  finally:
+    stop.set()
 
 
 def _step_with_flags(family: families.Family):
@@ -458,8 +492,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 class Clock:
   """Wall seconds of the run's parts (`timings.json`): start-up, split into what it does,
   then the loop and the end; and the CPU seconds of this thread in each (`thread_seconds`):
-  the host's own work, without the input pipeline's threads or the time spent waiting (on
-  XLA:CPU it also holds the part of each program that runs on the calling thread)."""
+  the host's own work, without the input's threads (`device_calls`' and tf.data's) or the
+  time spent waiting (on XLA:CPU it also holds the part of each program that runs on the
+  calling thread)."""
 
   def __init__(self):
     self.seconds: dict[str, float] = {}
@@ -657,6 +692,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
                 "to resume", flush=True)
           break
   finally:  # also when diverged: the last good checkpoint may still be being written
+    calls.close()  # the input's thread stops
     ckpts.wait()
     progress.close()
     writer.flush()

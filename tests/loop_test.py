@@ -2,6 +2,8 @@
 per-step logging and exact resume, and the start-up timings every run writes."""
 
 import json
+import threading
+import time
 
 import jax
 import numpy as np
@@ -30,28 +32,70 @@ def test_call_sizes(start, end, k, sizes):
   assert all(m in ends for m in range(start, end + 1) if m % k == 0 and m > start)
 
 
-def test_device_calls_read_ahead_and_no_further():
-  """Two calls are on the device before the loop asks for the first; then each call the loop
-  takes reads one more; nothing past the run's last step is read."""
+def recording(read: list, n: int = 100, fail_at: int | None = None):
+  """Batches 0, 1, ... of two rows each, whose numbers are added to `read` as they are
+  read; batch `fail_at` raises ValueError."""
+  for i in range(n):
+    if i == fail_at:
+      raise ValueError(f"batch {i} is unreadable")
+    read.append(i)
+    yield {"image": np.full((2, 1), i, np.float32)}
+
+
+def wait_for(condition, seconds: float = 10.0) -> bool:
+  """Whether `condition()` holds within `seconds` (the input's thread runs on its own)."""
+  deadline = time.monotonic() + seconds
+  while not condition():
+    if time.monotonic() > deadline:
+      return False
+    time.sleep(0.01)
+  return True
+
+
+def test_device_calls_in_order_and_no_further():
+  """The calls come in order, stacked where a call has several steps, each with its last
+  host batch; nothing past the run's last step is read."""
   mesh = train.make_mesh()
   read = []
+  calls = list(train.device_calls(recording(read), mesh, [2, 2, 1]))
+  assert [c.steps for c in calls] == [2, 2, 1] and read == [0, 1, 2, 3, 4]
+  assert calls[0].batch["image"].shape == (2, 2, 1)
+  np.testing.assert_array_equal(np.asarray(calls[0].batch["image"])[:, 0, 0], [0, 1])
+  np.testing.assert_array_equal(calls[0].host["image"][0], [1])  # the call's last host batch
+  np.testing.assert_array_equal(np.asarray(calls[1].batch["image"])[:, 0, 0], [2, 3])
+  assert calls[2].batch["image"].shape == (2, 1)  # a single step: unstacked
+  np.testing.assert_array_equal(np.asarray(calls[2].batch["image"])[:, 0], [4, 4])
 
-  def data():
-    for i in range(100):
-      read.append(i)
-      yield {"image": np.full((2, 1), i, np.float32)}
 
-  calls = train.device_calls(data(), mesh, [2, 2, 1])
-  first = next(calls)
-  assert read == [0, 1, 2, 3]  # the calls of 2 and 2 steps
-  assert first.steps == 2 and first.batch["image"].shape == (2, 2, 1)
-  np.testing.assert_array_equal(np.asarray(first.batch["image"])[:, 0, 0], [0, 1])
-  np.testing.assert_array_equal(first.host["image"][0], [1])  # the call's last host batch
-  second = next(calls)
-  assert read == [0, 1, 2, 3, 4] and second.steps == 2
-  third = next(calls)
-  assert third.steps == 1 and third.batch["image"].shape == (2, 1)  # a single step: unstacked
-  assert next(calls, None) is None and read == [0, 1, 2, 3, 4]
+def test_device_calls_read_ahead_on_their_own_thread_and_stop_when_closed():
+  """While the loop holds its first call, the input's thread prepares PREFETCH more and
+  the one after (blocked until there is room), then waits; closing the calls stops it."""
+  mesh = train.make_mesh()
+  read = []
+  before = set(threading.enumerate())
+  calls = train.device_calls(recording(read), mesh, [1] * 50)
+  assert next(calls).steps == 1
+  (thread,) = [t for t in threading.enumerate() if t not in before]
+  assert thread.name == "jaxgan-input" and thread.daemon
+  ahead = 1 + train.PREFETCH + 1  # the loop's call, those waiting, the one in the making
+  assert wait_for(lambda: len(read) == ahead), read
+  time.sleep(0.3)
+  assert read == list(range(ahead))  # and no further while the loop takes nothing
+  next(calls)
+  assert wait_for(lambda: len(read) == ahead + 1), read
+  calls.close()
+  thread.join(timeout=10)
+  assert not thread.is_alive()
+
+
+def test_device_calls_raise_the_inputs_error_where_its_call_is_taken():
+  """An error while reading (a bad file, say) reaches the loop as itself, after the calls
+  read before it."""
+  mesh = train.make_mesh()
+  calls = train.device_calls(recording([], fail_at=3), mesh, [1] * 10)
+  assert [next(calls).steps for _ in range(3)] == [1, 1, 1]
+  with pytest.raises(ValueError, match="batch 3 is unreadable"):
+    next(calls)
 
 
 def test_grouped_input_reads_the_same_batches():

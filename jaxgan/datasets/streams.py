@@ -90,7 +90,7 @@ def create_train_iterator(data_config, global_batch_size: int, seed: int,
 
   `group` > 1 yields `group` consecutive batches stacked on a leading axis ([group, B/P,
   ...]; the same batches in the same order) for a loop of several steps per call: one
-  element per call instead of one per step, since each element costs the host's Python
+  element per call instead of one per step, since each element costs the loop's input
   thread its own conversion (`train.device_calls`).
 
   B is the global batch, P the number of processes; each process reads its own shard.
