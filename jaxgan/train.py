@@ -459,9 +459,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   mesh = make_mesh()
   check_batch_size(config, mesh)
   # A config mistake stops here, before the workdir is touched and before any data is
-  # prepared: the family's own checks, then its networks' checks of the image shape (an
-  # abstract init: traced, nothing computed).
-  jax.eval_shape(families.create(config, mesh_platform(mesh)).init_state, jax.random.PRNGKey(0))
+  # prepared: the family's own checks, its networks' checks of the image shape (an abstract
+  # init: traced, nothing computed), and grids asked of a family that draws none.
+  family = families.create(config, mesh_platform(mesh))
+  jax.eval_shape(family.init_state, jax.random.PRNGKey(0))
+  if config.num_grid_images > 0 and not families.supports(family, families.Sampling):
+    raise config_lib.ConfigError(f"the {config.family} family draws no sample grids: "
+                                 "set config.num_grid_images=0")
   # Missing data stops the run now, not after the state and the step have compiled. In a
   # multi-host job process 0 prepares first: on a shared file system the others then find
   # the dataset prepared instead of writing the same files at the same time.
@@ -538,6 +542,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
   is_lead = jax.process_index() == 0
   platform = mesh_platform(mesh)
   family = families.create(config, platform)
+  grids = config.num_grid_images > 0  # a family that draws none was refused before
   state = create_train_state(family, config, mesh)
   jax.block_until_ready(state)
   clock.lap("state")
@@ -574,10 +579,6 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
 
   if first is not None:
     step_function(first)
-  grids = config.num_grid_images > 0
-  if grids and not families.supports(family, families.Sampling):
-    raise config_lib.ConfigError(f"the {config.family} family draws no sample grids: "
-                                 "set config.num_grid_images=0")
   fixed = None
   if grids:
     generate = jax.jit(family.generate, out_shardings=replicated(mesh))

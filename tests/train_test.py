@@ -157,6 +157,13 @@ def test_resume_equals_uninterrupted(tmp_path, mock_data):
   assert steps == [1, 2, 3, 4]
 
 
+def test_grids_of_a_family_that_draws_none_are_refused_before_the_workdir(tmp_path):
+  config = tiny(str(REPO / "configs" / "mnist_classifier.py"), num_grid_images=4)
+  with pytest.raises(config_lib.ConfigError, match="draws no sample grids.*num_grid_images=0"):
+    train.train_and_evaluate(config, str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()
+
+
 def test_sigterm_saves_a_checkpoint_and_stops(tmp_path, mock_data, monkeypatch):
   real_iterator = streams.create_train_iterator
 
