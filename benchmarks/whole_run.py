@@ -34,15 +34,21 @@ step difference:
 - `loop_thread_us`: the CPU seconds of the loop's thread (`timings.json`'s
   `loop.thread_seconds`, `time.thread_time`): dispatch and the loop's bookkeeping; the
   input is read, converted and transferred on its own thread (`train.device_calls`) and
-  prepared on tf.data's, and a wait sleeps, so none of these counts. XLA:CPU also runs part of each program on
-  the calling thread, so on a CPU this is an upper bound on the host's work; beside it,
+  prepared on tf.data's, and a wait sleeps, so none of these counts. XLA:CPU also runs
+  part of each program on the calling thread, so on a CPU this is an upper bound on the
+  loop thread's work; beside it,
   `bare_thread_us_per_step` (the bare step's calling-thread CPU, calls back to back) and
   `call_of_nothing_thread_us` (a call of a program that computes nothing on the same state
   and batch: the dispatch by itself).
-The bounds: a device step of d seconds behind h seconds of host work that does not overlap
-it runs at d / (d + h) of its speed, so d = 1 ms runs at >= 90% while h <= 111
-microseconds. Where the host's work overlaps the device's (asynchronous dispatch, the two
-calls prefetched) a step takes max(d, h), and d = 1 ms runs at full speed while h < 1 ms.
+- `input_thread_us`: the CPU seconds of the input's thread (`timings.json`'s
+  `loop.input_thread_seconds`): reading the batches from tf.data, converting them and
+  putting them on the mesh, calls ahead of the loop.
+The bounds: a device step of d seconds behind h seconds of the loop thread's work that does
+not overlap it runs at d / (d + h) of its speed, so d = 1 ms runs at >= 90% while h <= 111
+microseconds, as long as the input's thread keeps up (its work per step under d + h: it
+runs beside the loop's, calls ahead). Where the loop thread's work overlaps the device's
+(asynchronous dispatch) a step takes max(d, h, the input thread's), and d = 1 ms runs at
+full speed while both threads work under 1 ms per step.
 
 PyTorch: benchmarks/reference/dcgan_mnist_torch.py (the tutorial's loop on the same nets,
 the same MNIST files through a DataLoader, the same logging, grid and checkpoint cadence)
@@ -201,15 +207,20 @@ def overhead(lengths: list[int], bare_steps: int, scratch: str) -> dict:
       per_step = (runs[1]["seconds"] - runs[0]["seconds"]) / (long_ - short)
       host = per_step - bare
       thread = (runs[1]["thread_seconds"] - runs[0]["thread_seconds"]) / (long_ - short)
+      input_thread = (runs[1]["input_thread_seconds"]
+                      - runs[0]["input_thread_seconds"]) / (long_ - short)
       out[f"{cadence_name}_k{k}"] = {
           "loop_seconds": [r["seconds"] for r in runs], "seconds_per_step": round(per_step, 7),
           "host_overhead_us": round(1e6 * host, 1),
           "fraction_of_a_1ms_step": fraction_of_a_1ms_step(host),
           "loop_thread_seconds": [r["thread_seconds"] for r in runs],
           "loop_thread_us": round(1e6 * thread, 1),
+          "input_thread_seconds": [r["input_thread_seconds"] for r in runs],
+          "input_thread_us": round(1e6 * input_thread, 1),
           "fraction_of_a_1ms_step_by_thread": fraction_of_a_1ms_step(thread)}
       print(f"overhead, {cadence_name}, {k} steps per call: {1e6 * host:.0f} us per step "
-            f"over the bare step, {1e6 * thread:.0f} us of the loop thread's CPU", flush=True)
+            f"over the bare step, {1e6 * thread:.0f} us of the loop thread's CPU, "
+            f"{1e6 * input_thread:.0f} us of the input thread's", flush=True)
   return out
 
 

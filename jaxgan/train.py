@@ -142,14 +142,15 @@ def batch_reader(data: Iterator[dict[str, np.ndarray]], group: int = 1,
 
 
 def device_calls(data: Iterator[dict[str, np.ndarray]], mesh: Mesh, sizes: Iterable[int],
-                 ahead: int = PREFETCH, group: int = 1, skip: int = 0) -> Iterator[Call]:
+                 ahead: int = PREFETCH, group: int = 1, skip: int = 0,
+                 stats: Optional[dict[str, float]] = None) -> Iterator[Call]:
   """The calls of `sizes`, their batches read from `data` (`batch_reader(data, group,
   skip)`) and put on the mesh by a thread of their own (`in_background`), up to `ahead`
   calls before the loop takes them: the loop's thread only dispatches, so the host's
   reading, converting and transferring overlap the steps even where each call of the
   loop is short. Reads only what the calls use (with groups: up to the end of the group
   that holds the run's last step), so where `data` stands after a stop does not matter (a
-  resumed run makes a new stream at its checkpoint's step)."""
+  resumed run makes a new stream at its checkpoint's step). `stats`: `in_background`'s."""
   read = batch_reader(data, group, skip)
 
   def call(n):
@@ -158,14 +159,16 @@ def device_calls(data: Iterator[dict[str, np.ndarray]], mesh: Mesh, sizes: Itera
       return Call(1, shard_batch(rows, mesh), rows)
     return Call(n, shard_batches(rows, mesh), {k: v[-1] for k, v in rows.items()})
 
-  return in_background(map(call, sizes), ahead)
+  return in_background(map(call, sizes), ahead, stats)
 
 
-def in_background(items: Iterator[Any], ahead: int) -> Iterator[Any]:
+def in_background(items: Iterator[Any], ahead: int,
+                  stats: Optional[dict[str, float]] = None) -> Iterator[Any]:
   """`items`, produced by a daemon thread up to `ahead` items before they are taken (one
   more may be in the making). An exception of the producer is raised where the item it
   was making would have been taken; closing the generator (or dropping it) stops the
-  producer at its next item. The thread starts at the first item taken."""
+  producer at its next item. The thread starts at the first item taken. `stats`, if
+  given, holds the producer's CPU seconds so far (`thread_seconds`, after each item)."""
   queue_ = queue.Queue(maxsize=ahead)
   stop = threading.Event()
 
@@ -181,6 +184,8 @@ def in_background(items: Iterator[Any], ahead: int) -> Iterator[Any]:
   def produce():
     try:
       for item in items:
+        if stats is not None:
+          stats["thread_seconds"] = time.thread_time()  # this thread's, from its start
         if not offer((True, item)):
           return
       offer((False, None))
@@ -561,8 +566,9 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
   data = streams.create_train_iterator(config.data, config.batch_size, config.seed,
                                        start_step - skip, augment_config=config.get("augment"),
                                        group=k)
+  input_stats = {}  # the input thread's CPU seconds (timings.json)
   calls = device_calls(data, mesh, call_sizes(start_step, config.num_train_steps, k), group=k,
-                       skip=skip)
+                       skip=skip, stats=input_stats)
   first = next(calls, None)  # the input's start-up: the pipeline built, the first batches read
   clock.lap("input_pipeline")
   # Compiled ahead of time, once per call size, so that compilation is timed apart.
@@ -709,15 +715,18 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
       visualize.save_png(picture, os.path.join(workdir, "trajectory.png"))
   clock.lap("final_figures")
   if is_lead:
-    _write_timings(workdir, clock, start_step, step - start_step, k)
+    _write_timings(workdir, clock, start_step, step - start_step, k,
+                   input_stats.get("thread_seconds", 0.0))
   return state
 
 
 def _write_timings(workdir: str, clock: Clock, start_step: int, loop_steps: int,
-                   steps_per_call: int) -> None:
+                   steps_per_call: int, input_thread_seconds: float) -> None:
   """timings.json: this session's start-up by part, its loop (every step from the first
   call's dispatch to the last checkpoint written, with the logging, grids and checkpoints
-  between) and its end (final figures)."""
+  between) and its end (final figures). The loop's `input_thread_seconds` are the CPU
+  seconds of the input's thread (`device_calls`) over the session, its first calls read
+  during start-up included."""
   seconds = clock.seconds
   startup = {part: round(seconds.get(part, 0.0), 4) for part in STARTUP_PARTS}
   loop = seconds.get("loop", 0.0)
@@ -725,7 +734,8 @@ def _write_timings(workdir: str, clock: Clock, start_step: int, loop_steps: int,
              "loop": {"first_step": start_step + 1, "steps": loop_steps,
                       "steps_per_call": steps_per_call, "seconds": round(loop, 4),
                       "steps_per_sec": round(loop_steps / loop, 4) if loop > 0 else None,
-                      "thread_seconds": round(clock.thread_seconds.get("loop", 0.0), 4)},
+                      "thread_seconds": round(clock.thread_seconds.get("loop", 0.0), 4),
+                      "input_thread_seconds": round(input_thread_seconds, 4)},
              "final_figures": round(seconds.get("final_figures", 0.0), 4)}
   workdir_lib.write_json(os.path.join(workdir, TIMINGS_FILE), timings)
   logging.info("start-up %.1f s (%s); %d steps in %.1f s", timings["startup"]["total"],

@@ -57,7 +57,9 @@ def test_device_calls_in_order_and_no_further():
   host batch; nothing past the run's last step is read."""
   mesh = train.make_mesh()
   read = []
-  calls = list(train.device_calls(recording(read), mesh, [2, 2, 1]))
+  stats = {}
+  calls = list(train.device_calls(recording(read), mesh, [2, 2, 1], stats=stats))
+  assert stats["thread_seconds"] > 0  # the input thread's CPU
   assert [c.steps for c in calls] == [2, 2, 1] and read == [0, 1, 2, 3, 4]
   assert calls[0].batch["image"].shape == (2, 2, 1)
   np.testing.assert_array_equal(np.asarray(calls[0].batch["image"])[:, 0, 0], [0, 1])
@@ -177,7 +179,11 @@ def test_timings_name_every_part_of_startup(tmp_path, mock_data):
   assert all(v >= 0 for v in startup.values())
   assert startup["compilation"] > 0 and startup["state"] > 0
   assert startup["total"] == pytest.approx(sum(startup[p] for p in train.STARTUP_PARTS), abs=1e-3)
-  assert timings["loop"]["steps"] == 2 and timings["loop"]["seconds"] > 0
+  loop = timings["loop"]
+  assert loop["steps"] == 2 and loop["seconds"] > 0
+  # The CPU of both host threads: the loop's and the input's (which read and converted the
+  # two batches).
+  assert loop["thread_seconds"] > 0 and loop["input_thread_seconds"] > 0
 
 
 def test_cadences_must_be_multiples_of_steps_per_call():
