@@ -164,16 +164,20 @@ def device_calls(data: Iterator[dict[str, np.ndarray]], mesh: Mesh, sizes: Itera
 
 def in_background(items: Iterator[Any], ahead: int,
                   stats: Optional[dict[str, float]] = None) -> Iterator[Any]:
-  """`items`, produced by a daemon thread up to `ahead` items before they are taken (one
-  more may be in the making). An exception of the producer is raised where the item it
-  was making would have been taken; closing the generator (or dropping it) stops the
-  producer at its next item. The thread starts at the first item taken. `stats`, if
+  """`items`, produced by a thread of their own up to `ahead` items before they are taken
+  (one more may be in the making). An exception of the producer is raised where the item
+  it was making would have been taken. Closing the generator stops the producer at its
+  next item and waits for it; so does the main thread's end (a process leaving on an
+  error, the generator not closed), since a process that exits while the thread is
+  inside TensorFlow's or XLA's C++ aborts ("FATAL: exception not rethrown") instead of
+  ending with its one-line error. The thread starts at the first item taken. `stats`, if
   given, holds the producer's CPU seconds so far (`thread_seconds`, after each item)."""
   queue_ = queue.Queue(maxsize=ahead)
   stop = threading.Event()
+  main = threading.main_thread()
 
   def offer(entry) -> bool:
-    while not stop.is_set():
+    while not stop.is_set() and main.is_alive():  # Python joins this thread at exit
       try:
         queue_.put(entry, timeout=0.1)
         return True
@@ -192,7 +196,8 @@ def in_background(items: Iterator[Any], ahead: int,
     except BaseException as error:  # pylint: disable=broad-except  (raised in the taker)
       offer((False, error))
 
-  threading.Thread(target=produce, name="jaxgan-input", daemon=True).start()
+  thread = threading.Thread(target=produce, name="jaxgan-input")
+  thread.start()
   try:
     while True:
       more, value = queue_.get()
@@ -203,6 +208,7 @@ def in_background(items: Iterator[Any], ahead: int,
       yield value
   finally:
     stop.set()
+    thread.join()
 
 
 def _step_with_flags(family: families.Family):

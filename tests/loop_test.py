@@ -2,6 +2,8 @@
 per-step logging and exact resume, and the start-up timings every run writes."""
 
 import json
+import subprocess
+import sys
 import threading
 import time
 
@@ -78,7 +80,7 @@ def test_device_calls_read_ahead_on_their_own_thread_and_stop_when_closed():
   calls = train.device_calls(recording(read), mesh, [1] * 50)
   assert next(calls).steps == 1
   (thread,) = [t for t in threading.enumerate() if t not in before]
-  assert thread.name == "jaxgan-input" and thread.daemon
+  assert thread.name == "jaxgan-input"
   ahead = 1 + train.PREFETCH + 1  # the loop's call, those waiting, the one in the making
   assert wait_for(lambda: len(read) == ahead), read
   time.sleep(0.3)
@@ -86,8 +88,7 @@ def test_device_calls_read_ahead_on_their_own_thread_and_stop_when_closed():
   next(calls)
   assert wait_for(lambda: len(read) == ahead + 1), read
   calls.close()
-  thread.join(timeout=10)
-  assert not thread.is_alive()
+  assert not thread.is_alive()  # close waits for it
 
 
 def test_device_calls_raise_the_inputs_error_where_its_call_is_taken():
@@ -98,6 +99,31 @@ def test_device_calls_raise_the_inputs_error_where_its_call_is_taken():
   assert [next(calls).steps for _ in range(3)] == [1, 1, 1]
   with pytest.raises(ValueError, match="batch 3 is unreadable"):
     next(calls)
+
+
+EXIT_MID_READ = """
+import sys
+import numpy as np
+import tensorflow as tf
+from jaxgan import train
+# Batches that keep TensorFlow's C++ busy: the input's thread is inside it at any moment.
+big = tf.data.Dataset.range(10**9).map(lambda i: {"image": tf.fill([64, 512, 512], tf.cast(i, tf.float32))})
+calls = train.device_calls(big.as_numpy_iterator(), train.make_mesh(), [1] * 1000)
+next(calls)
+sys.exit("error: a one-line error, the input's generator left open")
+"""
+
+
+def test_a_process_leaving_on_an_error_mid_read_ends_with_its_error():
+  """The input's thread stops when the main thread ends, so a run that fails while its
+  input is being read exits with its error: Python waits for the thread at exit (it is no
+  daemon), and a thread that went on would hold the process. (A daemon thread once made
+  such an exit abort inside TensorFlow's or XLA's C++ in CI, a race this test does not
+  reproduce reliably.)"""
+  out = subprocess.run([sys.executable, "-c", EXIT_MID_READ], cwd=REPO, capture_output=True,
+                       text=True, timeout=120, check=False)  # a thread left running: a hang
+  assert out.returncode == 1, out.stderr[-2000:]
+  assert out.stderr.strip().splitlines()[-1] == "error: a one-line error, the input's generator left open"
 
 
 def test_grouped_input_reads_the_same_batches():
