@@ -59,6 +59,7 @@ minutes apart.
 """
 
 import argparse
+import copy
 import json
 import os
 import shutil
@@ -238,6 +239,20 @@ def torch_reference(steps: int, scratch: str) -> dict:
     return {"wall_seconds": round(wall, 3), **json.load(f)}
 
 
+def updated(earlier: dict, result: dict) -> dict:
+  """`earlier` (a JSON of this script) with what `result` measured in its place (`--update`):
+  each case on its own, and each other part; each keeps the machine facts of the run that
+  measured it (`updates`)."""
+  earlier, result = copy.deepcopy(earlier), dict(result)
+  for name, row in result.pop("cases", {}).items():
+    earlier.setdefault("cases", {})[name] = row
+    earlier.setdefault("updates", {})[f"cases.{name}"] = result["machine"]
+  for key in [k for k in result if k != "machine" and result[k]]:
+    earlier[key] = result[key]
+    earlier.setdefault("updates", {})[key] = result["machine"]
+  return earlier
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--case", default=",".join(CASES))
@@ -281,15 +296,7 @@ def main():
   result["machine"]["load_average_end"] = os.getloadavg()
   if args.update and args.out and os.path.exists(args.out):
     with open(args.out) as f:
-      earlier = json.load(f)
-    # Each part (each case on its own) keeps the machine facts of the run that measured it.
-    for name, row in result.pop("cases").items():
-      earlier.setdefault("cases", {})[name] = row
-      earlier.setdefault("updates", {})[f"cases.{name}"] = result["machine"]
-    for key in [k for k in result if k != "machine" and result[k]]:
-      earlier[key] = result[key]
-      earlier.setdefault("updates", {})[key] = result["machine"]
-    result = earlier
+      result = updated(json.load(f), result)
   text = json.dumps(result, indent=2)
   if args.out:
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

@@ -116,3 +116,17 @@ def test_benchmark_overrides_parse_tuples():
   assert tuple(config.model.ch_mult) == (1, 2, 2) and config.seed == 3
   with pytest.raises(SystemExit, match="give a Python tuple"):
     harness.override(config, "model.ch_mult=(1,")
+
+
+def test_whole_run_update_replaces_only_what_was_measured():
+  """`whole_run.py --update` of one case keeps the other cases and parts, and records
+  which machine measured what."""
+  import whole_run  # pylint: disable=import-outside-toplevel
+  earlier = {"machine": {"cpu_model": "A"}, "cases": {"dcgan_mnist": 1, "pix2pix128": 2},
+             "host_overhead": 3}
+  result = {"machine": {"cpu_model": "B"}, "cases": {"dcgan_mnist": 4}, "host_overhead": {}}
+  got = whole_run.updated(earlier, result)
+  assert got["cases"] == {"dcgan_mnist": 4, "pix2pix128": 2} and got["host_overhead"] == 3
+  assert got["machine"] == {"cpu_model": "A"}
+  assert got["updates"] == {"cases.dcgan_mnist": {"cpu_model": "B"}}
+  assert earlier["cases"] == {"dcgan_mnist": 1, "pix2pix128": 2}  # not changed in place
