@@ -185,12 +185,19 @@ def fraction_of_a_1ms_step(host_seconds: float) -> float:
   return round(1e-3 / (1e-3 + max(host_seconds, 0.0)), 4)
 
 
+def per_step_between(runs: list[dict], key: str) -> float:
+  """`key` of two runs' `loop` (timings.json) per step between them: their difference over
+  the difference of their steps, so that what both runs do once (start, end) cancels."""
+  short, long_ = runs
+  return (long_[key] - short[key]) / (long_["steps"] - short["steps"])
+
+
 def overhead(lengths: list[int], bare_steps: int, scratch: str) -> dict:
   """Per-step host overhead of the loop on the tiny DCGAN (module docstring)."""
   case = harness.CASES["dcgan_mnist"]
   tiny = harness.Case(case.config, case.overrides + TINY, case.data, "DCGAN MNIST, width 4, batch 8")
   config = harness.load_config(tiny.config, tiny.overrides + tiny.data)
-  short, long_ = lengths
+  long_ = lengths[1]
   calls = max(bare_steps, 500)
   timed = {1: bare_timings(config, 1, calls), 10: bare_timings(config, 10, calls // 10)}
   bares = {k: wall for k, (wall, _) in timed.items()}
@@ -205,11 +212,10 @@ def overhead(lengths: list[int], bare_steps: int, scratch: str) -> dict:
       extra = [f"steps_per_call={k}", *cadence]
       runs = [loop_run(tiny, n, os.path.join(scratch, f"tiny_{k}_{cadence_name}_{n}"), cache,
                        extra)["loop"] for n in lengths]
-      per_step = (runs[1]["seconds"] - runs[0]["seconds"]) / (long_ - short)
+      per_step = per_step_between(runs, "seconds")
       host = per_step - bare
-      thread = (runs[1]["thread_seconds"] - runs[0]["thread_seconds"]) / (long_ - short)
-      input_thread = (runs[1]["input_thread_seconds"]
-                      - runs[0]["input_thread_seconds"]) / (long_ - short)
+      thread = per_step_between(runs, "thread_seconds")
+      input_thread = per_step_between(runs, "input_thread_seconds")
       out[f"{cadence_name}_k{k}"] = {
           "loop_seconds": [r["seconds"] for r in runs], "seconds_per_step": round(per_step, 7),
           "host_overhead_us": round(1e6 * host, 1),
